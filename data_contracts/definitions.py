@@ -1,0 +1,319 @@
+"""The single declarative definition of each record kind (spec §2).
+
+Everything else is derived from these tables: the Great Expectations suites that validate batches
+(``suites.py``), the pydantic models the HTTP service validates requests with (``models.py``),
+the column types files are parsed into (``io.py``) and the reasons quarantined rows carry. A test
+proves the suite and the models agree row for row; adding a rule here adds it to both.
+
+Rule names are part of the contract: quarantine reasons and HTTP 422 bodies name them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from data_contracts.codelists import (
+    CONTROL_TYPES,
+    DECLARATION_TYPES,
+    EU_MEMBER_STATES,
+    ICS2_RELEASES,
+    INCOTERMS,
+    OUTCOMES,
+    RISK_AREAS,
+    SELECTION_REASONS,
+    SUBJECT_TYPES,
+    TRANSPORT_MODES,
+    iso_countries,
+)
+
+__all__ = [
+    "CONTRACT_VERSION",
+    "KINDS",
+    "ConditionalMax",
+    "ConditionalRequired",
+    "FieldSpec",
+    "ListHeadRule",
+    "PairRule",
+    "RecordContract",
+    "RecordKind",
+    "contract_for",
+]
+
+CONTRACT_VERSION = "1.0.0"
+
+RecordKind = Literal["declarations", "ens", "control-results"]
+FieldType = Literal["str", "int", "float", "bool", "timestamp", "str_list", "map"]
+
+EORI_PATTERN = r"[A-Z]{2}[A-Za-z0-9]{1,15}"
+OFFICE_PATTERN = r"[A-Z]{2}[A-Z0-9]{6}"
+HS_PATTERN = r"\d{6}(\d{2}(\d{2})?)?"
+ID_MAX_LENGTH = 70
+TEXT_MAX_LENGTH = 512
+
+
+@dataclass(frozen=True)
+class FieldSpec:
+    """One field and the rules on its own value.
+
+    ``codes`` is a callable so large code lists (ISO countries) load lazily.
+    """
+
+    name: str
+    type: FieldType
+    description: str
+    example: Any
+    required: bool = True
+    codes: Callable[[], frozenset[Any]] | None = None
+    pattern: str | None = None
+    gt: float | None = None
+    ge: float | None = None
+    le: float | None = None
+    max_length: int | None = None
+
+    def code_set(self) -> frozenset[Any] | None:
+        return None if self.codes is None else self.codes()
+
+
+@dataclass(frozen=True)
+class PairRule:
+    """``left`` must be greater than (or equal to) ``right`` where both are present."""
+
+    rule: str
+    left: str
+    right: str
+    or_equal: bool
+    message: str
+
+
+@dataclass(frozen=True)
+class ConditionalRequired:
+    """``field`` is required when ``when_field`` takes one of ``when_values``."""
+
+    rule: str
+    field: str
+    when_field: str
+    when_values: tuple[Any, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class ConditionalMax:
+    """``field`` must be at most ``limit`` when ``when_field`` takes one of ``when_values``."""
+
+    rule: str
+    field: str
+    limit: float
+    when_field: str
+    when_values: tuple[Any, ...]
+    message: str
+
+
+@dataclass(frozen=True)
+class ListHeadRule:
+    """The first element of list ``list_field`` must equal ``equals_field``."""
+
+    rule: str
+    list_field: str
+    equals_field: str
+    message: str
+
+
+@dataclass(frozen=True)
+class RecordContract:
+    """All rules of one record kind."""
+
+    kind: RecordKind
+    record_name: str
+    key: tuple[str, ...]
+    time_field: str
+    fields: tuple[FieldSpec, ...]
+    pair_rules: tuple[PairRule, ...] = ()
+    conditional_required: tuple[ConditionalRequired, ...] = ()
+    conditional_max: tuple[ConditionalMax, ...] = ()
+    list_head_rules: tuple[ListHeadRule, ...] = ()
+    description: str = ""
+    extra_allowed: bool = True
+    tags: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def field_names(self) -> list[str]:
+        return [f.name for f in self.fields]
+
+    @property
+    def required_fields(self) -> list[str]:
+        return [f.name for f in self.fields if f.required]
+
+    def spec(self, name: str) -> FieldSpec:
+        for f in self.fields:
+            if f.name == name:
+                return f
+        raise KeyError(name)
+
+
+def _codes(values: Any) -> Callable[[], frozenset[Any]]:
+    frozen = frozenset(values)
+    return lambda: frozen
+
+
+_COUNTRY = iso_countries
+_EU = _codes(EU_MEMBER_STATES)
+_MODES = _codes(TRANSPORT_MODES)
+
+DECLARATION = RecordContract(
+    kind="declarations",
+    record_name="DeclarationItem",
+    key=("declaration_id", "item_number"),
+    time_field="lodged_at",
+    description="One goods item of an import customs declaration.",
+    fields=(
+        FieldSpec("declaration_id", "str", "Declaration id (MRN), stable across amendments.",
+                  "26NL00000012345678", max_length=ID_MAX_LENGTH, pattern=r"[A-Za-z0-9\-]+"),
+        FieldSpec("item_number", "int", "Goods item number, from 1.", 1, ge=1, le=9999),
+        FieldSpec("lodged_at", "timestamp", "When the declaration was lodged (UTC).",
+                  "2026-11-02T09:30:00Z"),
+        FieldSpec("declaration_type", "str", "H1 standard, H7 low-value e-commerce, I1 simplified.",
+                  "H1", codes=_codes(DECLARATION_TYPES)),
+        FieldSpec("customs_office", "str", "Office of lodgement: 2 letters + 6 alphanumerics.",
+                  "NL000396", pattern=OFFICE_PATTERN),
+        FieldSpec("declarant_id", "str", "Declarant EORI.", "NL123456789012", pattern=EORI_PATTERN),
+        FieldSpec("importer_id", "str", "Importer EORI.", "DE987654321098", pattern=EORI_PATTERN),
+        FieldSpec("seller_id", "str", "Third-country seller id.", "CNS000012345",
+                  required=False, max_length=ID_MAX_LENGTH),
+        FieldSpec("hs_code", "str", "Commodity code: HS6, CN8 or TARIC10 digits.", "85171300",
+                  pattern=HS_PATTERN),
+        FieldSpec("goods_description", "str", "Plain-language description of the goods.",
+                  "cotton t-shirts", max_length=TEXT_MAX_LENGTH),
+        FieldSpec("origin_country", "str", "Country of origin (ISO 3166-1 alpha-2).", "CN",
+                  codes=_COUNTRY),
+        FieldSpec("dispatch_country", "str", "Country of dispatch (ISO 3166-1 alpha-2).", "CN",
+                  codes=_COUNTRY),
+        FieldSpec("transport_mode", "int", "UCC mode of transport at the border.", 1, codes=_MODES),
+        FieldSpec("procedure_code", "str", "Customs procedure, 4 digits.", "4000",
+                  pattern=r"\d{4}"),
+        FieldSpec("preference_code", "str", "Tariff preference, 3 digits.", "100",
+                  required=False, pattern=r"\d{3}"),
+        FieldSpec("net_mass_kg", "float", "Net mass in kg.", 120.5, gt=0),
+        FieldSpec("gross_mass_kg", "float", "Gross mass in kg (at least the net mass).", 130.0,
+                  gt=0),
+        FieldSpec("supplementary_units", "float", "Supplementary units (pieces, litres...).", 40,
+                  required=False, ge=0),
+        FieldSpec("customs_value_eur", "float", "Customs value in EUR.", 2450.0, gt=0),
+        FieldSpec("duty_eur", "float", "Declared duties and import VAT in EUR.", 612.5, ge=0),
+        FieldSpec("container", "bool", "Goods travel in a container.", True),
+        FieldSpec("incoterm", "str", "Incoterms 2020 code.", "FOB", required=False,
+                  codes=_codes(INCOTERMS)),
+        FieldSpec("extra", "map", "National attributes (see `crisk import`).", {},
+                  required=False),
+    ),
+    pair_rules=(
+        PairRule("gross_at_least_net", "gross_mass_kg", "net_mass_kg", True,
+                 "gross_mass_kg must be at least net_mass_kg"),
+    ),
+    conditional_max=(
+        ConditionalMax("h7_value_limit", "customs_value_eur", 150.0, "declaration_type", ("H7",),
+                       "customs_value_eur of an H7 (low-value) declaration must be at most 150"),
+    ),
+)  # fmt: skip
+
+ENS = RecordContract(
+    kind="ens",
+    record_name="EnsFiling",
+    key=("ens_id",),
+    time_field="filed_at",
+    description="An ICS2 entry summary declaration at house-consignment level.",
+    fields=(
+        FieldSpec("ens_id", "str", "ENS MRN.", "26NL00000000001234", max_length=ID_MAX_LENGTH,
+                  pattern=r"[A-Za-z0-9\-]+"),
+        FieldSpec("house_document_id", "str", "House transport document.", "HAWB0012345678",
+                  max_length=ID_MAX_LENGTH),
+        FieldSpec("master_document_id", "str", "Master transport document.", "MAWB00001234",
+                  required=False, max_length=ID_MAX_LENGTH),
+        FieldSpec("filed_at", "timestamp", "When the ENS was filed (UTC).", "2026-11-02T03:00:00Z"),
+        FieldSpec("ics2_release", "str", "R1 pre-loading postal/express air, R2 air, R3 other.",
+                  "R3", codes=_codes(ICS2_RELEASES)),
+        FieldSpec("transport_mode", "int", "UCC mode of transport at the border.", 1, codes=_MODES),
+        FieldSpec("carrier_id", "str", "Carrier EORI.", "DK123456789012", pattern=EORI_PATTERN),
+        FieldSpec("consignor_name", "str", "Consignor name.", "Shenzhen Bright Co Ltd",
+                  max_length=TEXT_MAX_LENGTH),
+        FieldSpec("consignor_country", "str", "Consignor country.", "CN", codes=_COUNTRY),
+        FieldSpec("consignee_name", "str", "Consignee name.", "Rhine Import GmbH",
+                  max_length=TEXT_MAX_LENGTH),
+        FieldSpec("consignee_country", "str", "Consignee country.", "DE", codes=_COUNTRY),
+        FieldSpec("consignee_id", "str", "Consignee EORI (absent for consumers).",
+                  "DE987654321098", required=False, pattern=EORI_PATTERN),
+        FieldSpec("goods_description", "str", "Plain-language description of the goods.",
+                  "smartphones", max_length=TEXT_MAX_LENGTH),
+        FieldSpec("hs_code", "str", "HS6 code (optional in R1 only).", "851713", required=False,
+                  pattern=r"\d{6}"),
+        FieldSpec("gross_mass_kg", "float", "Gross mass in kg.", 850.0, gt=0),
+        FieldSpec("packages", "int", "Number of packages.", 12, ge=1),
+        FieldSpec("declared_value_eur", "float", "Declared value in EUR.", 12000.0,
+                  required=False, gt=0),
+        FieldSpec("country_of_loading", "str", "Country where goods were loaded.", "CN",
+                  codes=_COUNTRY),
+        FieldSpec("itinerary", "str_list", "Countries of routing, first = country of loading.",
+                  ["CN", "AE", "NL"], codes=_COUNTRY),
+        FieldSpec("first_entry_country", "str", "EU member state of first entry.", "NL",
+                  codes=_EU),
+        FieldSpec("container_ids", "str_list", "Container numbers (ISO 6346).", ["MSKU1234567"],
+                  required=False, pattern=r"[A-Z]{4}\d{7}"),
+        FieldSpec("extra", "map", "National attributes.", {}, required=False),
+    ),
+    list_head_rules=(
+        ListHeadRule("itinerary_starts_at_loading", "itinerary", "country_of_loading",
+                     "itinerary must start with country_of_loading"),
+    ),
+    conditional_required=(
+        ConditionalRequired("hs_code_required_r2_r3", "hs_code", "ics2_release", ("R2", "R3"),
+                            "hs_code is required in ICS2 releases R2 and R3"),
+    ),
+)  # fmt: skip
+
+CONTROL_RESULT = RecordContract(
+    kind="control-results",
+    record_name="ControlResult",
+    key=("control_id",),
+    time_field="controlled_at",
+    description="The result of a customs control: the feedback that closes the loop.",
+    fields=(
+        FieldSpec("control_id", "str", "Unique control id.", "CTL-2026-000123",
+                  max_length=ID_MAX_LENGTH, pattern=r"[A-Za-z0-9\-_.:]+"),
+        FieldSpec("subject_type", "str", "What was controlled.", "declaration",
+                  codes=_codes(SUBJECT_TYPES)),
+        FieldSpec("subject_id", "str", "declaration_id or ens_id.", "26NL00000012345678",
+                  max_length=ID_MAX_LENGTH),
+        FieldSpec("item_number", "int", "Goods item number (declarations).", 1, required=False,
+                  ge=1, le=9999),
+        FieldSpec("controlled_at", "timestamp", "When the control took place (UTC).",
+                  "2026-11-02T15:00:00Z"),
+        FieldSpec("control_type", "str", "documentary, physical, scan or post_release_audit.",
+                  "physical", codes=_codes(CONTROL_TYPES)),
+        FieldSpec("selection_reason", "str", "Why it was controlled: model, rule, random, other.",
+                  "model", codes=_codes(SELECTION_REASONS)),
+        FieldSpec("outcome", "str", "no_irregularity or irregularity.", "irregularity",
+                  codes=_codes(OUTCOMES)),
+        FieldSpec("risk_area", "str", "Risk area of the irregularity found.", "financial",
+                  required=False, codes=_codes(RISK_AREAS)),
+        FieldSpec("revenue_recovered_eur", "float", "Duties and taxes recovered, EUR.", 1250.0,
+                  ge=0),
+        FieldSpec("seizure", "bool", "Goods were seized.", False),
+        FieldSpec("note", "str", "Free text from the officer.", "undervalued invoice",
+                  required=False, max_length=2000),
+    ),
+    conditional_required=(
+        ConditionalRequired("risk_area_required_when_irregular", "risk_area", "outcome",
+                            ("irregularity",), "risk_area is required when outcome is irregularity"),
+    ),
+)  # fmt: skip
+
+KINDS: dict[str, RecordContract] = {c.kind: c for c in (DECLARATION, ENS, CONTROL_RESULT)}
+
+
+def contract_for(kind: str) -> RecordContract:
+    """The contract of ``kind`` (``declarations``, ``ens`` or ``control-results``)."""
+    try:
+        return KINDS[kind]
+    except KeyError:
+        raise ValueError(f"unknown record kind {kind!r}; expected one of {sorted(KINDS)}") from None

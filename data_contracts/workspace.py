@@ -1,0 +1,110 @@
+"""The on-disk layout of a crisk workspace (``CRISK_HOME``).
+
+Every deployable (pipelines, training, serving) reads and writes the same workspace; this class is
+the one place that names its folders, so the layers agree without importing each other.
+Creating folders is explicit (:meth:`Workspace.ensure`), never a side effect of construction.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+__all__ = ["TELEMETRY_OFF", "Workspace"]
+
+# Nothing leaves the machine: every component's usage reporting is switched off.
+TELEMETRY_OFF: dict[str, str] = {
+    "DO_NOT_TRACK": "true",
+    "MLFLOW_DISABLE_TELEMETRY": "true",
+    "BENTOML_DO_NOT_TRACK": "true",
+    "FEAST_USAGE": "False",
+    "GX_ANALYTICS_ENABLED": "false",
+}
+
+
+@dataclass(frozen=True)
+class Workspace:
+    """Paths inside one workspace directory."""
+
+    home: Path
+
+    @classmethod
+    def at(cls, home: Path | str) -> Workspace:
+        return cls(Path(home).expanduser().resolve())
+
+    @property
+    def world_dir(self) -> Path:
+        """The synthetic world the bootstrap generates (raw feeds + ground truth)."""
+        return self.home / "world"
+
+    @property
+    def data_dir(self) -> Path:
+        """Validated, de-duplicated records: what features and training read."""
+        return self.home / "data"
+
+    @property
+    def quarantine_dir(self) -> Path:
+        return self.home / "quarantine"
+
+    @property
+    def feast_dir(self) -> Path:
+        return self.home / "feast"
+
+    @property
+    def feature_tables_dir(self) -> Path:
+        """Point-in-time feature tables: the batch sources of the Feast views."""
+        return self.feast_dir / "tables"
+
+    @property
+    def mlflow_dir(self) -> Path:
+        return self.home / "mlflow"
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        return f"sqlite:///{self.mlflow_dir / 'mlflow.db'}"
+
+    @property
+    def mlflow_artifacts_dir(self) -> Path:
+        return self.mlflow_dir / "artifacts"
+
+    @property
+    def bentoml_home(self) -> Path:
+        return self.home / "bentoml"
+
+    @property
+    def serving_dir(self) -> Path:
+        return self.home / "serving"
+
+    @property
+    def feedback_db(self) -> Path:
+        return self.serving_dir / "feedback.sqlite"
+
+    @property
+    def audit_dir(self) -> Path:
+        return self.serving_dir / "audit"
+
+    @property
+    def runs_dir(self) -> Path:
+        """Evaluation outputs, reports and simulation results."""
+        return self.home / "runs"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.home / "cache"
+
+    def environment(self) -> dict[str, str]:
+        """Environment variables every process of this workspace runs with."""
+        return {
+            **TELEMETRY_OFF,
+            "BENTOML_HOME": str(self.bentoml_home),
+            "MPLCONFIGDIR": str(self.cache_dir / "matplotlib"),
+            "MLFLOW_TRACKING_URI": self.mlflow_tracking_uri,
+        }
+
+    def ensure(self) -> Workspace:
+        for path in (
+            self.data_dir, self.quarantine_dir, self.feature_tables_dir, self.mlflow_artifacts_dir,
+            self.bentoml_home, self.audit_dir, self.runs_dir, self.cache_dir,
+        ):  # fmt: skip
+            path.mkdir(parents=True, exist_ok=True)
+        return self

@@ -1,0 +1,47 @@
+"""Settings of the feature store, shared by training and serving (env prefix ``CRISK_FEATURES_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from data_contracts.workspace import Workspace
+
+__all__ = ["FeatureStoreSettings"]
+
+
+class FeatureStoreSettings(BaseSettings):
+    """Where the Feast registry and stores live, and which online store to use."""
+
+    model_config = SettingsConfigDict(env_prefix="CRISK_FEATURES_", extra="ignore")
+
+    home: Path = Field(
+        default=Path(".crisk"),
+        validation_alias=AliasChoices("CRISK_HOME", "home"),
+        description="Workspace directory.",
+    )
+    online_store: Literal["sqlite", "redis"] = Field(
+        default="sqlite",
+        description="sqlite for one machine; redis (Feast's own integration) when it outgrows one.",
+    )
+    redis_connection_string: str = Field(
+        default="127.0.0.1:6379",
+        description="Feast redis connection string, e.g. 'host:6379,password=…,ssl=true'.",
+    )
+    online_cache_seconds: float = Field(
+        default=300.0,
+        ge=0,
+        description="How long serving keeps an entity's online features in memory; "
+        "the cache is also dropped whenever a newer materialisation is seen.",
+    )
+
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace.at(self.home)
+
+    @property
+    def feast_dir(self) -> Path:
+        return self.workspace.feast_dir

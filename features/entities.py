@@ -1,0 +1,99 @@
+"""Feast entities: who and what a declaration touches. Join key = ``<entity>_id``."""
+
+from __future__ import annotations
+
+from feast import Entity, ValueType
+
+__all__ = [
+    "ALL_ENTITIES",
+    "carrier",
+    "commodity",
+    "commodity_origin",
+    "declarant",
+    "importer",
+    "importer_chapter",
+    "importer_origin",
+    "route",
+    "seller",
+]
+
+_TAGS = {"team": "customs-risk", "pii": "false"}
+_OPERATOR_TAGS = {"team": "customs-risk", "pii": "true"}  # EORI numbers identify companies
+
+importer = Entity(
+    name="importer",
+    join_keys=["importer_id"],
+    value_type=ValueType.STRING,
+    description="Importer (or ENS consignee) by EORI.",
+    owner="risk-analytics@customs.example",
+    tags=_OPERATOR_TAGS,
+)
+declarant = Entity(
+    name="declarant",
+    join_keys=["declarant_id"],
+    value_type=ValueType.STRING,
+    description="Declarant (customs representative) by EORI.",
+    owner="risk-analytics@customs.example",
+    tags=_OPERATOR_TAGS,
+)
+seller = Entity(
+    name="seller",
+    join_keys=["seller_id"],
+    value_type=ValueType.STRING,
+    description="Third-country seller.",
+    owner="risk-analytics@customs.example",
+    tags=_OPERATOR_TAGS,
+)
+carrier = Entity(
+    name="carrier",
+    join_keys=["carrier_id"],
+    value_type=ValueType.STRING,
+    description="Carrier filing the ENS, by EORI.",
+    owner="risk-analytics@customs.example",
+    tags=_OPERATOR_TAGS,
+)
+route = Entity(
+    name="route",
+    join_keys=["route_id"],
+    value_type=ValueType.STRING,
+    description="Route: origin>dispatch|mode for declarations, itinerary|mode for ENS.",
+    owner="risk-analytics@customs.example",
+    tags=_TAGS,
+)
+commodity = Entity(
+    name="commodity",
+    join_keys=["commodity_id"],
+    value_type=ValueType.STRING,
+    description="HS6 subheading.",
+    owner="risk-analytics@customs.example",
+    tags=_TAGS,
+)
+commodity_origin = Entity(
+    name="commodity_origin",
+    join_keys=["commodity_origin_id"],
+    value_type=ValueType.STRING,
+    description="HS6 subheading × country of origin ('851713|CN'): the price-baseline cell.",
+    owner="risk-analytics@customs.example",
+    tags=_TAGS,
+)
+importer_chapter = Entity(
+    name="importer_chapter",
+    join_keys=["importer_chapter_id"],
+    value_type=ValueType.STRING,
+    description="Importer × HS chapter: how usual a commodity is for an importer.",
+    owner="risk-analytics@customs.example",
+    tags=_OPERATOR_TAGS,
+)
+importer_origin = Entity(
+    name="importer_origin",
+    join_keys=["importer_origin_id"],
+    value_type=ValueType.STRING,
+    description="Importer × country of origin: how usual an origin is for an importer.",
+    owner="risk-analytics@customs.example",
+    tags=_OPERATOR_TAGS,
+)
+
+ALL_ENTITIES = [
+    importer, declarant, seller, carrier, route, commodity, commodity_origin, importer_chapter,
+    importer_origin,
+]  # fmt: skip

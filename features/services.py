@@ -1,0 +1,80 @@
+"""Feature services: the versioned feature sets models are trained on and served with.
+
+A service is immutable once a model has been trained on it: change a feature, add a new version.
+The model records the service name; serving asks Feast for exactly that service.
+"""
+
+from __future__ import annotations
+
+from feast import FeatureService
+
+from features.on_demand.declared_value_vs_price_baseline import declared_value_vs_price_baseline
+from features.on_demand.importer_commodity_novelty import importer_commodity_novelty
+from features.on_demand.importer_registration_age import importer_registration_age
+from features.views.carrier_hit_rate_365d import carrier_hit_rate_365d
+from features.views.commodity_hit_rate_365d import commodity_hit_rate_365d
+from features.views.commodity_origin_price_baseline_365d import (
+    commodity_origin_price_baseline_365d,
+)
+from features.views.commodity_price_baseline_365d import commodity_price_baseline_365d
+from features.views.declarant_hit_rate_365d import declarant_hit_rate_365d
+from features.views.importer_chapter_declaration_count_365d import (
+    importer_chapter_declaration_count_365d,
+)
+from features.views.importer_declaration_count_365d import importer_declaration_count_365d
+from features.views.importer_hit_rate_365d import importer_hit_rate_365d
+from features.views.importer_origin_declaration_count_365d import (
+    importer_origin_declaration_count_365d,
+)
+from features.views.importer_registration_current import importer_registration_current
+from features.views.route_hit_rate_365d import route_hit_rate_365d
+from features.views.seller_hit_rate_365d import seller_hit_rate_365d
+
+__all__ = ["ALL_SERVICES", "SERVICE_FOR_SUBJECT", "customs_risk_declaration_v1", "customs_risk_ens_v1"]
+
+_TAGS = {"team": "customs-risk", "pii": "true"}
+
+customs_risk_declaration_v1 = FeatureService(
+    name="customs_risk_declaration_v1",
+    features=[
+        importer_declaration_count_365d,
+        importer_hit_rate_365d,
+        importer_registration_current,
+        importer_chapter_declaration_count_365d,
+        importer_origin_declaration_count_365d,
+        declarant_hit_rate_365d,
+        seller_hit_rate_365d,
+        commodity_hit_rate_365d,
+        route_hit_rate_365d,
+        commodity_origin_price_baseline_365d,
+        commodity_price_baseline_365d,
+        declared_value_vs_price_baseline,
+        importer_commodity_novelty,
+        importer_registration_age,
+    ],
+    description="Features of import declaration items, for every declaration risk-area model.",
+    owner="risk-analytics@customs.example",
+    tags=_TAGS,
+)
+
+customs_risk_ens_v1 = FeatureService(
+    name="customs_risk_ens_v1",
+    features=[
+        importer_declaration_count_365d,
+        importer_hit_rate_365d,
+        importer_registration_current,
+        carrier_hit_rate_365d,
+        route_hit_rate_365d,
+        commodity_hit_rate_365d,
+        importer_registration_age,
+    ],
+    description="Features of ENS filings (the consignee is looked up as an importer).",
+    owner="risk-analytics@customs.example",
+    tags=_TAGS,
+)
+
+ALL_SERVICES = [customs_risk_declaration_v1, customs_risk_ens_v1]
+SERVICE_FOR_SUBJECT = {
+    "declaration": customs_risk_declaration_v1.name,
+    "ens": customs_risk_ens_v1.name,
+}

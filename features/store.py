@@ -1,0 +1,83 @@
+"""Building the Feast store from settings, and the apply / materialize steps."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import logging
+import warnings
+from datetime import datetime
+from pathlib import Path
+from string import Template
+from typing import TYPE_CHECKING, Any
+
+import yaml
+
+from features.config import FeatureStoreSettings
+
+if TYPE_CHECKING:
+    from feast import FeatureStore
+
+__all__ = ["apply_definitions", "feature_store", "materialize", "repo_config_dict"]
+
+logger = logging.getLogger(__name__)
+
+_YAML = Path(__file__).with_name("feature_store.yaml")
+
+
+def repo_config_dict(settings: FeatureStoreSettings) -> dict[str, Any]:
+    """The Feast repo config: ``feature_store.yaml`` with the workspace paths filled in."""
+    text = Template(_YAML.read_text()).substitute(CRISK_FEAST_DIR=str(settings.feast_dir))
+    config: dict[str, Any] = yaml.safe_load(text)
+    if settings.online_store == "redis":
+        config["online_store"] = {
+            "type": "redis",
+            "connection_string": settings.redis_connection_string,
+        }
+    return config
+
+
+def _quiet_feast() -> None:
+    # Feast resets warning filters on import; these two fire on every apply / offline query.
+    warnings.filterwarnings("ignore", message="On demand feature view is an experimental")
+    warnings.filterwarnings("ignore", message=r".*fetch_arrow_table\(\) is deprecated")
+    warnings.filterwarnings("ignore", category=DeprecationWarning)
+    for name in ("feast", "feast.infra.registry.caching_registry"):
+        logging.getLogger(name).setLevel(logging.WARNING)
+
+
+def feature_store(settings: FeatureStoreSettings) -> FeatureStore:
+    """A FeatureStore on the workspace (imports Feast, about 3 s the first time)."""
+    from feast import FeatureStore, RepoConfig
+
+    _quiet_feast()
+    settings.feast_dir.mkdir(parents=True, exist_ok=True)
+    config = RepoConfig(**repo_config_dict(settings))
+    return FeatureStore(config=config, repo_path=str(settings.feast_dir))
+
+
+def apply_definitions(settings: FeatureStoreSettings) -> list[str]:
+    """Register every entity, view and service; returns the names applied."""
+    from features.repo import definitions
+
+    store = feature_store(settings)
+    objects = definitions()
+    # Sources are defined relative to the repo; Feast's DuckDB store resolves paths against the
+    # working directory, so the registry gets this workspace's absolute paths.
+    for obj in objects:
+        source = getattr(obj, "batch_source", None)
+        if source is not None and hasattr(source, "file_options"):
+            path = Path(source.file_options.uri)
+            if not path.is_absolute():
+                source.file_options.uri = str(settings.feast_dir / path)
+    with contextlib.redirect_stdout(io.StringIO()):
+        store.apply(objects)
+    return [obj.name for obj in objects]
+
+
+def materialize(settings: FeatureStoreSettings, start: datetime, end: datetime) -> None:
+    """Load the latest snapshot per entity in [start, end] into the online store."""
+    store = feature_store(settings)
+    # Feast prints progress bars to stdout with print(); keep the CLI's output clean.
+    with contextlib.redirect_stdout(io.StringIO()):
+        store.materialize(start_date=start, end_date=end)

@@ -1,0 +1,185 @@
+"""ICS2 entry summary declarations (house level) of the synthetic world.
+
+Safety and security risk is planted in the route (transshipment through risky hubs, one of which
+turns risky half-way through the year), the carrier, the consignor and the goods (dual-use
+chapters); vague descriptions come from sloppy consignors and are themselves a risk factor.
+These risks leave no further trace, so the oracle probability is the prior itself.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from data_contracts.codelists import EU_MEMBER_STATES
+from data_contracts.reference import VAGUE_DESCRIPTIONS
+from pipelines.world.catalogue import ORIGINS, TRANSIT_HUBS
+from pipelines.world.operators import Operators, party_names
+
+__all__ = ["EnsDraw", "generate_ens"]
+
+_VAGUE = np.array(sorted(VAGUE_DESCRIPTIONS) + ["said to contain garments", "stc various", "fak"])
+_ENTRY = np.array(["NL", "BE", "DE", "FR", "IT", "ES", "PL", "GR", "PT", "LT"])
+_ENTRY_W = np.array([18, 14, 14, 10, 9, 8, 6, 5, 3, 3], dtype=float)
+
+
+def _sigmoid(x: np.ndarray) -> np.ndarray:
+    return 1.0 / (1.0 + np.exp(-x))
+
+
+@dataclass
+class EnsDraw:
+    filings: pd.DataFrame
+    truth: pd.DataFrame
+    day: np.ndarray
+    irregular: dict[str, np.ndarray]
+
+
+def generate_ens(
+    rng: np.random.Generator,
+    n_filings: int,
+    n_days: int,
+    start: pd.Timestamp,
+    ops: Operators,
+    catalogue: pd.DataFrame,
+) -> EnsDraw:
+    """Draw ``n_filings`` house-level ENS filings."""
+    n = n_filings
+    day = rng.integers(0, n_days, n)
+    seconds = rng.integers(0, 86400, n)
+    filed = start + pd.to_timedelta(day, unit="D") + pd.to_timedelta(seconds, unit="s")
+    mode = np.array([1, 2, 3, 4])[rng.choice(4, n, p=[0.35, 0.05, 0.15, 0.45])]
+    express = (mode == 4) & (rng.random(n) < 0.55)
+    release = np.where(mode == 4, np.where(express, "R1", "R2"), "R3")
+
+    carriers = ops.carriers
+    cw = carriers["_activity"].to_numpy()
+    carrier = rng.choice(len(carriers), n, p=cw / cw.sum())
+    sellers = ops.sellers
+    sw = sellers["_activity"].to_numpy()
+    consignor = rng.choice(len(sellers), n, p=sw / sw.sum())
+    consignor_country = sellers["country"].to_numpy()[consignor]
+
+    # Route: direct, or through one or two transit countries.
+    n_transit = rng.choice(3, n, p=[0.6, 0.3, 0.1])
+    hubs = np.array(TRANSIT_HUBS)
+    t1 = hubs[rng.integers(len(hubs), size=n)]
+    t2 = hubs[rng.integers(len(hubs), size=n)]
+    first_entry = _ENTRY[rng.choice(len(_ENTRY), n, p=_ENTRY_W / _ENTRY_W.sum())]
+    itinerary = [
+        [str(o), *([str(a)] if k >= 1 and a != o else []), *([str(b)] if k == 2 and b not in (a, o) else []), str(e)]
+        for o, a, b, k, e in zip(consignor_country, t1, t2, n_transit, first_entry, strict=True)
+    ]
+    risky = set(ops.risky_hubs)
+    via_risky = np.array([any(c in risky for c in route[1:-1]) for route in itinerary])
+    via_late = np.array([ops.late_hub in route[1:-1] for route in itinerary])
+
+    # Goods
+    commodity = rng.choice(len(catalogue), n, p=catalogue["weight"].to_numpy())
+    sloppiness = np.where(rng.random(n) < 0.12, 0.35, 0.03)
+    vague = rng.random(n) < sloppiness
+    description = np.where(
+        vague, _VAGUE[rng.integers(len(_VAGUE), size=n)], catalogue["description"].to_numpy()[commodity]
+    )
+    hs_missing = (release == "R1") & (rng.random(n) < 0.35)
+    hs6 = np.where(hs_missing, None, catalogue["hs6"].to_numpy()[commodity].astype(object))
+    mass_kg = np.round(
+        np.where(mode == 4, rng.lognormal(np.log(6), 1.2, n), rng.lognormal(np.log(2500), 1.0, n)), 3
+    ).clip(0.01, None)
+    packages = np.maximum(1, np.round(mass_kg / rng.uniform(2, 40, n))).astype(np.int64)
+    value = np.where(
+        rng.random(n) < np.where(mode == 4, 0.7, 0.3),
+        np.round(mass_kg * catalogue["price_eur_per_kg"].to_numpy()[commodity] * rng.lognormal(0, 0.4, n), 2),
+        np.nan,
+    )
+
+    consumer = (release == "R1") & (rng.random(n) < 0.4)
+    consignee_country = np.where(rng.random(n) < 0.7, first_entry, np.array(EU_MEMBER_STATES)[rng.integers(27, size=n)])
+    numbers = rng.choice(10**12, size=n, replace=False).astype(str)
+    consignee_id = np.where(consumer, None, np.char.add(consignee_country.astype(str), np.char.zfill(numbers, 12)))
+    consignee_name = np.where(consumer, np.array(["Private individual"] * n), party_names(rng, n))
+
+    # Risk: the oracle probability is the prior (no trace beyond the covariates).
+    half_way = day >= n_days // 2
+    carrier_risk = carriers["_risk"].to_numpy()[carrier]
+    consignor_bad = sellers["_prohibited"].to_numpy()[consignor] | sellers["_counterfeit"].to_numpy()[consignor]
+    dual_use = catalogue["dual_use"].to_numpy()[commodity]
+    p_ss = _sigmoid(
+        -5.6 + 2.4 * via_risky + 2.4 * (via_late & half_way) + 1.3 * vague + 2.6 * carrier_risk
+        + 1.6 * consignor_bad + 1.8 * dual_use + 0.5 * consumer
+    )
+    p_pr = _sigmoid(-8.0 + 4.5 * catalogue["prohibitions_prone"].to_numpy()[commodity] + 3.0 * sellers["_prohibited"].to_numpy()[consignor])
+    ss = rng.random(n) < p_ss
+    pr = rng.random(n) < p_pr
+
+    year = pd.Series(filed.year.astype(str).str[-2:]).to_numpy()
+    ens_id = np.char.add(np.char.add(year.astype(str), first_entry.astype(str)), np.char.zfill(rng.choice(10**14, n, replace=False).astype(str), 14))
+    prefix = np.where(mode == 4, "HAWB", "HBL")
+    house = np.char.add(prefix.astype(str), np.char.zfill(rng.choice(10**10, n, replace=False).astype(str), 10))
+    master = np.where(
+        rng.random(n) < 0.7,
+        np.char.add(np.where(mode == 4, "MAWB", "MBL").astype(str), np.char.zfill(rng.integers(0, max(1, n // 8), n).astype(str), 8)),
+        None,
+    )
+    letters = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
+    owner = np.char.add(np.char.add(np.char.add(letters[rng.integers(26, size=n)], letters[rng.integers(26, size=n)]), letters[rng.integers(26, size=n)]), "U")
+    container_ids = [
+        [f"{o}{num:07d}"] if m == 1 else None
+        for o, num, m in zip(owner, rng.integers(0, 10**7, n), mode, strict=True)
+    ]
+
+    filings = pd.DataFrame(
+        {
+            "ens_id": ens_id,
+            "house_document_id": house,
+            "master_document_id": master,
+            "filed_at": pd.DatetimeIndex(filed).tz_localize("UTC"),
+            "ics2_release": release,
+            "transport_mode": mode.astype(np.int64),
+            "carrier_id": carriers["operator_id"].to_numpy()[carrier],
+            "consignor_name": sellers["name"].to_numpy()[consignor],
+            "consignor_country": consignor_country,
+            "consignee_name": consignee_name,
+            "consignee_country": consignee_country,
+            "consignee_id": consignee_id,
+            "goods_description": description,
+            "hs_code": hs6,
+            "gross_mass_kg": mass_kg,
+            "packages": packages,
+            "declared_value_eur": value,
+            "country_of_loading": [route[0] for route in itinerary],
+            "itinerary": itinerary,
+            "first_entry_country": first_entry,
+            "container_ids": container_ids,
+        }
+    )
+    irregular = {
+        "safety_security": ss,
+        "prohibitions_restrictions": pr,
+        "financial": np.zeros(n, dtype=bool),
+        "ipr": np.zeros(n, dtype=bool),
+        "product_safety": np.zeros(n, dtype=bool),
+    }
+    truth = pd.DataFrame(
+        {
+            "subject_type": "ens",
+            "subject_id": filings["ens_id"],
+            "item_number": pd.array([pd.NA] * n, dtype="Int64"),
+            "event_at": filings["filed_at"],
+            "p_financial": 0.0,
+            "p_ipr": 0.0,
+            "p_product_safety": 0.0,
+            "p_prohibitions_restrictions": p_pr,
+            "p_safety_security": p_ss,
+            **{f"irregular_{area}": flags for area, flags in irregular.items()},
+            "undervalued": False,
+            "misclassified": False,
+            "recoverable_revenue_eur": 0.0,
+            "true_hs6": catalogue["hs6"].to_numpy()[commodity],
+            "true_customs_value_eur": value,
+        }
+    )
+    _ = ORIGINS  # origins decide sellers' countries upstream
+    return EnsDraw(filings=filings, truth=truth, day=day, irregular=irregular)
