@@ -2,9 +2,14 @@
 
 A vague description, a description at odds with the declared commodity code, or an implausible
 mass or value does not make a record unusable; customs wants exactly those records looked at.
+Works on a DataFrame (batch validation) or a dict of columns (the scoring service).
 """
 
 from __future__ import annotations
+
+from collections.abc import Mapping
+from functools import lru_cache
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -28,51 +33,79 @@ _MAX_AIR_KG = 50_000.0
 _MAX_GROSS_TO_NET = 3.0
 
 
-def description_mismatch(description: str, hs_code: str | None) -> bool:
+@lru_cache(maxsize=200_000)
+def _chapters_named(description: str) -> frozenset[str]:
+    words = normalise_description(description).split()
+    return frozenset(c for c in (chapter_of_term(w) for w in words) if c is not None)
+
+
+def description_mismatch(description: str | None, hs_code: str | None) -> bool:
     """True when the description names goods of other chapters and none of the declared one."""
     if not hs_code or not description:
         return False
-    chapters = {chapter_of_term(word) for word in normalise_description(description).split()}
-    chapters.discard(None)
+    chapters = _chapters_named(description)
     return bool(chapters) and hs_code[:2] not in chapters
 
 
-def _by_unique(values: pd.Series, function) -> np.ndarray:
-    # Descriptions repeat a lot in real feeds: evaluate each distinct value once.
-    uniques = values.fillna("").astype(str)
-    return uniques.map({v: function(v) for v in uniques.unique()}).to_numpy(dtype=bool)
+_vague = lru_cache(maxsize=200_000)(is_vague_description)
 
 
-def risk_signals(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
-    """One boolean ``warning_<signal>`` column per signal, plus ``warnings`` (the names set)."""
-    out = pd.DataFrame(index=frame.index)
+def _values(records: Mapping[str, Any], name: str, n: int) -> np.ndarray:
+    if name not in records:
+        return np.full(n, None, dtype=object)
+    values = records[name]
+    return values.to_numpy() if hasattr(values, "to_numpy") else np.asarray(values)
+
+
+def _floats(values: np.ndarray) -> np.ndarray:
+    if values.dtype.kind in "fiub":
+        return values.astype(float)
+    out = np.full(len(values), np.nan)
+    for i, v in enumerate(values):
+        if v is not None and v is not pd.NA:
+            try:
+                out[i] = float(v)
+            except (TypeError, ValueError):
+                pass
+    return out
+
+
+def _text(value: Any) -> str | None:
+    if value is None or value is pd.NA or (isinstance(value, float) and value != value):
+        return None
+    return str(value)
+
+
+def risk_signals(records: Mapping[str, Any], kind: str) -> dict[str, Any]:
+    """``warning_<signal>`` boolean arrays plus ``warnings`` (the list of signal names per row)."""
+    n = len(records) if hasattr(records, "shape") else len(next(iter(records.values()), []))
     if kind == "control-results":
-        out["warnings"] = [[] for _ in range(len(frame))]
-        return out
-    description = frame["goods_description"]
-    out["warning_vague_description"] = _by_unique(description, is_vague_description)
-    pairs = description.fillna("").astype(str) + "\x1f" + frame["hs_code"].fillna("").astype(str)
-    out["warning_description_mismatch"] = _by_unique(
-        pairs, lambda p: description_mismatch(*p.split("\x1f", 1))
-    )
-    mode = frame["transport_mode"].astype("Float64").to_numpy(dtype=float, na_value=np.nan)
+        return {"warnings": [[] for _ in range(n)]}
+    descriptions = [_text(v) for v in _values(records, "goods_description", n)]
+    hs_codes = [_text(v) for v in _values(records, "hs_code", n)]
+    out: dict[str, Any] = {
+        "warning_vague_description": np.array(
+            [d is None or _vague(d) for d in descriptions], dtype=bool
+        ),
+        "warning_description_mismatch": np.array(
+            [description_mismatch(d, h) for d, h in zip(descriptions, hs_codes, strict=True)], dtype=bool
+        ),
+    }
+    mode = _floats(_values(records, "transport_mode", n))
     if kind == "declarations":
-        mass = frame["net_mass_kg"].to_numpy(dtype=float, na_value=np.nan)
-        value = frame["customs_value_eur"].to_numpy(dtype=float, na_value=np.nan)
-        gross = frame["gross_mass_kg"].to_numpy(dtype=float, na_value=np.nan)
+        mass = _floats(_values(records, "net_mass_kg", n))
+        value = _floats(_values(records, "customs_value_eur", n))
         with np.errstate(divide="ignore", invalid="ignore"):
-            ratio = gross / mass
+            ratio = _floats(_values(records, "gross_mass_kg", n)) / mass
     else:
-        mass = frame["gross_mass_kg"].to_numpy(dtype=float, na_value=np.nan)
-        value = frame["declared_value_eur"].to_numpy(dtype=float, na_value=np.nan)
-        ratio = np.ones(len(frame))
+        mass = _floats(_values(records, "gross_mass_kg", n))
+        value = _floats(_values(records, "declared_value_eur", n))
+        ratio = np.ones(n)
     with np.errstate(divide="ignore", invalid="ignore"):
         per_kg = value / mass
     out["warning_value_outlier"] = (per_kg < _MIN_EUR_PER_KG) | (per_kg > _MAX_EUR_PER_KG)
-    out["warning_mass_outlier"] = (np.isin(mode, (4, 5)) & (mass > _MAX_AIR_KG)) | (
-        ratio > _MAX_GROSS_TO_NET
-    )
+    out["warning_mass_outlier"] = (np.isin(mode, (4, 5)) & (mass > _MAX_AIR_KG)) | (ratio > _MAX_GROSS_TO_NET)
     names = list(SIGNALS)
-    flags = out[[f"warning_{n}" for n in names]].to_numpy(dtype=bool)
+    flags = np.column_stack([out[f"warning_{name}"] for name in names])
     out["warnings"] = [[names[j] for j in np.flatnonzero(row)] for row in flags]
     return out

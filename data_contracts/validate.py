@@ -180,7 +180,7 @@ def validate_frame(
     bad = np.array([bool(r) for r in reasons], dtype=bool)
     valid = typed.loc[~bad, contract.field_names].reset_index(drop=True)
     if kind != "control-results" and len(valid):
-        valid = pd.concat([valid, risk_signals(valid, kind).reset_index(drop=True)], axis=1)
+        valid = pd.concat([valid, pd.DataFrame(risk_signals(valid, kind))], axis=1)
     elif kind != "control-results":
         for column in ("warning_vague_description", "warning_description_mismatch",
                        "warning_value_outlier", "warning_mass_outlier"):  # fmt: skip

@@ -7,61 +7,70 @@ cold-start defaults instead of failing.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
-import pandas as pd
+
+from features.columns import Columns, column, texts
 
 __all__ = ["MISSING_KEY", "declaration_keys", "ens_keys", "ens_route_ids"]
 
 MISSING_KEY = "~"
 
 
-def _clean(values: pd.Series) -> pd.Series:
-    out = values.astype("string").str.strip()
-    return out.where(out.notna() & (out != ""), MISSING_KEY).astype(object)
+def _keyed(values: np.ndarray) -> np.ndarray:
+    return np.array([MISSING_KEY if v is None else v for v in values], dtype=object)
 
 
-def declaration_keys(items: pd.DataFrame) -> pd.DataFrame:
+def _joined(*parts: np.ndarray, separator: str = "|", prefix: str = "") -> np.ndarray:
+    return np.array(
+        [MISSING_KEY if any(p is None for p in row) else prefix + separator.join(row) for row in zip(*parts, strict=True)],
+        dtype=object,
+    )
+
+
+def declaration_keys(records: Columns) -> dict[str, np.ndarray]:
     """Join keys of every entity a declaration item touches."""
-    hs6 = items["hs_code"].astype("string").str[:6]
-    chapter = hs6.str[:2]
-    importer = _clean(items["importer_id"])
-    origin = items["origin_country"].astype("string")
-    mode = items["transport_mode"].astype("Int64").astype("string")
-    return pd.DataFrame(
-        {
-            "importer_id": importer,
-            "declarant_id": _clean(items["declarant_id"]),
-            "seller_id": _clean(items["seller_id"]) if "seller_id" in items else MISSING_KEY,
-            "commodity_id": _clean(hs6),
-            "commodity_origin_id": _clean(hs6 + "|" + origin),
-            "importer_chapter_id": _clean(importer + "|" + chapter),
-            "importer_origin_id": _clean(importer + "|" + origin),
-            "route_id": _clean("D|" + origin + ">" + items["dispatch_country"].astype("string") + "|" + mode),
-        },
-        index=items.index,
-    )
+    hs = texts(records, "hs_code")
+    hs6 = np.array([None if h is None else h[:6] for h in hs], dtype=object)
+    chapter = np.array([None if h is None else h[:2] for h in hs], dtype=object)
+    importer = texts(records, "importer_id")
+    origin = texts(records, "origin_country")
+    dispatch = texts(records, "dispatch_country")
+    mode = texts(records, "transport_mode")
+    return {
+        "importer_id": _keyed(importer),
+        "declarant_id": _keyed(texts(records, "declarant_id")),
+        "seller_id": _keyed(texts(records, "seller_id")),
+        "commodity_id": _keyed(hs6),
+        "commodity_origin_id": _joined(hs6, origin),
+        "importer_chapter_id": _joined(importer, chapter),
+        "importer_origin_id": _joined(importer, origin),
+        "route_id": np.array(
+            [MISSING_KEY if None in (o, d, m) else f"D|{o}>{d}|{m}" for o, d, m in zip(origin, dispatch, mode, strict=True)],
+            dtype=object,
+        ),
+    }
 
 
-def ens_route_ids(itineraries: pd.Series, modes: pd.Series) -> pd.Series:
+def _route(itinerary: Any, mode: str | None) -> str:
+    if itinerary is None or mode is None or len(itinerary) == 0:
+        return MISSING_KEY
+    return "E|" + ">".join(str(c) for c in list(itinerary)) + "|" + mode
+
+
+def ens_route_ids(itineraries: Any, modes: Any) -> np.ndarray:
     """Route of an ENS filing: the ordered itinerary and the mode of transport."""
-    joined = [
-        ">".join(str(c) for c in list(route)) if route is not None and len(route) else ""
-        for route in itineraries
-    ]
-    mode = modes.astype("Int64").astype("string").to_numpy()
-    return pd.Series(np.char.add(np.char.add(np.char.add("E|", np.array(joined, dtype=str)), "|"),
-                                 mode.astype(str)), index=itineraries.index)
+    mode_text = texts({"m": modes}, "m")
+    return np.array([_route(i, m) for i, m in zip(list(itineraries), mode_text, strict=True)], dtype=object)
 
 
-def ens_keys(filings: pd.DataFrame) -> pd.DataFrame:
+def ens_keys(records: Columns) -> dict[str, np.ndarray]:
     """Join keys of every entity an ENS filing touches (the consignee is looked up as importer)."""
-    hs6 = filings["hs_code"].astype("string").str[:6]
-    return pd.DataFrame(
-        {
-            "importer_id": _clean(filings["consignee_id"]),
-            "carrier_id": _clean(filings["carrier_id"]),
-            "commodity_id": _clean(hs6),
-            "route_id": _clean(ens_route_ids(filings["itinerary"], filings["transport_mode"])),
-        },
-        index=filings.index,
-    )
+    hs = texts(records, "hs_code")
+    return {
+        "importer_id": _keyed(texts(records, "consignee_id")),
+        "carrier_id": _keyed(texts(records, "carrier_id")),
+        "commodity_id": _keyed(np.array([None if h is None else h[:6] for h in hs], dtype=object)),
+        "route_id": ens_route_ids(column(records, "itinerary"), column(records, "transport_mode")),
+    }

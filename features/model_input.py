@@ -15,8 +15,12 @@ from typing import Literal
 import numpy as np
 import pandas as pd
 
+from features.columns import Columns, column, floats, is_missing, length, texts
+
 __all__ = [
+    "calibrate",
     "DECLARATION_FEATURES",
+    "Encoder",
     "ENS_FEATURES",
     "FEATURES_BY_SUBJECT",
     "ModelFeature",
@@ -154,137 +158,160 @@ FEATURES_BY_SUBJECT: dict[str, tuple[ModelFeature, ...]] = {
 }
 
 
-def _num(frame: pd.DataFrame, column: str) -> np.ndarray:
-    if column not in frame:
-        return np.full(len(frame), np.nan)
-    return pd.to_numeric(frame[column], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+def _flag(records: Columns, name: str) -> np.ndarray:
+    values = column(records, name)
+    if values.dtype == bool:
+        return values.astype(np.float64)
+    return np.array([0.0 if is_missing(v) or v is pd.NA else float(bool(v)) for v in values])
 
 
-def _flag(frame: pd.DataFrame, column: str) -> np.ndarray:
-    if column not in frame:
-        return np.zeros(len(frame))
-    return frame[column].fillna(False).astype(bool).to_numpy(dtype=float)
+def _present(records: Columns, name: str) -> np.ndarray:
+    return np.array([v is not None for v in texts(records, name)], dtype=np.float64)
 
 
-def _text(frame: pd.DataFrame, column: str) -> pd.Series:
-    if column not in frame:
-        return pd.Series([None] * len(frame), index=frame.index, dtype=object)
-    return frame[column].astype("string").astype(object).where(frame[column].notna(), None)
-
-
-def _warning_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
-    return {f.name: _flag(frame, f.name) for f in _WARNINGS}
-
-
-def request_features(records: pd.DataFrame, subject: SubjectType) -> pd.DataFrame:
+def request_features(records: Columns, subject: SubjectType) -> dict[str, np.ndarray]:
     """Features computed from the record alone (validated fields + contract warnings)."""
-    out: dict[str, object] = {}
+    out: dict[str, np.ndarray] = {}
+    hs = texts(records, "hs_code")
+    chapter = np.array([None if h is None else h[:2] for h in hs], dtype=object)
     if subject == "declaration":
-        value = _num(records, "customs_value_eur")
-        net = _num(records, "net_mass_kg")
-        gross = _num(records, "gross_mass_kg")
+        value = floats(records, "customs_value_eur")
+        net = floats(records, "net_mass_kg")
+        origin = texts(records, "origin_country")
+        dispatch = texts(records, "dispatch_country")
+        declaration_type = texts(records, "declaration_type")
+        preference = texts(records, "preference_code")
         with np.errstate(divide="ignore", invalid="ignore"):
             out.update(
-                declaration_type=_text(records, "declaration_type"),
-                transport_mode=_text(records, "transport_mode"),
-                origin_country=_text(records, "origin_country"),
-                dispatch_country=_text(records, "dispatch_country"),
-                hs_chapter=records["hs_code"].astype("string").str[:2].astype(object),
-                procedure_code=_text(records, "procedure_code"),
-                customs_office=_text(records, "customs_office"),
+                declaration_type=declaration_type,
+                transport_mode=texts(records, "transport_mode"),
+                origin_country=origin,
+                dispatch_country=dispatch,
+                hs_chapter=chapter,
+                procedure_code=texts(records, "procedure_code"),
+                customs_office=texts(records, "customs_office"),
                 log_customs_value=np.log1p(value),
                 log_net_mass=np.log(net),
-                gross_net_ratio=gross / net,
-                duty_rate_paid=_num(records, "duty_eur") / value,
-                units_per_kg=_num(records, "supplementary_units") / net,
+                gross_net_ratio=floats(records, "gross_mass_kg") / net,
+                duty_rate_paid=floats(records, "duty_eur") / value,
+                units_per_kg=floats(records, "supplementary_units") / net,
                 container=_flag(records, "container"),
-                has_seller=records["seller_id"].notna().to_numpy(dtype=float)
-                if "seller_id" in records
-                else np.zeros(len(records)),
-                dispatch_differs=(
-                    records["dispatch_country"].astype(str) != records["origin_country"].astype(str)
-                ).to_numpy(dtype=float),
-                has_preference=(
-                    records["preference_code"].notna()
-                    & (records["preference_code"].astype(str) != "100")
-                ).to_numpy(dtype=float)
-                if "preference_code" in records
-                else np.zeros(len(records)),
-                h7_near_threshold=(
-                    (records["declaration_type"].astype(str) == "H7") & (value >= 120)
-                ).to_numpy(dtype=float),
+                has_seller=_present(records, "seller_id"),
+                dispatch_differs=(dispatch != origin).astype(np.float64),
+                has_preference=np.array([p is not None and p != "100" for p in preference], dtype=np.float64),
+                h7_near_threshold=((declaration_type == "H7") & (value >= 120)).astype(np.float64),
             )
     else:
-        mass = _num(records, "gross_mass_kg")
-        value = _num(records, "declared_value_eur")
-        itineraries = records["itinerary"].tolist()
-        transit = [list(r)[1:-1] if r is not None and len(r) > 2 else [] for r in itineraries]
+        mass = floats(records, "gross_mass_kg")
+        value = floats(records, "declared_value_eur")
+        transit = [
+            [] if route is None or len(route) <= 2 else list(route)[1:-1]
+            for route in column(records, "itinerary")
+        ]
+        containers = column(records, "container_ids")
         with np.errstate(divide="ignore", invalid="ignore"):
             out.update(
-                transport_mode=_text(records, "transport_mode"),
-                ics2_release=_text(records, "ics2_release"),
-                consignor_country=_text(records, "consignor_country"),
-                country_of_loading=_text(records, "country_of_loading"),
-                first_entry_country=_text(records, "first_entry_country"),
-                first_transit_country=[t[0] if t else "none" for t in transit],
-                last_transit_country=[t[-1] if t else "none" for t in transit],
-                hs_chapter=records["hs_code"].astype("string").str[:2].astype(object),
+                transport_mode=texts(records, "transport_mode"),
+                ics2_release=texts(records, "ics2_release"),
+                consignor_country=texts(records, "consignor_country"),
+                country_of_loading=texts(records, "country_of_loading"),
+                first_entry_country=texts(records, "first_entry_country"),
+                first_transit_country=np.array([t[0] if t else "none" for t in transit], dtype=object),
+                last_transit_country=np.array([t[-1] if t else "none" for t in transit], dtype=object),
+                hs_chapter=chapter,
                 log_gross_mass=np.log(mass),
-                packages=_num(records, "packages"),
+                packages=floats(records, "packages"),
                 log_declared_value=np.log1p(value),
                 log_value_per_kg=np.log(value / mass),
-                transit_countries=np.array([len(t) for t in transit], dtype=float),
-                consignee_private=records["consignee_id"].isna().to_numpy(dtype=float),
-                has_master_document=records["master_document_id"].notna().to_numpy(dtype=float),
-                containers=np.array(
-                    [0.0 if c is None else float(len(c)) for c in records["container_ids"].tolist()]
-                ),
-                hs_missing=records["hs_code"].isna().to_numpy(dtype=float),
+                transit_countries=np.array([len(t) for t in transit], dtype=np.float64),
+                consignee_private=1.0 - _present(records, "consignee_id"),
+                has_master_document=_present(records, "master_document_id"),
+                containers=np.array([0.0 if c is None else float(len(c)) for c in containers]),
+                hs_missing=np.array([h is None for h in hs], dtype=np.float64),
             )
-    out.update(_warning_columns(records))
-    return pd.DataFrame(out, index=records.index)
+    for feature in _WARNINGS:
+        out[feature.name] = _flag(records, feature.name)
+    return out
 
 
-def model_frame(
-    request: pd.DataFrame, feast: pd.DataFrame, subject: SubjectType
-) -> pd.DataFrame:
-    """Every model feature of ``subject`` as one frame (request features first, then Feast)."""
-    columns: dict[str, object] = {}
+def model_frame(request: Columns, feast: Columns, subject: SubjectType) -> dict[str, np.ndarray]:
+    """Every model feature of ``subject``, in the declared order (request first, then Feast)."""
+    n = length(request)
+    columns: dict[str, np.ndarray] = {}
     for feature in FEATURES_BY_SUBJECT[subject]:
-        frame = request if feature.source == "request" else feast
-        if feature.name in frame:
-            columns[feature.name] = frame[feature.name].to_numpy()
+        source = request if feature.source == "request" else feast
+        if feature.name in source:
+            columns[feature.name] = column(source, feature.name)
+        elif feature.kind == "categorical":
+            columns[feature.name] = np.full(n, None, dtype=object)
         else:
-            columns[feature.name] = np.full(len(request), np.nan)
-    return pd.DataFrame(columns, index=request.index)
+            columns[feature.name] = np.full(n, np.nan)
+    return columns
 
 
 def fit_vocabularies(
-    frame: pd.DataFrame, features: Sequence[ModelFeature], min_count: int = 20
+    frame: Columns, features: Sequence[ModelFeature], min_count: int = 20
 ) -> dict[str, list[str]]:
     """Category vocabularies from training data: values seen at least ``min_count`` times."""
     vocabularies: dict[str, list[str]] = {}
     for feature in features:
         if feature.kind != "categorical":
             continue
-        counts = frame[feature.name].astype("string").value_counts()
+        counts = pd.Series(texts(frame, feature.name)).value_counts()
         vocabularies[feature.name] = sorted(counts[counts >= min_count].index.astype(str).tolist())
     return vocabularies
 
 
+class Encoder:
+    """Encodes model-frame columns into the float64 matrix a model was trained on.
+
+    Categories become their vocabulary position; unseen values and missing ones become NaN,
+    which LightGBM treats as missing. Build once per model and reuse: the lookups are prepared.
+    """
+
+    def __init__(self, feature_names: Sequence[str], vocabularies: Mapping[str, Sequence[str]]) -> None:
+        self.feature_names = list(feature_names)
+        self.lookups = {
+            name: {value: float(i) for i, value in enumerate(vocabularies[name])}
+            for name in self.feature_names
+            if name in vocabularies
+        }
+        self.key = (tuple(self.feature_names), tuple((k, tuple(v)) for k, v in sorted(vocabularies.items())))
+
+    def __call__(self, columns: Columns) -> np.ndarray:
+        n = length(columns)
+        matrix = np.empty((n, len(self.feature_names)), dtype=np.float64)
+        for j, name in enumerate(self.feature_names):
+            lookup = self.lookups.get(name)
+            if lookup is None:
+                matrix[:, j] = floats(columns, name)
+            else:
+                matrix[:, j] = [lookup.get(v, np.nan) for v in texts(columns, name)]
+        return matrix
+
+
 def encode(
-    frame: pd.DataFrame,
-    feature_names: Sequence[str],
-    vocabularies: Mapping[str, Sequence[str]],
+    columns: Columns, feature_names: Sequence[str], vocabularies: Mapping[str, Sequence[str]]
 ) -> np.ndarray:
-    """The float64 matrix LightGBM sees: categories as vocabulary codes, unseen values as NaN."""
-    matrix = np.empty((len(frame), len(feature_names)), dtype=np.float64)
-    for j, name in enumerate(feature_names):
-        column = frame[name]
-        if name in vocabularies:
-            index = pd.Index(list(vocabularies[name]))
-            codes = index.get_indexer(column.astype("string").astype(object).where(column.notna(), None))
-            matrix[:, j] = np.where(codes >= 0, codes, np.nan)
-        else:
-            matrix[:, j] = pd.to_numeric(column, errors="coerce").to_numpy(dtype=float, na_value=np.nan)
-    return matrix
+    """One-off encoding (training, evaluation); serving keeps an :class:`Encoder` per model."""
+    return Encoder(feature_names, vocabularies)(columns)
+
+
+def calibrate(raw_margin: np.ndarray, calibration: Mapping[str, object]) -> np.ndarray:
+    """Turn LightGBM's raw margin into a calibrated probability (the fitted map travels in JSON).
+
+    ``platt``: sigmoid(a·margin + b); ``isotonic``: piecewise-linear through the fitted points
+    over the model's uncalibrated probability; ``none``: the model's own probability.
+    """
+    method = calibration.get("method", "none")
+    margin = np.asarray(raw_margin, dtype=float)
+    if method == "platt":
+        a = float(calibration["a"])  # type: ignore[arg-type]
+        b = float(calibration["b"])  # type: ignore[arg-type]
+        return 1.0 / (1.0 + np.exp(-(a * margin + b)))
+    probability = 1.0 / (1.0 + np.exp(-margin))
+    if method == "isotonic":
+        x = np.asarray(calibration["x"], dtype=float)
+        y = np.asarray(calibration["y"], dtype=float)
+        return np.interp(probability, x, y)
+    return probability

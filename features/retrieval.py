@@ -21,6 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from features.columns import Columns, column, floats, length
 from features.config import FeatureStoreSettings
 from features.keys import declaration_keys, ens_keys
 from features.store import feature_store
@@ -32,6 +33,7 @@ __all__ = [
     "Engine",
     "ServiceLayout",
     "ViewLayout",
+    "entity_columns",
     "entity_frame",
     "historical_features",
     "service_layout",
@@ -44,25 +46,30 @@ ROW_ID = "__row_id"
 REQUEST_FIELDS = ("customs_value_eur", "net_mass_kg", "event_epoch_day")
 
 
-def entity_frame(records: pd.DataFrame, subject: str) -> pd.DataFrame:
-    """Join keys, request fields and event time of each record (index preserved)."""
+def entity_columns(records: Columns, subject: str) -> dict[str, np.ndarray]:
+    """Join keys, the request fields the on-demand views read, and the event time."""
     if subject == "declaration":
-        keys = declaration_keys(records)
-        event = records["lodged_at"]
-        value = records["customs_value_eur"].astype(float)
-        mass = records["net_mass_kg"].astype(float)
+        columns = declaration_keys(records)
+        event = column(records, "lodged_at")
+        value = floats(records, "customs_value_eur")
+        mass = floats(records, "net_mass_kg")
     else:
-        keys = ens_keys(records)
-        event = records["filed_at"]
-        value = pd.Series(np.nan, index=records.index)
-        mass = pd.Series(np.nan, index=records.index)
-    event = pd.to_datetime(event, utc=True)
-    frame = keys.copy()
-    frame["customs_value_eur"] = value.to_numpy()
-    frame["net_mass_kg"] = mass.to_numpy()
-    frame["event_epoch_day"] = (event.astype("int64") // (86_400 * 10**9)).astype(float).to_numpy()
-    frame["event_timestamp"] = event.to_numpy()
-    return frame
+        columns = ens_keys(records)
+        event = column(records, "filed_at")
+        value = np.full(length(records), np.nan)
+        mass = np.full(length(records), np.nan)
+    event_index = pd.DatetimeIndex(pd.to_datetime(event, utc=True))
+    columns["customs_value_eur"] = value
+    columns["net_mass_kg"] = mass
+    columns["event_epoch_day"] = (event_index.asi8 // (86_400 * 10**9)).astype(np.float64)
+    columns["event_timestamp"] = event_index
+    return columns
+
+
+def entity_frame(records: Columns, subject: str) -> pd.DataFrame:
+    """:func:`entity_columns` as a DataFrame (what ``get_historical_features`` takes)."""
+    index = records.index if isinstance(records, pd.DataFrame) else None
+    return pd.DataFrame(entity_columns(records, subject), index=index)
 
 
 @dataclass(frozen=True)
@@ -121,7 +128,6 @@ def _apply_on_demand(frame: pd.DataFrame, odfvs: tuple[Any, ...]) -> pd.DataFram
 def _duckdb_historical(layout: ServiceLayout, entities: pd.DataFrame) -> pd.DataFrame:
     con = duckdb.connect()
     con.execute("SET TimeZone='UTC'")
-    con.execute(f"SET threads={max(1, min(4, (__import__('os').cpu_count() or 2)))}")
     base = entities.copy()
     base[ROW_ID] = np.arange(len(base))
     base["event_timestamp"] = pd.to_datetime(base["event_timestamp"], utc=True)
@@ -131,7 +137,6 @@ def _duckdb_historical(layout: ServiceLayout, entities: pd.DataFrame) -> pd.Data
     for i, view in enumerate(layout.views):
         keys = ", ".join(view.join_keys)
         on_keys = " AND ".join(f"e.{k} = f.{k}" for k in view.join_keys)
-        cols = ", ".join(f"f.{c}" for c in view.features)
         ttl_guard = (
             f"f.__fts + INTERVAL '{int(view.ttl.total_seconds())} seconds' >= e.event_timestamp"
             if view.ttl is not None
@@ -146,7 +151,6 @@ def _duckdb_historical(layout: ServiceLayout, entities: pd.DataFrame) -> pd.Data
             ) f ON {on_keys} AND e.event_timestamp >= f.__fts
             ORDER BY e.{ROW_ID}
         """
-        _ = cols
         joined = con.execute(sql).df()
         for c in view.features:
             out[c] = pd.to_numeric(joined[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)

@@ -73,7 +73,7 @@ def _load_declarations(path: Path) -> pd.DataFrame:
         "net_mass_kg", "warning_vague_description",
     ]  # fmt: skip
     items = pd.read_parquet(path, columns=columns)
-    keys = declaration_keys(items)
+    keys = pd.DataFrame(declaration_keys(items), index=items.index)
     frame = pd.concat([items[["declaration_id", "item_number"]], keys], axis=1)
     frame["day"] = _epoch_day(items["lodged_at"])
     frame["value"] = items["customs_value_eur"].astype(float)

@@ -1,0 +1,187 @@
+"""Pydantic models derived from the declarative contracts (the HTTP side of the contract).
+
+``DeclarationItem``, ``EnsFiling`` and ``ControlResult`` are generated from the same
+``FieldSpec`` tables the Great Expectations suites come from, and use the same rule names in
+their errors (:func:`reasons_from_error` turns a ``ValidationError`` into contract reasons).
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from functools import cache
+from typing import Annotated, Any
+
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    ValidationError,
+    create_model,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from data_contracts.definitions import KINDS, FieldSpec, RecordContract
+
+__all__ = [
+    "ControlResult",
+    "DeclarationItem",
+    "EnsFiling",
+    "model_for",
+    "reasons_from_error",
+]
+
+_BASE_TYPES: dict[str, Any] = {
+    "str": str,
+    "int": int,
+    "float": float,
+    "bool": bool,
+    "timestamp": datetime,
+    "map": dict[str, Any],
+}
+
+# pydantic error type -> contract rule name (the same names the GX suites report).
+_RULES = {
+    "missing": "required",
+    "none_required": "required",
+    "string_pattern_mismatch": "pattern",
+    "greater_than": "greater_than",
+    "greater_than_equal": "at_least",
+    "less_than_equal": "at_most",
+    "string_too_long": "max_length",
+    "extra_forbidden": "unknown_field",
+    "finite_number": "type",
+}
+
+
+def _code_check(spec: FieldSpec) -> AfterValidator:
+    def check(value: Any) -> Any:
+        codes = spec.code_set()
+        if value is not None and codes is not None and value not in codes:
+            raise PydanticCustomError(
+                "code_list", "{field} must be one of the allowed codes", {"field": spec.name}
+            )
+        return value
+
+    return AfterValidator(check)
+
+
+def _utc(value: datetime) -> datetime:
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _not_blank(value: Any) -> Any:
+    if isinstance(value, str) and not value.strip():
+        raise PydanticCustomError("missing", "value is required")
+    return value
+
+
+def _annotation(spec: FieldSpec) -> Any:
+    if spec.type == "str_list":
+        element: Any = Annotated[str, AfterValidator(_not_blank)]
+        if spec.code_set() is not None:
+            element = Annotated[str, _code_check(spec)]
+        elif spec.pattern:
+            element = Annotated[str, Field(pattern=f"^(?:{spec.pattern})$")]
+        base: Any = Annotated[list[element], Field(min_length=1 if spec.required else 0)]  # type: ignore[valid-type]
+    else:
+        base = _BASE_TYPES[spec.type]
+        constraints: dict[str, Any] = {}
+        if spec.type == "str":
+            if spec.pattern:
+                constraints["pattern"] = f"^(?:{spec.pattern})$"
+            if spec.max_length:
+                constraints["max_length"] = spec.max_length
+        if spec.type in ("int", "float"):
+            for name in ("gt", "ge", "le"):
+                bound = getattr(spec, name)
+                if bound is not None:
+                    constraints[name] = bound
+            if spec.type == "float":
+                constraints["allow_inf_nan"] = False
+        validators: list[Any] = []
+        if spec.type == "str":
+            validators.append(AfterValidator(_not_blank))
+        if spec.type == "timestamp":
+            validators.append(AfterValidator(_utc))
+        if spec.code_set() is not None:
+            validators.append(_code_check(spec))
+        base = Annotated[base, Field(**constraints), *validators] if constraints or validators else base
+    return base if spec.required else base | None
+
+
+def _cross_field_validator(contract: RecordContract) -> Any:
+    def check(model: BaseModel) -> BaseModel:
+        values = model.__dict__
+        for pair in contract.pair_rules:
+            left, right = values.get(pair.left), values.get(pair.right)
+            if left is not None and right is not None:
+                ok = left >= right if pair.or_equal else left > right
+                if not ok:
+                    raise PydanticCustomError(pair.rule, pair.message, {"field": pair.left})
+        for cond in contract.conditional_required:
+            if values.get(cond.when_field) in cond.when_values and values.get(cond.field) is None:
+                raise PydanticCustomError(cond.rule, cond.message, {"field": cond.field})
+        for cond_max in contract.conditional_max:
+            value = values.get(cond_max.field)
+            if values.get(cond_max.when_field) in cond_max.when_values and value is not None:
+                if value > cond_max.limit:
+                    raise PydanticCustomError(cond_max.rule, cond_max.message, {"field": cond_max.field})
+        for head in contract.list_head_rules:
+            items, other = values.get(head.list_field), values.get(head.equals_field)
+            if items and other is not None and items[0] != other:
+                raise PydanticCustomError(head.rule, head.message, {"field": head.list_field})
+        return model
+
+    return model_validator(mode="after")(check)
+
+
+@cache
+def model_for(kind: str) -> type[BaseModel]:
+    """The pydantic model of record kind ``kind``."""
+    contract = KINDS[kind]
+    fields: dict[str, Any] = {}
+    for spec in contract.fields:
+        default = ... if spec.required else None
+        fields[spec.name] = (
+            _annotation(spec),
+            Field(default=default, description=spec.description, examples=[spec.example]),
+        )
+    model = create_model(  # type: ignore[call-overload]
+        contract.record_name,
+        __config__=ConfigDict(extra="forbid", str_strip_whitespace=True, title=contract.record_name),
+        __doc__=contract.description,
+        __validators__={"cross_field_rules": _cross_field_validator(contract)},
+        **fields,
+    )
+    return model
+
+
+def reasons_from_error(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
+    """Contract reasons ``{field, rule, value, message}`` from a pydantic ValidationError."""
+    reasons = []
+    for item in error.errors(include_url=False):
+        location = [str(part) for part in (*prefix, *item["loc"])]
+        ctx = item.get("ctx") or {}
+        if "field" in ctx:
+            location = [str(part) for part in prefix] + [ctx["field"]]
+        kind = item["type"]
+        rule = _RULES.get(kind)
+        if rule is None:
+            rule = "type" if kind.endswith(("_type", "_parsing")) or kind.startswith("invalid") else kind
+        value = item.get("input")
+        reasons.append(
+            {
+                "field": ".".join(location),
+                "rule": rule,
+                "value": None if isinstance(value, dict | list) else (None if value is None else str(value)[:200]),
+                "message": item["msg"],
+            }
+        )
+    return reasons
+
+
+DeclarationItem = model_for("declarations")
+EnsFiling = model_for("ens")
+ControlResult = model_for("control-results")

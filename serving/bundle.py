@@ -1,0 +1,240 @@
+"""The champion bundle: every area model the service scores with, resolved by registry alias.
+
+At start the service asks the MLflow registry for the ``champion`` of each registered model,
+copies their artifacts (booster, spec, reference sample) into one BentoML model (``crisk-bundle``,
+labelled with the champion versions) and loads it. If the registry cannot be reached, the newest
+bundle already in the BentoML store is served instead, and ``/readyz`` says so. The service never
+calls the registry at request time.
+
+Several MLflow models make one bundle, so the bundle is written with ``bentoml.models.create``
+rather than ``bentoml.mlflow.import_model`` (which imports one model).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.model_input import Encoder, calibrate
+from serving.config import ServingSettings
+
+__all__ = ["BUNDLE_NAME", "Bundle", "LoadedModel", "load_bundle", "overall_probability"]
+
+logger = logging.getLogger(__name__)
+
+BUNDLE_NAME = "crisk-bundle"
+CHAMPION = "champion"
+QUANTILES = np.linspace(0.0, 1.0, 2001)
+
+
+@dataclass
+class LoadedModel:
+    name: str
+    version: str
+    subject: str
+    area: str
+    task: str
+    booster: lgb.Booster
+    spec: dict[str, Any]
+    encoder: Encoder = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.encoder = Encoder(self.spec["features"], self.spec["vocabularies"])
+
+    @property
+    def ref(self) -> str:
+        return f"{self.name}/{self.version}"
+
+    def margin(self, matrix: np.ndarray) -> np.ndarray:
+        return self.booster.predict(matrix, raw_score=True)
+
+    def probability(self, matrix: np.ndarray) -> np.ndarray:
+        if self.task == "revenue":
+            return np.maximum(self.booster.predict(matrix), 0.0)
+        return calibrate(self.margin(matrix), self.spec["calibration"])
+
+
+@dataclass
+class Bundle:
+    tag: str
+    models: list[LoadedModel]
+    quantiles: dict[str, dict[str, Any]]  # subject -> overall/revenue quantiles, area means
+    source: str  # "registry" or "bundled"
+    fallback_reason: str | None = None
+    champions: dict[str, str] = field(default_factory=dict)
+
+    @property
+    def fallback(self) -> bool:
+        return self.fallback_reason is not None
+
+    def classifiers(self, subject: str) -> list[LoadedModel]:
+        return [m for m in self.models if m.subject == subject and m.task == "classification"]
+
+    def revenue(self, subject: str) -> LoadedModel | None:
+        return next((m for m in self.models if m.subject == subject and m.task == "revenue"), None)
+
+    def feature_service(self, subject: str) -> str | None:
+        services = {m.spec["feature_service"] for m in self.models if m.subject == subject}
+        if len(services) > 1:
+            raise ValueError(f"{subject} models were trained on different feature services: {services}")
+        return next(iter(services), None)
+
+    def subjects(self) -> list[str]:
+        return sorted({m.subject for m in self.models})
+
+
+def overall_probability(probabilities: list[np.ndarray]) -> np.ndarray:
+    """Probability of any irregularity, treating the areas as independent."""
+    if not probabilities:
+        return np.zeros(0)
+    return 1.0 - np.prod([1.0 - p for p in probabilities], axis=0)
+
+
+def _champions(settings: ServingSettings) -> dict[str, Any]:
+    """name -> champion ModelVersion for every registered model of this deployment."""
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    from mlflow import MlflowClient
+    from mlflow.exceptions import MlflowException
+
+    database = settings.workspace.mlflow_dir / "mlflow.db"
+    if not database.exists():
+        raise FileNotFoundError(f"no model registry at {database}")
+    uri = settings.workspace.mlflow_tracking_uri
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    champions = {}
+    for registered in client.search_registered_models(filter_string=f"name LIKE '{settings.model_prefix}_%'"):
+        if CHAMPION not in registered.aliases:
+            continue
+        try:
+            champions[registered.name] = client.get_model_version_by_alias(registered.name, CHAMPION)
+        except MlflowException:
+            continue
+    if not champions:
+        raise LookupError("the registry has no champion model")
+    return champions
+
+
+def _load_models(folder: Path, index: dict[str, Any]) -> list[LoadedModel]:
+    models = []
+    for name, entry in index["models"].items():
+        spec = json.loads((folder / name / "spec.json").read_text())
+        models.append(
+            LoadedModel(
+                name=name, version=str(entry["version"]), subject=spec["subject"],
+                area=spec["area"], task=spec["task"],
+                booster=lgb.Booster(model_file=str(folder / name / "model.txt")), spec=spec,
+            )  # fmt: skip
+        )
+    return models
+
+
+def _reference_quantiles(folder: Path, models: list[LoadedModel]) -> dict[str, dict[str, Any]]:
+    """Score each subject's reference sample with the bundle's models: thresholds for capacity."""
+    out: dict[str, dict[str, Any]] = {}
+    for subject in sorted({m.subject for m in models}):
+        classifiers = [m for m in models if m.subject == subject and m.task == "classification"]
+        if not classifiers:
+            continue
+        reference = pd.read_parquet(folder / classifiers[0].name / "reference_sample.parquet")
+        probabilities = [m.probability(m.encoder(reference)) for m in classifiers]
+        entry: dict[str, Any] = {
+            "overall": np.quantile(overall_probability(probabilities), QUANTILES).tolist(),
+            # Mean score per area: an item's main area is the one where it stands out most.
+            "area_mean": {m.area: float(np.mean(p)) for m, p in zip(classifiers, probabilities, strict=True)},
+        }
+        revenue = next((m for m in models if m.subject == subject and m.task == "revenue"), None)
+        if revenue is not None:
+            values = revenue.probability(revenue.encoder(reference))
+            entry["revenue"] = np.quantile(values, QUANTILES).tolist()
+        out[subject] = entry
+    return out
+
+
+def _bundles() -> list[Any]:
+    """Bundles in the BentoML store, oldest first."""
+    import bentoml
+    from bentoml.exceptions import NotFound
+
+    try:
+        return sorted(bentoml.models.list(BUNDLE_NAME), key=lambda m: m.info.creation_time)
+    except NotFound:
+        return []
+
+
+def _build_from_registry(settings: ServingSettings, champions: dict[str, Any]) -> str:
+    import bentoml
+    import mlflow
+
+    label = ",".join(f"{name}:{mv.version}" for name, mv in sorted(champions.items()))
+    for existing in _bundles():
+        if existing.info.metadata.get("champions") == label:
+            return str(existing.tag)
+    uri = settings.workspace.mlflow_tracking_uri
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    index: dict[str, Any] = {"models": {}}
+    with bentoml.models.create(BUNDLE_NAME, metadata={"champions": label}) as bento_model:
+        folder = Path(bento_model.path)
+        for name, version in sorted(champions.items()):
+            target = folder / name
+            downloaded = Path(
+                mlflow.artifacts.download_artifacts(f"models:/{name}/{version.version}", dst_path=str(folder / ".tmp" / name))
+            )
+            target.mkdir(parents=True, exist_ok=True)
+            artifacts = downloaded / "artifacts"
+            for file in ("model.txt", "spec.json", "reference_sample.parquet"):
+                shutil.copy(artifacts / file, target / file)
+            index["models"][name] = {"version": version.version, "run_id": version.run_id,
+                                     "tags": dict(version.tags or {})}  # fmt: skip
+        shutil.rmtree(folder / ".tmp", ignore_errors=True)
+        models = _load_models(folder, index)
+        index["quantiles"] = _reference_quantiles(folder, models)
+        (folder / "bundle.json").write_text(json.dumps(index, indent=1))
+    logger.info("bundled champions %s as %s", label, bento_model.tag)
+    return str(bento_model.tag)
+
+
+def load_bundle(settings: ServingSettings, tag: str | None = None) -> Bundle:
+    """The bundle to serve: built from the registry's champions, else the newest bundled one.
+
+    With ``tag``, that exact bundle (used by ``crisk audit show`` to recompute reasons).
+    """
+    os.environ.setdefault("BENTOML_HOME", str(settings.workspace.bentoml_home))
+    import bentoml
+
+    source, reason = "registry", None
+    if tag is None:
+        try:
+            champions = _champions(settings)
+            tag = _build_from_registry(settings, champions)
+        except Exception as error:  # the registry being unavailable is exactly the case handled
+            reason = f"model registry unavailable ({type(error).__name__}: {error})"
+            bundles = _bundles()
+            if not bundles:
+                raise RuntimeError(f"{reason}, and no bundled champion to fall back on") from error
+            tag = str(bundles[-1].tag)
+            source = "bundled"
+            logger.warning("%s: serving the last bundled champion %s", reason, tag)
+    else:
+        source = "bundled"
+    model = bentoml.models.get(tag)
+    folder = Path(model.path)
+    index = json.loads((folder / "bundle.json").read_text())
+    return Bundle(
+        tag=str(model.tag),
+        models=_load_models(folder, index),
+        quantiles=index["quantiles"],
+        source=source,
+        fallback_reason=reason,
+        champions={name: str(entry["version"]) for name, entry in index["models"].items()},
+    )

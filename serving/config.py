@@ -1,0 +1,66 @@
+"""Settings of the scoring service (env prefix ``CRISK_SERVE_``; API keys in ``CRISK_API_KEYS``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from data_contracts.workspace import Workspace
+from features.config import FeatureStoreSettings
+
+__all__ = ["ServingSettings"]
+
+
+class ServingSettings(BaseSettings):
+    """What `crisk serve` runs with."""
+
+    model_config = SettingsConfigDict(env_prefix="CRISK_SERVE_", extra="ignore")
+
+    home: Path = Field(default=Path(".crisk"), validation_alias=AliasChoices("CRISK_HOME", "home"))
+    features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
+    host: str = "127.0.0.1"
+    port: int = Field(3000, ge=1, le=65535)
+    workers: int = Field(1, ge=1, description="BentoML worker processes.")
+    api_keys: str | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CRISK_API_KEYS", "api_keys"),
+        description="role:key,role:key,… (roles: scorer, officer, auditor, admin).",
+    )
+    api_keys_file: Path | None = Field(
+        default=None,
+        validation_alias=AliasChoices("CRISK_API_KEYS_FILE", "api_keys_file"),
+        description="A file with one role:key per line (used when CRISK_API_KEYS is unset).",
+    )
+    model_prefix: str = "crisk"
+    control_capacity: float = Field(
+        0.05, gt=0, lt=1, description="Share of items the control units can control."
+    )
+    random_rate: float = Field(
+        0.005, ge=0, lt=1,
+        description="Share selected at random (unbiased labels); counted inside the capacity.",
+    )  # fmt: skip
+    physical_share: float = Field(
+        0.3, ge=0, le=1, description="Share of model selections with the highest risk sent to red."
+    )
+    post_release_share: float = Field(
+        0.01, ge=0, lt=1, description="Share of items sent to post-release audit (blue)."
+    )
+    max_batch: int = Field(1000, ge=1, description="Most items one /score request may carry.")
+    top_reasons: int = Field(5, ge=1, le=20)
+    audit_fsync: bool = Field(
+        False, description="fsync the audit log on every write (survives power loss, slower)."
+    )
+
+    @model_validator(mode="after")
+    def _one_workspace(self) -> ServingSettings:
+        if self.features.home != self.home:
+            self.features = self.features.model_copy(update={"home": self.home})
+        if self.random_rate >= self.control_capacity:
+            raise ValueError("random_rate must be smaller than control_capacity")
+        return self
+
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace.at(self.home)

@@ -1,0 +1,79 @@
+"""Durable, idempotent storage of control results sent to ``POST /feedback``.
+
+Acknowledged means on disk: the insert is committed with ``synchronous=FULL`` before the
+response is sent, so a ``kill -9`` of the server right after cannot lose it. ``control_id`` is the
+primary key: a resend is counted as a duplicate, never stored twice.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterable, Mapping
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["FeedbackStore"]
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS control_results (
+    control_id TEXT PRIMARY KEY,
+    received_at TEXT NOT NULL,
+    payload TEXT NOT NULL
+);
+"""
+
+
+class FeedbackStore:
+    def __init__(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        self.path = path
+        self._local = threading.local()
+        with self._connect() as connection:
+            connection.executescript(_SCHEMA)
+
+    def _connect(self) -> sqlite3.Connection:
+        connection = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=FULL")
+            self._local.connection = connection
+        return connection
+
+    def add(self, results: Iterable[Mapping[str, Any]]) -> tuple[int, int]:
+        """Store results; returns (accepted, duplicates). Committed before returning."""
+        connection = self._connect()
+        received = datetime.now(UTC).isoformat()
+        accepted = duplicates = 0
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            for result in results:
+                cursor = connection.execute(
+                    "INSERT OR IGNORE INTO control_results (control_id, received_at, payload) "
+                    "VALUES (?, ?, ?)",
+                    (result["control_id"], received, json.dumps(result, default=str, sort_keys=True)),
+                )
+                if cursor.rowcount == 1:
+                    accepted += 1
+                else:
+                    duplicates += 1
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return accepted, duplicates
+
+    def count(self) -> int:
+        return int(self._connect().execute("SELECT count(*) FROM control_results").fetchone()[0])
+
+    def frame(self) -> pd.DataFrame:
+        """Every stored control result, as contract columns (for `crisk retrain`)."""
+        rows = self._connect().execute(
+            "SELECT payload FROM control_results ORDER BY received_at, control_id"
+        ).fetchall()
+        return pd.DataFrame([json.loads(r[0]) for r in rows])

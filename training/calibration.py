@@ -1,0 +1,60 @@
+"""Probability calibration, chosen on the validation window.
+
+Scores must be probabilities: capacity thresholds, expected revenue and the overall
+probability of any irregularity all multiply or compare them. Isotonic regression is flexible
+but needs data; Platt scaling is stiff but safe with few positives. Both are fitted on one half
+of the validation window and scored (Brier) on the other; the better one is refitted on all of it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+from sklearn.isotonic import IsotonicRegression
+from sklearn.linear_model import LogisticRegression
+from sklearn.metrics import brier_score_loss
+
+from features.model_input import calibrate
+
+__all__ = ["fit_calibration"]
+
+
+def _fit(method: str, margin: np.ndarray, y: np.ndarray, weight: np.ndarray | None) -> dict[str, Any]:
+    if method == "platt":
+        model = LogisticRegression(C=1e6)
+        model.fit(margin.reshape(-1, 1), y, sample_weight=weight)
+        return {"method": "platt", "a": float(model.coef_[0, 0]), "b": float(model.intercept_[0])}
+    probability = 1.0 / (1.0 + np.exp(-margin))
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+    iso.fit(probability, y, sample_weight=weight)
+    return {
+        "method": "isotonic",
+        "x": iso.X_thresholds_.tolist(),
+        "y": iso.y_thresholds_.tolist(),
+    }
+
+
+def fit_calibration(
+    margin: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, seed: int = 7
+) -> dict[str, Any]:
+    """Pick and fit the calibration map; the returned dict records the choice and its Brier scores."""
+    y = np.asarray(y, dtype=int)
+    if y.sum() < 2 or y.sum() > len(y) - 2:
+        return {"method": "none", "reason": "validation window has too few positives or negatives"}
+    rng = np.random.default_rng(seed)
+    half = rng.random(len(y)) < 0.5
+    scores: dict[str, float] = {}
+    for method in ("platt", "isotonic"):
+        if y[half].sum() < 1 or y[~half].sum() < 1:
+            scores[method] = float("inf")
+            continue
+        w_fit = None if weight is None else weight[half]
+        w_eval = None if weight is None else weight[~half]
+        fitted = _fit(method, margin[half], y[half], w_fit)
+        scores[method] = float(brier_score_loss(y[~half], calibrate(margin[~half], fitted), sample_weight=w_eval))
+    # Isotonic must earn its flexibility: it is chosen only when clearly better.
+    best = "isotonic" if scores["isotonic"] < scores["platt"] * 0.98 else "platt"
+    fitted = _fit(best, margin, y, weight)
+    fitted["validation_brier"] = scores
+    return fitted

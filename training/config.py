@@ -1,0 +1,75 @@
+"""Settings of training, evaluation and promotion (env prefix ``CRISK_TRAIN_``)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from data_contracts.workspace import Workspace
+from features.config import FeatureStoreSettings
+
+__all__ = ["LightGBMParams", "TrainingSettings"]
+
+
+class LightGBMParams(BaseSettings):
+    """Model capacity, chosen with TreeSHAP's cost in mind: trees × leaves × depth² per reason."""
+
+    model_config = SettingsConfigDict(env_prefix="CRISK_TRAIN_LGBM_", extra="ignore")
+
+    learning_rate: float = Field(0.05, gt=0, le=1)
+    num_leaves: int = Field(31, ge=2)
+    max_depth: int = Field(6, ge=1, description="Bounds TreeSHAP cost per explained row.")
+    min_data_in_leaf: int = Field(40, ge=1)
+    feature_fraction: float = Field(0.8, gt=0, le=1)
+    bagging_fraction: float = Field(0.8, gt=0, le=1)
+    lambda_l2: float = Field(1.0, ge=0)
+    max_rounds: int = Field(400, ge=1)
+    early_stopping_rounds: int = Field(40, ge=1)
+    num_threads: int = Field(2, ge=1)
+
+
+class TrainingSettings(BaseSettings):
+    """What `crisk train`, `crisk evaluate` and `crisk promote` use."""
+
+    model_config = SettingsConfigDict(env_prefix="CRISK_TRAIN_", extra="ignore")
+
+    home: Path = Field(default=Path(".crisk"), validation_alias=AliasChoices("CRISK_HOME", "home"))
+    features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
+    lgbm: LightGBMParams = Field(default_factory=LightGBMParams)
+    experiment: str = "crisk"
+    model_prefix: str = Field("crisk", description="Registered models are <prefix>_<subject>_<area>.")
+    retrieval_engine: Literal["duckdb", "feast"] = Field(
+        "duckdb", description="Point-in-time join engine for training rows (parity-tested)."
+    )
+    burn_in_days: int = Field(56, ge=0, description="First days used only as feature history.")
+    test_days: int = Field(56, ge=7, description="Evaluation window at the end of the data.")
+    validation_days: int = Field(42, ge=7)
+    label_delay_days: int = Field(
+        14, ge=0, description="Gap between windows: outcomes arrive after the controls."
+    )
+    min_positive_labels: int = Field(
+        30, ge=1, description="An area gets a model only with at least this many training hits."
+    )
+    selection_weighting: Literal["ipw", "none"] = Field(
+        "ipw", description="Inverse-propensity weights against the selection bias of controls."
+    )
+    reference_sample_size: int = Field(20_000, ge=100)
+    promotion_margin: float = Field(
+        0.02, ge=0, description="A challenger may be this much worse (Precision@5%) and still win."
+    )
+    promotion_metric: str = "precision_at_5"
+    seed: int = 7
+
+    @model_validator(mode="after")
+    def _one_workspace(self) -> TrainingSettings:
+        # One workspace per deployable: the feature store lives in the same CRISK_HOME.
+        if self.features.home != self.home:
+            self.features = self.features.model_copy(update={"home": self.home})
+        return self
+
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace.at(self.home)

@@ -1,0 +1,155 @@
+"""Training rows: controlled items, their outcomes, and their point-in-time features.
+
+Uncontrolled items are unlabelled, not negatives: only controlled items become training rows.
+Features come from the model's FeatureService as of each item's lodgement/filing time, so an
+outcome recorded after that time can never leak into the row (see ``features.tables``).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from data_contracts.codelists import RISK_AREAS
+from data_contracts.workspace import Workspace
+from features.model_input import model_frame, request_features
+from features.retrieval import entity_frame, historical_features
+from features.services import SERVICE_FOR_SUBJECT
+from training.config import TrainingSettings
+from training.weights import estimate_propensity
+
+__all__ = [
+    "LabelledSet",
+    "SUBJECT_FILES",
+    "data_snapshot_id",
+    "item_labels",
+    "load_labelled_set",
+    "load_records",
+]
+
+logger = logging.getLogger(__name__)
+
+SUBJECT_FILES = {"declaration": "declarations.parquet", "ens": "ens.parquet"}
+_KEYS = {"declaration": ["declaration_id", "item_number"], "ens": ["ens_id"]}
+_TIME = {"declaration": "lodged_at", "ens": "filed_at"}
+
+
+def data_snapshot_id(workspace: Workspace) -> str:
+    """A short content id of the data store, logged with every model (which data made it)."""
+    digest = hashlib.sha256()
+    for name in ("declarations.parquet", "ens.parquet", "control_results.parquet"):
+        path = workspace.data_dir / name
+        if path.exists():
+            stat = path.stat()
+            digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+    return digest.hexdigest()[:16]
+
+
+def load_records(workspace: Workspace, subject: str) -> pd.DataFrame:
+    path = workspace.data_dir / SUBJECT_FILES[subject]
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no validated {subject} records; run `crisk validate`/ingest first")
+    return pd.read_parquet(path)
+
+
+def item_labels(records: pd.DataFrame, results: pd.DataFrame, subject: str) -> pd.DataFrame:
+    """Per controlled item: one label per area, revenue recovered, when and why it was controlled.
+
+    A result without ``item_number`` applies to every item of the declaration. An item's labels
+    are known once its last control result is in (``label_time``).
+    """
+    results = results[results["subject_type"] == subject].copy()
+    keys = _KEYS[subject]
+    items = records[keys].copy()
+    items["__row"] = np.arange(len(records))
+    if subject == "declaration":
+        whole = results[results["item_number"].isna()].drop(columns=["item_number"])
+        by_item = results[results["item_number"].notna()].copy()
+        by_item["item_number"] = by_item["item_number"].astype("int64")
+        joined = pd.concat(
+            [
+                items.merge(by_item, left_on=keys, right_on=["subject_id", "item_number"]),
+                items.merge(whole, left_on="declaration_id", right_on="subject_id"),
+            ],
+            ignore_index=True,
+        )
+    else:
+        joined = items.merge(results, left_on="ens_id", right_on="subject_id")
+    irregular = joined["outcome"] == "irregularity"
+    for area in RISK_AREAS:
+        joined[f"y_{area}"] = (irregular & (joined["risk_area"] == area)).astype(int)
+    joined["y_any"] = irregular.astype(int)
+    joined = joined.sort_values("controlled_at", kind="stable")
+    grouped = joined.groupby("__row")
+    labels = grouped.agg(
+        label_time=("controlled_at", "max"),
+        selection_reason=("selection_reason", "first"),
+        control_type=("control_type", "first"),
+        revenue_recovered_eur=("revenue_recovered_eur", "sum"),
+        **{f"y_{a}": (f"y_{a}", "max") for a in (*RISK_AREAS, "any")},
+    )
+    return labels
+
+
+@dataclass
+class LabelledSet:
+    """Everything training needs for one subject type."""
+
+    subject: str
+    feature_service: str
+    records: pd.DataFrame  # the labelled records (validated fields)
+    features: pd.DataFrame  # model frame, aligned with records
+    labels: pd.DataFrame  # y_<area>, revenue, label_time, selection_reason, control_type
+    event_time: pd.Series
+    reference: pd.DataFrame  # model frame of a random sample of *all* recent items
+    reference_event_time: pd.Series
+
+
+def _features_for(settings: TrainingSettings, subject: str, records: pd.DataFrame) -> pd.DataFrame:
+    service = SERVICE_FOR_SUBJECT[subject]
+    entities = entity_frame(records, subject)
+    feast = historical_features(settings.features, service, entities, engine=settings.retrieval_engine)
+    frame = model_frame(request_features(records, subject), feast, subject)  # type: ignore[arg-type]
+    return pd.DataFrame(frame)
+
+
+def load_labelled_set(settings: TrainingSettings, subject: str) -> LabelledSet:
+    """Labelled rows and a reference sample of the latest weeks, both with features."""
+    workspace = settings.workspace
+    records = load_records(workspace, subject).reset_index(drop=True)
+    results = pd.read_parquet(workspace.data_dir / "control_results.parquet")
+    labels = item_labels(records, results, subject)
+    controlled = np.zeros(len(records), dtype=bool)
+    controlled[labels.index.to_numpy()] = True
+    if settings.selection_weighting == "ipw":
+        propensity = estimate_propensity(records, controlled, subject, seed=settings.seed)
+        labels["propensity"] = propensity[labels.index.to_numpy()]
+    else:
+        labels["propensity"] = 1.0
+    labelled = records.iloc[labels.index.to_numpy()].reset_index(drop=True)
+    labels = labels.reset_index(drop=True)
+    time_column = _TIME[subject]
+    event_time = pd.to_datetime(records[time_column], utc=True)
+    recent_from = event_time.max() - pd.Timedelta(days=settings.test_days + settings.validation_days)
+    recent = np.flatnonzero((event_time >= recent_from).to_numpy())
+    rng = np.random.default_rng(settings.seed)
+    sample = rng.choice(recent, size=min(len(recent), settings.reference_sample_size), replace=False)
+    reference_records = records.iloc[np.sort(sample)].reset_index(drop=True)
+    both = pd.concat([labelled, reference_records], ignore_index=True)
+    features = _features_for(settings, subject, both)
+    n = len(labelled)
+    logger.info("%s: %d labelled items, %d reference items", subject, n, len(reference_records))
+    return LabelledSet(
+        subject=subject,
+        feature_service=SERVICE_FOR_SUBJECT[subject],
+        records=labelled,
+        features=features.iloc[:n].reset_index(drop=True),
+        labels=labels,
+        event_time=pd.to_datetime(labelled[time_column], utc=True).reset_index(drop=True),
+        reference=features.iloc[n:].reset_index(drop=True),
+        reference_event_time=pd.to_datetime(reference_records[time_column], utc=True),
+    )

@@ -1,0 +1,93 @@
+"""Targeting metrics (spec §5): what a control unit with limited capacity cares about.
+
+Selection is the top n% by score, ties broken by expected revenue. Precision@n% is the hit rate
+of that selection, Recall@n% the share of all irregular items it catches, Revenue@n% the share of
+recoverable revenue it catches; each is also reported as a share of the best possible value at
+the same n (a perfect ranking).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
+
+__all__ = ["RATES", "calibration_curve", "ranking_metrics", "selection_order"]
+
+RATES: tuple[int, ...] = (1, 2, 5, 10)
+
+
+def selection_order(score: np.ndarray, tie_break: np.ndarray | None = None) -> np.ndarray:
+    """Row order of selection: highest score first, then highest tie-break value."""
+    tie = np.zeros(len(score)) if tie_break is None else np.nan_to_num(tie_break)
+    return np.lexsort((-tie, -np.nan_to_num(score, nan=-np.inf)))
+
+
+def _k(n: int, rate: int) -> int:
+    return max(1, int(round(n * rate / 100)))
+
+
+def ranking_metrics(
+    y: np.ndarray,
+    score: np.ndarray,
+    *,
+    revenue: np.ndarray | None = None,
+    tie_break: np.ndarray | None = None,
+    rates: Sequence[int] = RATES,
+    with_probabilities: bool = True,
+) -> dict[str, Any]:
+    """Precision/Recall/Revenue@n%, their normalised values, PR-AUC, ROC-AUC and Brier."""
+    y = np.asarray(y, dtype=int)
+    score = np.asarray(score, dtype=float)
+    n = len(y)
+    revenue = np.zeros(n) if revenue is None else np.nan_to_num(np.asarray(revenue, dtype=float))
+    positives = int(y.sum())
+    order = selection_order(score, tie_break)
+    best_revenue_order = np.sort(revenue)[::-1]
+    out: dict[str, Any] = {"n_items": n, "n_irregular": positives}
+    keys = ("precision_at", "recall_at", "revenue_at", "precision_at_normalised",
+            "recall_at_normalised", "revenue_at_normalised")  # fmt: skip
+    for key in keys:
+        out[key] = {}
+    for rate in rates:
+        k = _k(n, rate) if n else 0
+        chosen = order[:k]
+        hits = int(y[chosen].sum()) if n else 0
+        precision = hits / k if k else float("nan")
+        recall = hits / positives if positives else float("nan")
+        total_revenue = revenue.sum()
+        caught = revenue[chosen].sum() if n else 0.0
+        revenue_share = caught / total_revenue if total_revenue > 0 else float("nan")
+        best_precision = min(positives, k) / k if k else float("nan")
+        best_recall = min(positives, k) / positives if positives else float("nan")
+        best_revenue = best_revenue_order[:k].sum() / total_revenue if total_revenue > 0 else float("nan")
+        label = str(rate)
+        out["precision_at"][label] = precision
+        out["recall_at"][label] = recall
+        out["revenue_at"][label] = revenue_share
+        out["precision_at_normalised"][label] = precision / best_precision if best_precision else float("nan")
+        out["recall_at_normalised"][label] = recall / best_recall if best_recall else float("nan")
+        out["revenue_at_normalised"][label] = revenue_share / best_revenue if best_revenue else float("nan")
+    both_classes = 0 < positives < n
+    out["pr_auc"] = float(average_precision_score(y, score)) if both_classes else float("nan")
+    out["roc_auc"] = float(roc_auc_score(y, score)) if both_classes else float("nan")
+    if with_probabilities:
+        out["brier"] = float(brier_score_loss(y, np.clip(score, 0, 1))) if n else float("nan")
+    return out
+
+
+def calibration_curve(y: np.ndarray, probability: np.ndarray, bins: int = 10) -> dict[str, list[float]]:
+    """Mean predicted vs observed rate in equal-count bins of the prediction."""
+    y = np.asarray(y, dtype=float)
+    probability = np.asarray(probability, dtype=float)
+    if len(y) == 0:
+        return {"predicted": [], "observed": [], "count": []}
+    order = np.argsort(probability)
+    groups = np.array_split(order, min(bins, len(y)))
+    return {
+        "predicted": [float(probability[g].mean()) for g in groups],
+        "observed": [float(y[g].mean()) for g in groups],
+        "count": [int(len(g)) for g in groups],
+    }

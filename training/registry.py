@@ -1,0 +1,74 @@
+"""MLflow tracking and the model registry (SQLite backend store in the workspace).
+
+Models cross from training to serving by registered name and alias: ``challenger`` is the
+latest candidate, ``champion`` what serves. Stages are not used (deprecated in MLflow 3).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from typing import TYPE_CHECKING, Any
+
+from training.config import TrainingSettings
+
+if TYPE_CHECKING:
+    from mlflow import MlflowClient
+    from mlflow.entities.model_registry import ModelVersion
+
+__all__ = [
+    "CHALLENGER",
+    "CHAMPION",
+    "configure_mlflow",
+    "registered_name",
+    "version_by_alias",
+]
+
+logger = logging.getLogger(__name__)
+
+CHAMPION = "champion"
+CHALLENGER = "challenger"
+
+
+def registered_name(settings: TrainingSettings, subject: str, area: str) -> str:
+    return f"{settings.model_prefix}_{subject}_{area}"
+
+
+def configure_mlflow(settings: TrainingSettings) -> MlflowClient:
+    """Point MLflow at the workspace's SQLite store and experiment; returns a client."""
+    workspace = settings.workspace.ensure()
+    for name, value in workspace.environment().items():
+        os.environ.setdefault(name, value)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.getLogger("mlflow").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+    import mlflow
+    from mlflow import MlflowClient
+
+    mlflow.set_tracking_uri(workspace.mlflow_tracking_uri)
+    mlflow.set_registry_uri(workspace.mlflow_tracking_uri)
+    client = MlflowClient()
+    experiment = client.get_experiment_by_name(settings.experiment)
+    if experiment is None:
+        experiment_id = client.create_experiment(
+            settings.experiment, artifact_location=workspace.mlflow_artifacts_dir.as_uri()
+        )
+    else:
+        experiment_id = experiment.experiment_id
+    mlflow.set_experiment(experiment_id=experiment_id)
+    return client
+
+
+def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersion | None:
+    """The version behind ``name@alias``, or None when the alias (or model) does not exist."""
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, alias)
+    except MlflowException:
+        return None
+
+
+def version_tags(version: Any) -> dict[str, str]:
+    return dict(version.tags or {})

@@ -1,0 +1,362 @@
+"""`crisk train`: one calibrated LightGBM classifier per risk area, plus the revenue model.
+
+For each subject type (declarations, ENS filings) and each risk area with enough labels:
+time-ordered split with a label-delay gap, LightGBM with early stopping on the validation
+window (monotone constraints where the direction is a business fact, class imbalance handled by
+a damped positive weight), a calibration map chosen on the validation window, metrics on the test
+window, and an MLflow run whose model is registered as ``<prefix>_<subject>_<area>`` with alias
+``challenger`` (and ``champion`` when the area has none yet).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from data_contracts.codelists import RISK_AREAS
+from data_contracts.definitions import CONTRACT_VERSION
+from features.model_input import FEATURES_BY_SUBJECT, ModelFeature, calibrate, encode, fit_vocabularies
+from training.calibration import fit_calibration
+from training.config import TrainingSettings
+from training.dataset import LabelledSet, data_snapshot_id, load_labelled_set
+from training.metrics import calibration_curve, ranking_metrics
+from training.registry import CHALLENGER, CHAMPION, configure_mlflow, registered_name, version_by_alias
+from training.split import TimeSplit, time_split
+from training.weights import inverse_propensity_weights
+
+__all__ = ["AREAS_BY_SUBJECT", "AreaModel", "TrainedModel", "fit_area_model", "train"]
+
+logger = logging.getLogger(__name__)
+
+AREAS_BY_SUBJECT: dict[str, tuple[str, ...]] = {
+    "declaration": ("financial", "ipr", "product_safety", "prohibitions_restrictions", "safety_security"),
+    "ens": ("safety_security", "prohibitions_restrictions", "ipr", "product_safety", "financial"),
+}
+REVENUE_TASK = "revenue"
+
+
+@dataclass
+class AreaModel:
+    """A fitted model and everything serving needs to use it (``spec`` travels as JSON)."""
+
+    booster: lgb.Booster
+    spec: dict[str, Any]
+
+
+@dataclass
+class TrainedModel:
+    """A registered model version and how it did."""
+
+    name: str
+    version: str
+    subject: str
+    area: str
+    task: str
+    run_id: str
+    metrics: dict[str, Any] = field(default_factory=dict)
+
+
+def _lgb_params(settings: TrainingSettings, objective: str) -> dict[str, Any]:
+    p = settings.lgbm
+    return {
+        "objective": objective,
+        "learning_rate": p.learning_rate,
+        "num_leaves": p.num_leaves,
+        "max_depth": p.max_depth,
+        "min_data_in_leaf": p.min_data_in_leaf,
+        "feature_fraction": p.feature_fraction,
+        "bagging_fraction": p.bagging_fraction,
+        "bagging_freq": 1,
+        "lambda_l2": p.lambda_l2,
+        "max_cat_to_onehot": 8,
+        "cat_smooth": 20,
+        "min_data_per_group": 50,
+        "num_threads": p.num_threads,
+        "seed": settings.seed,
+        "deterministic": True,
+        "force_row_wise": True,
+        "verbosity": -1,
+    }
+
+
+def fit_area_model(
+    settings: TrainingSettings,
+    *,
+    subject: str,
+    area: str,
+    task: str,
+    features: tuple[ModelFeature, ...],
+    train_frame: pd.DataFrame,
+    y_train: np.ndarray,
+    w_train: np.ndarray,
+    valid_frame: pd.DataFrame,
+    y_valid: np.ndarray,
+    w_valid: np.ndarray,
+    vocabularies: dict[str, list[str]],
+) -> AreaModel:
+    """Fit one LightGBM (classifier or revenue regressor) with early stopping on validation."""
+    names = [f.name for f in features]
+    categorical = [i for i, f in enumerate(features) if f.kind == "categorical"]
+    x_train = encode(train_frame, names, vocabularies)
+    x_valid = encode(valid_frame, names, vocabularies)
+    if task == REVENUE_TASK:
+        params = _lgb_params(settings, "tweedie") | {"tweedie_variance_power": 1.3, "metric": "tweedie"}
+        weight_train, weight_valid = w_train, w_valid
+    else:
+        positives = max(1.0, float(y_train.sum()))
+        # Damped re-weighting of the rare class: helps the trees find it; calibration then
+        # restores the probabilities.
+        pos_weight = float(np.clip(np.sqrt((len(y_train) - positives) / positives), 1.0, 10.0))
+        params = _lgb_params(settings, "binary") | {
+            "metric": "average_precision",
+            "monotone_constraints": [f.monotone for f in features],
+            "monotone_constraints_method": "advanced",
+        }
+        weight_train = w_train * np.where(y_train == 1, pos_weight, 1.0)
+        weight_valid = w_valid * np.where(y_valid == 1, pos_weight, 1.0)
+    train_set = lgb.Dataset(
+        x_train, label=y_train, weight=weight_train, feature_name=names,
+        categorical_feature=categorical, free_raw_data=False,
+    )  # fmt: skip
+    valid_set = lgb.Dataset(x_valid, label=y_valid, weight=weight_valid, reference=train_set)
+    booster = lgb.train(
+        params,
+        train_set,
+        num_boost_round=settings.lgbm.max_rounds,
+        valid_sets=[valid_set],
+        callbacks=[lgb.early_stopping(settings.lgbm.early_stopping_rounds, verbose=False)],
+    )
+    booster.free_dataset()
+    spec: dict[str, Any] = {
+        "subject": subject,
+        "area": area,
+        "task": task,
+        "features": names,
+        "labels": {f.name: f.label for f in features},
+        "vocabularies": vocabularies,
+        "best_iteration": booster.best_iteration,
+        "params": {k: v for k, v in params.items() if k != "monotone_constraints"},
+    }
+    if task == REVENUE_TASK:
+        spec["calibration"] = {"method": "none"}
+    else:
+        margin = booster.predict(x_valid, raw_score=True)
+        spec["calibration"] = fit_calibration(margin, y_valid, w_valid, seed=settings.seed)
+    return AreaModel(booster=booster, spec=spec)
+
+
+def predict(model: AreaModel, frame: pd.DataFrame) -> np.ndarray:
+    """Calibrated probability (classifiers) or expected revenue (revenue model)."""
+    matrix = encode(frame, model.spec["features"], model.spec["vocabularies"])
+    if model.spec["task"] == REVENUE_TASK:
+        return np.maximum(model.booster.predict(matrix), 0.0)
+    return calibrate(model.booster.predict(matrix, raw_score=True), model.spec["calibration"])
+
+
+def _signature(model: AreaModel, features: tuple[ModelFeature, ...]) -> Any:
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema
+
+    inputs = Schema(
+        [ColSpec("string" if f.kind == "categorical" else "double", f.name, required=False) for f in features]
+    )
+    output = "expected_revenue_eur" if model.spec["task"] == REVENUE_TASK else "probability"
+    return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double", output)]))
+
+
+def _input_example(frame: pd.DataFrame, features: tuple[ModelFeature, ...]) -> pd.DataFrame:
+    example = frame[[f.name for f in features]].head(2).copy()
+    for f in features:
+        if f.kind == "categorical":
+            example[f.name] = example[f.name].astype("string").fillna("").astype(str)
+        else:
+            example[f.name] = pd.to_numeric(example[f.name], errors="coerce").astype(float)
+    return example
+
+
+def _log_model(
+    settings: TrainingSettings,
+    client: Any,
+    model: AreaModel,
+    features: tuple[ModelFeature, ...],
+    data: LabelledSet,
+    metrics: dict[str, Any],
+    name: str,
+    tags: dict[str, str],
+) -> TrainedModel:
+    import mlflow
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp)
+        booster_path = folder / "model.txt"
+        model.booster.save_model(str(booster_path))
+        spec_path = folder / "spec.json"
+        spec_path.write_text(json.dumps(model.spec, indent=1, default=float))
+        reference_path = folder / "reference_sample.parquet"
+        data.reference.to_parquet(reference_path, index=False)
+        metrics_path = folder / "metrics.json"
+        metrics_path.write_text(json.dumps(metrics, indent=1, default=float))
+        mlflow.log_artifact(str(metrics_path))
+        info = mlflow.pyfunc.log_model(
+            name="model",
+            python_model=str(Path(__file__).with_name("mlflow_model.py")),
+            artifacts={
+                "booster": str(booster_path),
+                "spec": str(spec_path),
+                "reference_sample": str(reference_path),
+            },
+            signature=_signature(model, features),
+            input_example=_input_example(data.reference, features),
+            registered_model_name=name,
+            pip_requirements=["lightgbm==4.7.0", "pandas==2.3.3", "mlflow==3.17.2"],
+        )
+    version = str(info.registered_model_version)
+    for key, value in tags.items():
+        client.set_model_version_tag(name, version, key, value)
+    client.set_registered_model_alias(name, CHALLENGER, version)
+    if version_by_alias(client, name, CHAMPION) is None:
+        # The first model of an area has nothing to beat: it serves until a challenger wins.
+        client.set_registered_model_alias(name, CHAMPION, version)
+    run_id = mlflow.active_run().info.run_id  # type: ignore[union-attr]
+    return TrainedModel(
+        name=name, version=version, subject=model.spec["subject"], area=model.spec["area"],
+        task=model.spec["task"], run_id=run_id, metrics=metrics,
+    )  # fmt: skip
+
+
+def _flatten(prefix: str, metrics: dict[str, Any]) -> dict[str, float]:
+    flat: dict[str, float] = {}
+    for key, value in metrics.items():
+        if isinstance(value, dict):
+            for sub, v in value.items():
+                if isinstance(v, int | float) and np.isfinite(v):
+                    flat[f"{prefix}{key}_{sub}"] = float(v)
+        elif isinstance(value, int | float) and np.isfinite(value):
+            flat[f"{prefix}{key}"] = float(value)
+    return flat
+
+
+def _test_metrics(
+    y: np.ndarray, score: np.ndarray, revenue: np.ndarray, reasons: pd.Series
+) -> dict[str, Any]:
+    out: dict[str, Any] = {"controlled": ranking_metrics(y, score, revenue=revenue)}
+    random = (reasons == "random").to_numpy()
+    out["random_controls"] = ranking_metrics(y[random], score[random], revenue=revenue[random])
+    out["calibration_curve"] = calibration_curve(y[random], score[random])
+    return out
+
+
+def _train_subject(
+    settings: TrainingSettings, client: Any, subject: str, snapshot: str
+) -> list[TrainedModel]:
+    import mlflow
+
+    data = load_labelled_set(settings, subject)
+    end = data.event_time.max().normalize() + pd.Timedelta(days=1)
+    split = time_split(
+        data.event_time, data.labels["label_time"], end=end, test_days=settings.test_days,
+        validation_days=settings.validation_days, gap_days=settings.label_delay_days,
+        burn_in_days=settings.burn_in_days,
+    )  # fmt: skip
+    features = FEATURES_BY_SUBJECT[subject]
+    vocabularies = fit_vocabularies(data.features[split.train], features)
+    weights = inverse_propensity_weights(data.labels["propensity"], data.labels["selection_reason"])
+    trained: list[TrainedModel] = []
+    tasks = [(area, "classification") for area in AREAS_BY_SUBJECT[subject]]
+    if subject == "declaration":
+        tasks.append(("financial", REVENUE_TASK))
+    for area, task in tasks:
+        y = (
+            data.labels["revenue_recovered_eur"].to_numpy(dtype=float)
+            if task == REVENUE_TASK
+            else data.labels[f"y_{area}"].to_numpy(dtype=int)
+        )
+        positives = int((y[split.train] > 0).sum())
+        if positives < settings.min_positive_labels or (y[split.validation] > 0).sum() < 3:
+            logger.info("%s/%s: %d training hits, below the minimum: no model", subject, area, positives)
+            continue
+        name = registered_name(settings, subject, "revenue" if task == REVENUE_TASK else area)
+        started = time.perf_counter()
+        with mlflow.start_run(run_name=f"{name}", nested=True):
+            model = fit_area_model(
+                settings, subject=subject, area=area, task=task, features=features,
+                train_frame=data.features[split.train], y_train=y[split.train],
+                w_train=weights[split.train], valid_frame=data.features[split.validation],
+                y_valid=y[split.validation], w_valid=weights[split.validation],
+                vocabularies=vocabularies,
+            )  # fmt: skip
+            model.spec.update(_provenance(data, split, snapshot, name))
+            score = predict(model, data.features[split.test])
+            y_test = y[split.test]
+            revenue = data.labels["revenue_recovered_eur"].to_numpy(dtype=float)[split.test]
+            if task == REVENUE_TASK:
+                metrics = {"controlled": ranking_metrics(
+                    (y_test > 0).astype(int), score, revenue=revenue, with_probabilities=False)}  # fmt: skip
+            else:
+                metrics = _test_metrics(y_test, score, revenue, data.labels["selection_reason"][split.test])
+            metrics["n_train"] = int(split.train.sum())
+            metrics["n_train_positive"] = positives
+            metrics["seconds"] = time.perf_counter() - started
+            mlflow.log_params(
+                {"subject": subject, "area": area, "task": task, **{
+                    k: v for k, v in model.spec["params"].items() if not isinstance(v, list)},
+                 "best_iteration": model.spec["best_iteration"],
+                 "calibration": model.spec["calibration"]["method"]}
+            )  # fmt: skip
+            mlflow.log_metrics(_flatten("test_", metrics))
+            mlflow.set_tags(
+                {"feature_service": data.feature_service, "data_snapshot": snapshot,
+                 "contract_version": CONTRACT_VERSION, "subject": subject, "area": area}
+            )  # fmt: skip
+            tags = {
+                "feature_service": data.feature_service, "subject": subject, "area": area,
+                "task": task, "data_snapshot": snapshot, "contract_version": CONTRACT_VERSION,
+            }  # fmt: skip
+            trained.append(_log_model(settings, client, model, features, data, metrics, name, tags))
+        logger.info("%s v%s trained in %.1f s", name, trained[-1].version, time.perf_counter() - started)
+    return trained
+
+
+def _provenance(data: LabelledSet, split: TimeSplit, snapshot: str, name: str) -> dict[str, Any]:
+    return {
+        "registered_model": name,
+        "feature_service": data.feature_service,
+        "contract_version": CONTRACT_VERSION,
+        "data_snapshot": snapshot,
+        "windows": {
+            "train": [str(t) for t in split.train_window],
+            "validation": [str(t) for t in split.validation_window],
+            "test": [str(t) for t in split.test_window],
+        },
+        "rows": {
+            "train": int(split.train.sum()),
+            "validation": int(split.validation.sum()),
+            "test": int(split.test.sum()),
+        },
+    }
+
+
+def train(settings: TrainingSettings, subjects: tuple[str, ...] = ("declaration", "ens")) -> list[TrainedModel]:
+    """Train, log and register every area model with enough labels; returns what was registered."""
+    import mlflow
+
+    client = configure_mlflow(settings)
+    snapshot = data_snapshot_id(settings.workspace)
+    trained: list[TrainedModel] = []
+    with mlflow.start_run(run_name="crisk train"):
+        mlflow.set_tags({"data_snapshot": snapshot, "contract_version": CONTRACT_VERSION})
+        for subject in subjects:
+            trained.extend(_train_subject(settings, client, subject, snapshot))
+    unknown = {m.area for m in trained} - set(RISK_AREAS)
+    if unknown:
+        raise AssertionError(f"unknown areas trained: {unknown}")
+    return trained
