@@ -75,9 +75,7 @@ def _parse_map(value: Any) -> dict[str, Any]:
     raise ValueError("not a map")
 
 
-def _coerce_column(
-    spec: FieldSpec, raw: pd.Series
-) -> tuple[pd.Series, np.ndarray]:
+def _coerce_column(spec: FieldSpec, raw: pd.Series) -> tuple[pd.Series, np.ndarray]:
     """Typed column and a boolean mask of values that were present but did not parse."""
     present = ~raw.map(_is_missing).to_numpy(dtype=bool)
     if spec.type == "str":
@@ -96,7 +94,9 @@ def _coerce_column(
             bad |= not_integral
             typed = pd.Series(np.where(bad | ~present, np.nan, whole), index=raw.index)
             return typed.astype("Int64"), bad
-        typed = pd.Series(np.where(bad, np.nan, numbers.to_numpy(dtype=float, na_value=np.nan)), index=raw.index)
+        typed = pd.Series(
+            np.where(bad, np.nan, numbers.to_numpy(dtype=float, na_value=np.nan)), index=raw.index
+        )
         return typed.astype("float64"), bad
     if spec.type == "bool":
         if raw.dtype == bool:
@@ -109,7 +109,9 @@ def _coerce_column(
         if isinstance(raw.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(raw):
             typed = pd.to_datetime(raw, utc=True)
         else:
-            typed = pd.to_datetime(raw.where(present, None), utc=True, errors="coerce", format="ISO8601")
+            typed = pd.to_datetime(
+                raw.where(present, None), utc=True, errors="coerce", format="ISO8601"
+            )
         bad = present & typed.isna().to_numpy()
         return typed, bad
     # Lists and maps: parse value by value (these columns are short).
@@ -130,7 +132,9 @@ def _coerce_column(
     return pd.Series(values, index=raw.index, dtype=object), np.array(bad_list, dtype=bool)
 
 
-def coerce_frame(raw: pd.DataFrame, contract: RecordContract) -> tuple[pd.DataFrame, list[list[Reason]]]:
+def coerce_frame(
+    raw: pd.DataFrame, contract: RecordContract
+) -> tuple[pd.DataFrame, list[list[Reason]]]:
     """Typed frame with the contract's columns (and helper columns), plus type reasons per row.
 
     The returned frame keeps ``raw``'s index; unknown columns are left out (they are reported by
@@ -148,10 +152,13 @@ def coerce_frame(raw: pd.DataFrame, contract: RecordContract) -> tuple[pd.DataFr
         typed[spec.name] = column
         for position in np.flatnonzero(bad):
             reasons[position].append(
-                {"field": spec.name, "rule": "type",
-                 "value": _raw_text(raw[spec.name].iloc[position]),
-                 "message": f"{spec.name} must be a {spec.type.replace('_', ' ')}"}
-            )  # fmt: skip
+                {
+                    "field": spec.name,
+                    "rule": "type",
+                    "value": _raw_text(raw[spec.name].iloc[position]),
+                    "message": f"{spec.name} must be a {spec.type.replace('_', ' ')}",
+                }
+            )
         if spec.type == "str_list":
             typed[joined_list_column(spec.name)] = column.map(
                 lambda v: None if v is None or len(v) == 0 else LIST_SEPARATOR.join(v)

@@ -42,9 +42,15 @@ def _read_csv(path: Path) -> pd.DataFrame:
     csv.field_size_limit(1 << 30)  # huge fields are reported by the contract, not by the reader
     try:
         return pd.read_csv(
-            path, dtype=str, keep_default_na=False, na_values=[""], encoding="utf-8-sig",
-            encoding_errors="strict", engine="c", on_bad_lines="error",
-        )  # fmt: skip
+            path,
+            dtype=str,
+            keep_default_na=False,
+            na_values=[""],
+            encoding="utf-8-sig",
+            encoding_errors="strict",
+            engine="c",
+            on_bad_lines="error",
+        )
     except UnicodeDecodeError as error:
         raise UnusableInput(
             f"{path}: not UTF-8 text (byte 0x{error.object[error.start]:02x} at offset "
@@ -70,7 +76,9 @@ def read_records(path: Path | str) -> pd.DataFrame:
         try:
             frame = pd.read_parquet(path)
         except Exception as error:  # pyarrow raises many types for damaged files
-            raise UnusableInput(f"{path}: unreadable Parquet ({type(error).__name__}: {error})") from None
+            raise UnusableInput(
+                f"{path}: unreadable Parquet ({type(error).__name__}: {error})"
+            ) from None
         duplicated = sorted(n for n, c in Counter(map(str, frame.columns)).items() if c > 1)
         if duplicated:
             raise UnusableInput(f"{path}: duplicated column(s) {', '.join(duplicated)}")

@@ -29,6 +29,7 @@ __all__ = [
     "DeclarationItem",
     "EnsFiling",
     "model_for",
+    "reason_from_error_item",
     "reasons_from_error",
 ]
 
@@ -107,7 +108,11 @@ def _annotation(spec: FieldSpec) -> Any:
             validators.append(AfterValidator(_utc))
         if spec.code_set() is not None:
             validators.append(_code_check(spec))
-        base = Annotated[base, Field(**constraints), *validators] if constraints or validators else base
+        base = (
+            Annotated[base, Field(**constraints), *validators]
+            if constraints or validators
+            else base
+        )
     return base if spec.required else base | None
 
 
@@ -125,9 +130,11 @@ def _cross_field_validator(contract: RecordContract) -> Any:
                 raise PydanticCustomError(cond.rule, cond.message, {"field": cond.field})
         for cond_max in contract.conditional_max:
             value = values.get(cond_max.field)
-            if values.get(cond_max.when_field) in cond_max.when_values and value is not None:
-                if value > cond_max.limit:
-                    raise PydanticCustomError(cond_max.rule, cond_max.message, {"field": cond_max.field})
+            applies = values.get(cond_max.when_field) in cond_max.when_values
+            if applies and value is not None and value > cond_max.limit:
+                raise PydanticCustomError(
+                    cond_max.rule, cond_max.message, {"field": cond_max.field}
+                )
         for head in contract.list_head_rules:
             items, other = values.get(head.list_field), values.get(head.equals_field)
             if items and other is not None and items[0] != other:
@@ -150,7 +157,9 @@ def model_for(kind: str) -> type[BaseModel]:
         )
     model = create_model(  # type: ignore[call-overload]
         contract.record_name,
-        __config__=ConfigDict(extra="forbid", str_strip_whitespace=True, title=contract.record_name),
+        __config__=ConfigDict(
+            extra="forbid", str_strip_whitespace=True, title=contract.record_name
+        ),
         __doc__=contract.description,
         __validators__={"cross_field_rules": _cross_field_validator(contract)},
         **fields,
@@ -158,28 +167,51 @@ def model_for(kind: str) -> type[BaseModel]:
     return model
 
 
-def reasons_from_error(error: ValidationError, prefix: tuple[Any, ...] = ()) -> list[dict[str, Any]]:
-    """Contract reasons ``{field, rule, value, message}`` from a pydantic ValidationError."""
-    reasons = []
-    for item in error.errors(include_url=False):
-        location = [str(part) for part in (*prefix, *item["loc"])]
-        ctx = item.get("ctx") or {}
-        if "field" in ctx:
-            location = [str(part) for part in prefix] + [ctx["field"]]
-        kind = item["type"]
-        rule = _RULES.get(kind)
-        if rule is None:
-            rule = "type" if kind.endswith(("_type", "_parsing")) or kind.startswith("invalid") else kind
-        value = item.get("input")
-        reasons.append(
-            {
-                "field": ".".join(location),
-                "rule": rule,
-                "value": None if isinstance(value, dict | list) else (None if value is None else str(value)[:200]),
-                "message": item["msg"],
-            }
+@cache
+def _cross_rule_fields() -> dict[str, str]:
+    """Cross-field rule name -> the field it is about (errors may arrive without context)."""
+    fields: dict[str, str] = {}
+    for contract in KINDS.values():
+        for pair in contract.pair_rules:
+            fields[pair.rule] = pair.left
+        for cond in contract.conditional_required:
+            fields[cond.rule] = cond.field
+        for cond_max in contract.conditional_max:
+            fields[cond_max.rule] = cond_max.field
+        for head in contract.list_head_rules:
+            fields[head.rule] = head.list_field
+    return fields
+
+
+def reason_from_error_item(item: dict[str, Any], prefix: tuple[Any, ...] = ()) -> dict[str, Any]:
+    """One contract reason from one pydantic error item (as ``ValidationError.errors()`` gives)."""
+    location = [str(part) for part in (*prefix, *item.get("loc", ()))]
+    ctx = dict(item.get("ctx") or {})
+    kind = str(item.get("type", "invalid"))
+    if "field" not in ctx and kind in _cross_rule_fields():
+        ctx["field"] = _cross_rule_fields()[kind]
+    if "field" in ctx and (not location or location[-1] != str(ctx["field"])):
+        # Cross-field rules are raised at record level; name the field the rule is about.
+        location = [*location, str(ctx["field"])]
+    rule = _RULES.get(kind)
+    if rule is None:
+        rule = (
+            "type" if kind.endswith(("_type", "_parsing")) or kind.startswith("invalid") else kind
         )
-    return reasons
+    value = item.get("input")
+    return {
+        "field": ".".join(location),
+        "rule": rule,
+        "value": None if value is None or isinstance(value, dict | list) else str(value)[:200],
+        "message": str(item.get("msg", "")),
+    }
+
+
+def reasons_from_error(
+    error: ValidationError, prefix: tuple[Any, ...] = ()
+) -> list[dict[str, Any]]:
+    """Contract reasons ``{field, rule, value, message}`` from a pydantic ValidationError."""
+    return [reason_from_error_item(dict(item), prefix) for item in error.errors(include_url=False)]
 
 
 DeclarationItem = model_for("declarations")

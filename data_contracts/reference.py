@@ -24,20 +24,60 @@ __all__ = [
 # Descriptions ICS2 guidance lists as unacceptable on their own: they do not say what the goods are.
 VAGUE_DESCRIPTIONS: frozenset[str] = frozenset(
     {
-        "accessories", "apparel", "appliances", "auto parts", "clothing", "consolidated",
-        "consolidated cargo", "daily necessities", "electronics", "equipment", "fak",
-        "freight of all kinds", "foodstuffs", "general cargo", "gift", "gifts", "goods",
-        "household goods", "items", "machine parts", "machinery", "merchandise", "miscellaneous",
-        "novelties", "parts", "personal effects", "said to contain", "sample", "samples",
-        "spare parts", "stc", "textiles", "tools", "various", "various goods", "general goods",
-        "e-commerce goods", "ecommerce goods", "products", "stuff", "chemicals", "plastic goods",
+        "accessories",
+        "apparel",
+        "appliances",
+        "auto parts",
+        "clothing",
+        "consolidated",
+        "consolidated cargo",
+        "daily necessities",
+        "electronics",
+        "equipment",
+        "fak",
+        "freight of all kinds",
+        "foodstuffs",
+        "general cargo",
+        "gift",
+        "gifts",
+        "goods",
+        "household goods",
+        "items",
+        "machine parts",
+        "machinery",
+        "merchandise",
+        "miscellaneous",
+        "novelties",
+        "parts",
+        "personal effects",
+        "said to contain",
+        "sample",
+        "samples",
+        "spare parts",
+        "stc",
+        "textiles",
+        "tools",
+        "various",
+        "various goods",
+        "general goods",
+        "e-commerce goods",
+        "ecommerce goods",
+        "products",
+        "stuff",
+        "chemicals",
+        "plastic goods",
     }
-)  # fmt: skip
+)
 
 # Phrases that make any description vague, wherever they appear (container-level wording).
 VAGUE_PHRASES: tuple[str, ...] = (
-    "said to contain", "stc", "fak", "freight of all kinds", "consolidated", "general cargo",
-)  # fmt: skip
+    "said to contain",
+    "stc",
+    "fak",
+    "freight of all kinds",
+    "consolidated",
+    "general cargo",
+)
 
 # HS chapter -> nouns a description of goods in that chapter typically contains.
 HS_CHAPTER_TERMS: dict[str, tuple[str, ...]] = {

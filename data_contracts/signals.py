@@ -7,6 +7,7 @@ Works on a DataFrame (batch validation) or a dict of columns (the scoring servic
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from functools import lru_cache
 from typing import Any
@@ -63,10 +64,8 @@ def _floats(values: np.ndarray) -> np.ndarray:
     out = np.full(len(values), np.nan)
     for i, v in enumerate(values):
         if v is not None and v is not pd.NA:
-            try:
+            with contextlib.suppress(TypeError, ValueError):
                 out[i] = float(v)
-            except (TypeError, ValueError):
-                pass
     return out
 
 
@@ -88,7 +87,8 @@ def risk_signals(records: Mapping[str, Any], kind: str) -> dict[str, Any]:
             [d is None or _vague(d) for d in descriptions], dtype=bool
         ),
         "warning_description_mismatch": np.array(
-            [description_mismatch(d, h) for d, h in zip(descriptions, hs_codes, strict=True)], dtype=bool
+            [description_mismatch(d, h) for d, h in zip(descriptions, hs_codes, strict=True)],
+            dtype=bool,
         ),
     }
     mode = _floats(_values(records, "transport_mode", n))
@@ -104,7 +104,9 @@ def risk_signals(records: Mapping[str, Any], kind: str) -> dict[str, Any]:
     with np.errstate(divide="ignore", invalid="ignore"):
         per_kg = value / mass
     out["warning_value_outlier"] = (per_kg < _MIN_EUR_PER_KG) | (per_kg > _MAX_EUR_PER_KG)
-    out["warning_mass_outlier"] = (np.isin(mode, (4, 5)) & (mass > _MAX_AIR_KG)) | (ratio > _MAX_GROSS_TO_NET)
+    out["warning_mass_outlier"] = (np.isin(mode, (4, 5)) & (mass > _MAX_AIR_KG)) | (
+        ratio > _MAX_GROSS_TO_NET
+    )
     names = list(SIGNALS)
     flags = np.column_stack([out[f"warning_{name}"] for name in names])
     out["warnings"] = [[names[j] for j in np.flatnonzero(row)] for row in flags]

@@ -40,42 +40,76 @@ def _field_expectations(spec: FieldSpec) -> list[Any]:
     out: list[Any] = []
     column = spec.name
     if spec.required:
-        out.append(gxe.ExpectColumnValuesToNotBeNull(
-            column=column, meta=meta("required", f"{spec.name} is required")))  # fmt: skip
+        out.append(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=column, meta=meta("required", f"{spec.name} is required")
+            )
+        )
     codes = spec.code_set()
     if spec.type == "str_list":
         joined = joined_list_column(column)
         element = _alternation(codes) if codes is not None else f"(?:{spec.pattern or '.+'})"
         rule = "code_list" if codes is not None else "pattern"
-        out.append(gxe.ExpectColumnValuesToMatchRegex(
-            column=joined, regex=f"^{element}(?:>{element})*$",
-            meta=meta(rule, f"every element of {spec.name} must be a valid code")))  # fmt: skip
+        out.append(
+            gxe.ExpectColumnValuesToMatchRegex(
+                column=joined,
+                regex=f"^{element}(?:>{element})*$",
+                meta=meta(rule, f"every element of {spec.name} must be a valid code"),
+            )
+        )
         return out
     if codes is not None:
         value_set = sorted(codes, key=str)
-        out.append(gxe.ExpectColumnValuesToBeInSet(
-            column=column, value_set=value_set,
-            meta=meta("code_list", f"{spec.name} must be one of the allowed codes")))  # fmt: skip
+        out.append(
+            gxe.ExpectColumnValuesToBeInSet(
+                column=column,
+                value_set=value_set,
+                meta=meta("code_list", f"{spec.name} must be one of the allowed codes"),
+            )
+        )
     if spec.pattern is not None:
-        out.append(gxe.ExpectColumnValuesToMatchRegex(
-            column=column, regex=f"^(?:{spec.pattern})$",
-            meta=meta("pattern", f"{spec.name} must match {spec.pattern}")))  # fmt: skip
+        out.append(
+            gxe.ExpectColumnValuesToMatchRegex(
+                column=column,
+                regex=f"^(?:{spec.pattern})$",
+                meta=meta("pattern", f"{spec.name} must match {spec.pattern}"),
+            )
+        )
     if spec.max_length is not None:
-        out.append(gxe.ExpectColumnValueLengthsToBeBetween(
-            column=column, max_value=spec.max_length,
-            meta=meta("max_length", f"{spec.name} must be at most {spec.max_length} characters")))  # fmt: skip
+        out.append(
+            gxe.ExpectColumnValueLengthsToBeBetween(
+                column=column,
+                max_value=spec.max_length,
+                meta=meta(
+                    "max_length", f"{spec.name} must be at most {spec.max_length} characters"
+                ),
+            )
+        )
     if spec.gt is not None:
-        out.append(gxe.ExpectColumnValuesToBeBetween(
-            column=column, min_value=spec.gt, strict_min=True,
-            meta=meta("greater_than", f"{spec.name} must be greater than {spec.gt:g}")))  # fmt: skip
+        out.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=column,
+                min_value=spec.gt,
+                strict_min=True,
+                meta=meta("greater_than", f"{spec.name} must be greater than {spec.gt:g}"),
+            )
+        )
     if spec.ge is not None:
-        out.append(gxe.ExpectColumnValuesToBeBetween(
-            column=column, min_value=spec.ge,
-            meta=meta("at_least", f"{spec.name} must be at least {spec.ge:g}")))  # fmt: skip
+        out.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=column,
+                min_value=spec.ge,
+                meta=meta("at_least", f"{spec.name} must be at least {spec.ge:g}"),
+            )
+        )
     if spec.le is not None:
-        out.append(gxe.ExpectColumnValuesToBeBetween(
-            column=column, max_value=spec.le,
-            meta=meta("at_most", f"{spec.name} must be at most {spec.le:g}")))  # fmt: skip
+        out.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=column,
+                max_value=spec.le,
+                meta=meta("at_most", f"{spec.name} must be at most {spec.le:g}"),
+            )
+        )
     return out
 
 
@@ -85,31 +119,50 @@ def build_suite(contract: RecordContract) -> Any:
     import great_expectations.expectations as gxe
     from great_expectations.expectations.row_conditions import Column
 
-    suite = gx.ExpectationSuite(name=suite_name(contract), meta={"contract_version": CONTRACT_VERSION})
+    suite = gx.ExpectationSuite(
+        name=suite_name(contract), meta={"contract_version": CONTRACT_VERSION}
+    )
     for spec in contract.fields:
         if spec.type == "map":
             continue  # free-form national attributes: only their type is checked (coerce.py)
         for expectation in _field_expectations(spec):
             suite.add_expectation(expectation)
     for pair in contract.pair_rules:
-        suite.add_expectation(gxe.ExpectColumnPairValuesAToBeGreaterThanB(
-            column_A=pair.left, column_B=pair.right, or_equal=pair.or_equal,
-            ignore_row_if="either_value_is_missing",
-            meta={"field": pair.left, "rule": pair.rule, "message": pair.message}))  # fmt: skip
+        suite.add_expectation(
+            gxe.ExpectColumnPairValuesAToBeGreaterThanB(
+                column_A=pair.left,
+                column_B=pair.right,
+                or_equal=pair.or_equal,
+                ignore_row_if="either_value_is_missing",
+                meta={"field": pair.left, "rule": pair.rule, "message": pair.message},
+            )
+        )
     for cond in contract.conditional_required:
-        suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(
-            column=cond.field, row_condition=Column(cond.when_field).is_in(list(cond.when_values)),
-            meta={"field": cond.field, "rule": cond.rule, "message": cond.message}))  # fmt: skip
+        suite.add_expectation(
+            gxe.ExpectColumnValuesToNotBeNull(
+                column=cond.field,
+                row_condition=Column(cond.when_field).is_in(list(cond.when_values)),
+                meta={"field": cond.field, "rule": cond.rule, "message": cond.message},
+            )
+        )
     for cond_max in contract.conditional_max:
-        suite.add_expectation(gxe.ExpectColumnValuesToBeBetween(
-            column=cond_max.field, max_value=cond_max.limit,
-            row_condition=Column(cond_max.when_field).is_in(list(cond_max.when_values)),
-            meta={"field": cond_max.field, "rule": cond_max.rule, "message": cond_max.message}))  # fmt: skip
+        suite.add_expectation(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=cond_max.field,
+                max_value=cond_max.limit,
+                row_condition=Column(cond_max.when_field).is_in(list(cond_max.when_values)),
+                meta={"field": cond_max.field, "rule": cond_max.rule, "message": cond_max.message},
+            )
+        )
     for head in contract.list_head_rules:
-        suite.add_expectation(gxe.ExpectColumnPairValuesToBeEqual(
-            column_A=list_head_column(head.list_field), column_B=head.equals_field,
-            ignore_row_if="either_value_is_missing",
-            meta={"field": head.list_field, "rule": head.rule, "message": head.message}))  # fmt: skip
+        suite.add_expectation(
+            gxe.ExpectColumnPairValuesToBeEqual(
+                column_A=list_head_column(head.list_field),
+                column_B=head.equals_field,
+                ignore_row_if="either_value_is_missing",
+                meta={"field": head.list_field, "rule": head.rule, "message": head.message},
+            )
+        )
     return suite
 
 
@@ -126,7 +179,8 @@ def run_suite(contract: RecordContract, typed: pd.DataFrame) -> SuiteRun:
     import great_expectations as gx
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
-    logging.getLogger("great_expectations").setLevel(logging.WARNING)
+    for name in ("great_expectations", "great_expectations.data_context.types.base"):
+        logging.getLogger(name).setLevel(logging.WARNING)
     context = gx.get_context(mode="ephemeral")
     context.variables.progress_bars = ProgressBarsConfig(globally=False)
     batch_definition = (
@@ -149,7 +203,8 @@ def run_suite(contract: RecordContract, typed: pd.DataFrame) -> SuiteRun:
     for expectation_result in result.results:
         if expectation_result.success:
             continue
-        meta = dict(expectation_result.expectation_config.meta or {})
+        config = expectation_result.expectation_config
+        meta = dict((config.meta if config is not None else None) or {})
         if expectation_result.exception_info and expectation_result.exception_info.get(
             "raised_exception"
         ):

@@ -97,9 +97,9 @@ def _resend_reasons(typed: pd.DataFrame, contract: RecordContract) -> list[list[
     frame = pd.DataFrame(
         {
             "key": keys[repeated_key].to_numpy(),
-            "hash": _joined(subset, contract.field_names).map(
-                lambda s: hashlib.blake2b(s.encode(), digest_size=12).hexdigest()
-            ).to_numpy(),
+            "hash": _joined(subset, contract.field_names)
+            .map(lambda s: hashlib.blake2b(s.encode(), digest_size=12).hexdigest())
+            .to_numpy(),
             "position": np.flatnonzero(repeated_key),
         }
     )
@@ -111,7 +111,10 @@ def _resend_reasons(typed: pd.DataFrame, contract: RecordContract) -> list[list[
         if content == newest_hash:
             rule, message = "exact_duplicate", f"identical to row {newest_position + 1}"
         else:
-            rule, message = "superseded", f"replaced by a newer version at row {newest_position + 1}"
+            rule, message = (
+                "superseded",
+                f"replaced by a newer version at row {newest_position + 1}",
+            )
         reasons[position].append(
             {"field": key_name, "rule": rule, "value": key.replace("\x1f", "|"), "message": message}
         )
@@ -128,10 +131,13 @@ def _reference_reasons(
         subject_time = subject_times.get(key)
         if subject_time is not None and pd.notna(controlled_at) and controlled_at < subject_time:
             reasons[position].append(
-                {"field": "controlled_at", "rule": "controlled_before_subject",
-                 "value": str(controlled_at),
-                 "message": f"controlled_at is before the subject's time {subject_time}"}
-            )  # fmt: skip
+                {
+                    "field": "controlled_at",
+                    "rule": "controlled_before_subject",
+                    "value": str(controlled_at),
+                    "message": f"controlled_at is before the subject's time {subject_time}",
+                }
+            )
     return reasons
 
 
@@ -166,13 +172,17 @@ def validate_frame(
     if suite is not None:
         for meta, positions in suite.failures:
             field = meta.get("field", "")
-            values = typed[field] if field in typed else None
+            values = typed.get(field)
             for position in positions:
                 value = None if values is None else _display(values.iloc[position])
                 reasons[position].append(
-                    {"field": field, "rule": meta.get("rule", ""), "value": value,
-                     "message": meta.get("message", "")}
-                )  # fmt: skip
+                    {
+                        "field": field,
+                        "rule": meta.get("rule", ""),
+                        "value": value,
+                        "message": meta.get("message", ""),
+                    }
+                )
     if subject_times is not None and kind == "control-results":
         for position, extra in enumerate(_reference_reasons(typed, subject_times)):
             reasons[position].extend(extra)
@@ -182,15 +192,21 @@ def validate_frame(
     if kind != "control-results" and len(valid):
         valid = pd.concat([valid, pd.DataFrame(risk_signals(valid, kind))], axis=1)
     elif kind != "control-results":
-        for column in ("warning_vague_description", "warning_description_mismatch",
-                       "warning_value_outlier", "warning_mass_outlier"):  # fmt: skip
+        for column in (
+            "warning_vague_description",
+            "warning_description_mismatch",
+            "warning_value_outlier",
+            "warning_mass_outlier",
+        ):
             valid[column] = pd.Series(dtype=bool)
         valid["warnings"] = pd.Series(dtype=object)
     bad_positions = np.flatnonzero(bad)
     quarantine = pd.DataFrame(
-        {name: [_display(v) for v in raw[name].iloc[bad_positions]] if name in raw else None
-         for name in contract.field_names}
-    )  # fmt: skip
+        {
+            name: [_display(v) for v in raw[name].iloc[bad_positions]] if name in raw else None
+            for name in contract.field_names
+        }
+    )
     quarantine.insert(0, "row", bad_positions + 1)
     quarantine["reasons"] = [reasons[p] for p in bad_positions]
     return ValidationResult(

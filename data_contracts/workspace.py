@@ -73,7 +73,8 @@ class Workspace:
 
     @property
     def serving_dir(self) -> Path:
-        return self.home / "serving"
+        # Not "serving": bentoml runs from the workspace, and that name would shadow the package.
+        return self.home / "service"
 
     @property
     def feedback_db(self) -> Path:
@@ -99,12 +100,20 @@ class Workspace:
             "BENTOML_HOME": str(self.bentoml_home),
             "MPLCONFIGDIR": str(self.cache_dir / "matplotlib"),
             "MLFLOW_TRACKING_URI": self.mlflow_tracking_uri,
+            "MLFLOW_LOGGING_LEVEL": "WARNING",
+            "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         }
 
     def ensure(self) -> Workspace:
         for path in (
-            self.data_dir, self.quarantine_dir, self.feature_tables_dir, self.mlflow_artifacts_dir,
-            self.bentoml_home, self.audit_dir, self.runs_dir, self.cache_dir,
-        ):  # fmt: skip
+            self.data_dir,
+            self.quarantine_dir,
+            self.feature_tables_dir,
+            self.mlflow_artifacts_dir,
+            self.bentoml_home,
+            self.audit_dir,
+            self.runs_dir,
+            self.cache_dir,
+        ):
             path.mkdir(parents=True, exist_ok=True)
         return self

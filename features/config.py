@@ -1,4 +1,4 @@
-"""Settings of the feature store, shared by training and serving (env prefix ``CRISK_FEATURES_``)."""
+"""Settings of the feature store, shared by training and serving (``CRISK_FEATURES_*``)."""
 
 from __future__ import annotations
 

@@ -94,6 +94,13 @@ importer_origin = Entity(
 )
 
 ALL_ENTITIES = [
-    importer, declarant, seller, carrier, route, commodity, commodity_origin, importer_chapter,
+    importer,
+    declarant,
+    seller,
+    carrier,
+    route,
+    commodity,
+    commodity_origin,
+    importer_chapter,
     importer_origin,
-]  # fmt: skip
+]

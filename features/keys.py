@@ -24,7 +24,10 @@ def _keyed(values: np.ndarray) -> np.ndarray:
 
 def _joined(*parts: np.ndarray, separator: str = "|", prefix: str = "") -> np.ndarray:
     return np.array(
-        [MISSING_KEY if any(p is None for p in row) else prefix + separator.join(row) for row in zip(*parts, strict=True)],
+        [
+            MISSING_KEY if any(p is None for p in row) else prefix + separator.join(row)
+            for row in zip(*parts, strict=True)
+        ],
         dtype=object,
     )
 
@@ -47,7 +50,10 @@ def declaration_keys(records: Columns) -> dict[str, np.ndarray]:
         "importer_chapter_id": _joined(importer, chapter),
         "importer_origin_id": _joined(importer, origin),
         "route_id": np.array(
-            [MISSING_KEY if None in (o, d, m) else f"D|{o}>{d}|{m}" for o, d, m in zip(origin, dispatch, mode, strict=True)],
+            [
+                MISSING_KEY if None in (o, d, m) else f"D|{o}>{d}|{m}"
+                for o, d, m in zip(origin, dispatch, mode, strict=True)
+            ],
             dtype=object,
         ),
     }
@@ -62,7 +68,9 @@ def _route(itinerary: Any, mode: str | None) -> str:
 def ens_route_ids(itineraries: Any, modes: Any) -> np.ndarray:
     """Route of an ENS filing: the ordered itinerary and the mode of transport."""
     mode_text = texts({"m": modes}, "m")
-    return np.array([_route(i, m) for i, m in zip(list(itineraries), mode_text, strict=True)], dtype=object)
+    return np.array(
+        [_route(i, m) for i, m in zip(list(itineraries), mode_text, strict=True)], dtype=object
+    )
 
 
 def ens_keys(records: Columns) -> dict[str, np.ndarray]:

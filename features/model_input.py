@@ -18,13 +18,13 @@ import pandas as pd
 from features.columns import Columns, column, floats, is_missing, length, texts
 
 __all__ = [
-    "calibrate",
     "DECLARATION_FEATURES",
-    "Encoder",
     "ENS_FEATURES",
     "FEATURES_BY_SUBJECT",
+    "Encoder",
     "ModelFeature",
     "SubjectType",
+    "calibrate",
     "encode",
     "fit_vocabularies",
     "model_frame",
@@ -198,7 +198,9 @@ def request_features(records: Columns, subject: SubjectType) -> dict[str, np.nda
                 container=_flag(records, "container"),
                 has_seller=_present(records, "seller_id"),
                 dispatch_differs=(dispatch != origin).astype(np.float64),
-                has_preference=np.array([p is not None and p != "100" for p in preference], dtype=np.float64),
+                has_preference=np.array(
+                    [p is not None and p != "100" for p in preference], dtype=np.float64
+                ),
                 h7_near_threshold=((declaration_type == "H7") & (value >= 120)).astype(np.float64),
             )
     else:
@@ -216,8 +218,12 @@ def request_features(records: Columns, subject: SubjectType) -> dict[str, np.nda
                 consignor_country=texts(records, "consignor_country"),
                 country_of_loading=texts(records, "country_of_loading"),
                 first_entry_country=texts(records, "first_entry_country"),
-                first_transit_country=np.array([t[0] if t else "none" for t in transit], dtype=object),
-                last_transit_country=np.array([t[-1] if t else "none" for t in transit], dtype=object),
+                first_transit_country=np.array(
+                    [t[0] if t else "none" for t in transit], dtype=object
+                ),
+                last_transit_country=np.array(
+                    [t[-1] if t else "none" for t in transit], dtype=object
+                ),
                 hs_chapter=chapter,
                 log_gross_mass=np.log(mass),
                 packages=floats(records, "packages"),
@@ -269,14 +275,19 @@ class Encoder:
     which LightGBM treats as missing. Build once per model and reuse: the lookups are prepared.
     """
 
-    def __init__(self, feature_names: Sequence[str], vocabularies: Mapping[str, Sequence[str]]) -> None:
+    def __init__(
+        self, feature_names: Sequence[str], vocabularies: Mapping[str, Sequence[str]]
+    ) -> None:
         self.feature_names = list(feature_names)
         self.lookups = {
             name: {value: float(i) for i, value in enumerate(vocabularies[name])}
             for name in self.feature_names
             if name in vocabularies
         }
-        self.key = (tuple(self.feature_names), tuple((k, tuple(v)) for k, v in sorted(vocabularies.items())))
+        self.key = (
+            tuple(self.feature_names),
+            tuple((k, tuple(v)) for k, v in sorted(vocabularies.items())),
+        )
 
     def __call__(self, columns: Columns) -> np.ndarray:
         n = length(columns)

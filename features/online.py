@@ -40,9 +40,7 @@ class OnlineFeatureReader:
         self._cache: dict[tuple[str, str], tuple[float, tuple[float, ...]]] = {}
         self._lock = threading.Lock()
         self._online_path = (
-            Path(self.store.config.online_store.path)
-            if settings.online_store == "sqlite"
-            else None
+            Path(self.store.config.online_store.path) if settings.online_store == "sqlite" else None
         )
         self._online_mtime = self._mtime()
         self._last_check = time.monotonic()

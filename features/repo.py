@@ -13,10 +13,10 @@ def definitions() -> list[Any]:
     from features.entities import ALL_ENTITIES
     from features.services import ALL_SERVICES
 
-    views = {}
-    odfvs = {}
+    views: dict[str, Any] = {}
+    odfvs: dict[str, Any] = {}
     for service in ALL_SERVICES:
         for projection in service._features:  # the view objects the service was built from
             target = odfvs if type(projection).__name__ == "OnDemandFeatureView" else views
-            target[projection.name] = projection
+            target[getattr(projection, "name", str(projection))] = projection
     return [*ALL_ENTITIES, declaration_request, *views.values(), *odfvs.values(), *ALL_SERVICES]

@@ -99,10 +99,13 @@ def service_layout(store: FeatureStore, service_name: str) -> ServiceLayout:
     repo = Path(store.repo_path)
     for projection in service.feature_view_projections:
         if projection.name in odfv_names:
-            odfvs.append(store.get_on_demand_feature_view(projection.name, allow_registry_cache=True))
+            odfvs.append(
+                store.get_on_demand_feature_view(projection.name, allow_registry_cache=True)
+            )
             continue
         view = store.get_feature_view(projection.name, allow_registry_cache=True)
-        source_path = Path(view.batch_source.path)
+        source: Any = view.batch_source
+        source_path = Path(source.path)
         views.append(
             ViewLayout(
                 name=projection.name_to_use(),
@@ -110,7 +113,7 @@ def service_layout(store: FeatureStore, service_name: str) -> ServiceLayout:
                 features=tuple(f.name for f in projection.features),
                 ttl=view.ttl if view.ttl and view.ttl.total_seconds() > 0 else None,
                 path=source_path if source_path.is_absolute() else repo / source_path,
-                timestamp_field=view.batch_source.timestamp_field,
+                timestamp_field=source.timestamp_field,
             )
         )
     return ServiceLayout(views=tuple(views), on_demand=tuple(odfvs))
@@ -153,14 +156,20 @@ def _duckdb_historical(layout: ServiceLayout, entities: pd.DataFrame) -> pd.Data
         """
         joined = con.execute(sql).df()
         for c in view.features:
-            out[c] = pd.to_numeric(joined[c], errors="coerce").to_numpy(dtype=float, na_value=np.nan)
+            out[c] = pd.to_numeric(joined[c], errors="coerce").to_numpy(
+                dtype=float, na_value=np.nan
+            )
         logger.debug("joined view %d/%d %s", i + 1, len(layout.views), view.name)
     con.close()
-    frame = pd.concat([base.drop(columns=[ROW_ID]).reset_index(drop=True), out.drop(columns=[ROW_ID])], axis=1)
+    frame = pd.concat(
+        [base.drop(columns=[ROW_ID]).reset_index(drop=True), out.drop(columns=[ROW_ID])], axis=1
+    )
     return _apply_on_demand(frame, layout.on_demand)
 
 
-def _feast_historical(store: FeatureStore, service_name: str, entities: pd.DataFrame) -> pd.DataFrame:
+def _feast_historical(
+    store: FeatureStore, service_name: str, entities: pd.DataFrame
+) -> pd.DataFrame:
     base = entities.copy()
     base[ROW_ID] = np.arange(len(base))
     service = store.get_feature_service(service_name, allow_cache=True)
@@ -185,15 +194,20 @@ def historical_features(
     if engine == "feast":
         frame = _feast_historical(store, service_name, entities.reset_index(drop=True))
     else:
-        frame = _duckdb_historical(service_layout(store, service_name), entities.reset_index(drop=True))
+        frame = _duckdb_historical(
+            service_layout(store, service_name), entities.reset_index(drop=True)
+        )
     layout = service_layout(store, service_name)
     feature_columns = [f for v in layout.views for f in v.features]
     for odfv in layout.on_demand:
         feature_columns.extend(f.name for f in odfv.features)
-    for column in feature_columns:
-        frame[column] = pd.to_numeric(frame[column], errors="coerce").astype(float)
+    for name in feature_columns:
+        frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
     logger.info(
-        "historical features (%s): %d rows in %.1f s", engine, len(frame), time.perf_counter() - started
+        "historical features (%s): %d rows in %.1f s",
+        engine,
+        len(frame),
+        time.perf_counter() - started,
     )
     frame.index = entities.index
     return frame

@@ -22,7 +22,7 @@ class RiskProfiles(BaseModel):
 
     reference_price_eur_per_kg: dict[str, float] = Field(
         default_factory=dict,
-        description="Reference unit value per HS chapter; below `low_value_share` of it is flagged.",
+        description="Reference EUR/kg per HS chapter; below `low_value_share` of it is flagged.",
     )
     low_value_share: float = 0.3
     ipr_chapters: list[str] = Field(

@@ -30,7 +30,12 @@ from features.views.importer_registration_current import importer_registration_c
 from features.views.route_hit_rate_365d import route_hit_rate_365d
 from features.views.seller_hit_rate_365d import seller_hit_rate_365d
 
-__all__ = ["ALL_SERVICES", "SERVICE_FOR_SUBJECT", "customs_risk_declaration_v1", "customs_risk_ens_v1"]
+__all__ = [
+    "ALL_SERVICES",
+    "SERVICE_FOR_SUBJECT",
+    "customs_risk_declaration_v1",
+    "customs_risk_ens_v1",
+]
 
 _TAGS = {"team": "customs-risk", "pii": "true"}
 

@@ -6,7 +6,7 @@ import contextlib
 import io
 import logging
 import warnings
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from string import Template
 from typing import TYPE_CHECKING, Any
@@ -75,9 +75,27 @@ def apply_definitions(settings: FeatureStoreSettings) -> list[str]:
     return [obj.name for obj in objects]
 
 
-def materialize(settings: FeatureStoreSettings, start: datetime, end: datetime) -> None:
-    """Load the latest snapshot per entity in [start, end] into the online store."""
+def materialize(
+    settings: FeatureStoreSettings, end: datetime, start: datetime | None = None
+) -> list[str]:
+    """Load each view's latest snapshot up to ``end`` into the online store.
+
+    Snapshot views only need their last days before ``end`` (the cut-off snapshot is there);
+    reference views without ttl (the operator register) are loaded from their beginning.
+    Returns the views materialised.
+    """
     store = feature_store(settings)
+    recent = start or end - timedelta(days=2)
+    register: list[str] = []
+    snapshots: list[str] = []
+    for view in store.list_feature_views():
+        (register if not view.ttl or view.ttl.total_seconds() == 0 else snapshots).append(view.name)
     # Feast prints progress bars to stdout with print(); keep the CLI's output clean.
     with contextlib.redirect_stdout(io.StringIO()):
-        store.materialize(start_date=start, end_date=end)
+        if snapshots:
+            store.materialize(start_date=recent, end_date=end, feature_views=snapshots)
+        if register:
+            store.materialize(
+                start_date=datetime(1970, 1, 1, tzinfo=UTC), end_date=end, feature_views=register
+            )
+    return snapshots + register

@@ -68,10 +68,20 @@ def _rate_sql(hits: str, trials: str) -> str:
 
 def _load_declarations(path: Path) -> pd.DataFrame:
     columns = [
-        "declaration_id", "item_number", "lodged_at", "importer_id", "declarant_id", "seller_id",
-        "hs_code", "origin_country", "dispatch_country", "transport_mode", "customs_value_eur",
-        "net_mass_kg", "warning_vague_description",
-    ]  # fmt: skip
+        "declaration_id",
+        "item_number",
+        "lodged_at",
+        "importer_id",
+        "declarant_id",
+        "seller_id",
+        "hs_code",
+        "origin_country",
+        "dispatch_country",
+        "transport_mode",
+        "customs_value_eur",
+        "net_mass_kg",
+        "warning_vague_description",
+    ]
     items = pd.read_parquet(path, columns=columns)
     keys = pd.DataFrame(declaration_keys(items), index=items.index)
     frame = pd.concat([items[["declaration_id", "item_number"]], keys], axis=1)
@@ -162,7 +172,9 @@ def _activity_snapshot_sql(
 
 def _to_table(frame: pd.DataFrame, join_key: str) -> pd.DataFrame:
     frame = frame.rename(columns={"k": join_key})
-    frame.insert(1, "event_timestamp", pd.to_datetime(frame.pop("day") * 86_400, unit="s", utc=True))
+    frame.insert(
+        1, "event_timestamp", pd.to_datetime(frame.pop("day") * 86_400, unit="s", utc=True)
+    )
     return frame.drop(columns=["is_grid", "first_day"], errors="ignore")
 
 
@@ -178,15 +190,19 @@ def _add_rates(frame: pd.DataFrame, area_hits: tuple[str, ...]) -> pd.DataFrame:
     trials = frame["controls_365d"].astype(float)
     frame["hit_rate_365d"] = (frame["irregularities_365d"] + w * HIT_RATE_PRIOR) / (trials + w)
     for area in area_hits:
-        frame[f"{area}_hit_rate_365d"] = (frame[f"irregularities_{area}_365d"] + w * HIT_RATE_PRIOR) / (
-            trials + w
-        )
+        frame[f"{area}_hit_rate_365d"] = (
+            frame[f"irregularities_{area}_365d"] + w * HIT_RATE_PRIOR
+        ) / (trials + w)
         frame = frame.drop(columns=[f"irregularities_{area}_365d"])
     return frame
 
 
-def _price_baselines(con: duckdb.DuckDBPyConnection, key: str, snapshot_days: list[int]) -> pd.DataFrame:
-    con.execute("CREATE OR REPLACE TEMP TABLE snaps AS SELECT unnest(?::BIGINT[]) AS sday", [snapshot_days])
+def _price_baselines(
+    con: duckdb.DuckDBPyConnection, key: str, snapshot_days: list[int]
+) -> pd.DataFrame:
+    con.execute(
+        "CREATE OR REPLACE TEMP TABLE snaps AS SELECT unnest(?::BIGINT[]) AS sday", [snapshot_days]
+    )
     frame = con.execute(
         f"""
         SELECT {key} AS k, s.sday AS day,
@@ -219,7 +235,9 @@ def build_feature_tables(inputs: FeatureTableInputs, out_dir: Path) -> dict[str,
     cutoff_day = int(cutoff.value // (86_400 * 10**9))
     outcomes = _load_outcomes(inputs.control_results, "declaration")
     items_with_outcomes = decl.merge(
-        outcomes.drop(columns=["item_number"]).assign(item_number=outcomes["item_number"].astype("float")),
+        outcomes.drop(columns=["item_number"]).assign(
+            item_number=outcomes["item_number"].astype("float")
+        ),
         left_on=["declaration_id", decl["item_number"].astype(float)],
         right_on=["subject_id", "item_number"],
         how="inner",
@@ -237,56 +255,91 @@ def build_feature_tables(inputs: FeatureTableInputs, out_dir: Path) -> dict[str,
 
     def snapshot(key: str, activity: dict[str, str], outcome: dict[str, str]) -> pd.DataFrame:
         sql = _activity_snapshot_sql(
-            events="decl", outcomes="decl_out", key=key, cutoff_day=cutoff_day,
-            activity_columns=activity, outcome_columns=outcome,
-        )  # fmt: skip
+            events="decl",
+            outcomes="decl_out",
+            key=key,
+            cutoff_day=cutoff_day,
+            activity_columns=activity,
+            outcome_columns=outcome,
+        )
         return con.execute(sql).df()
 
     # Importer activity and outcomes.
     importer = snapshot(
         "importer_id",
         {
-            "declarations_30d": "1@30", "declarations_90d": "1@90", "declarations_365d": "1@365",
-            "customs_value_90d": "value@90", "vague_descriptions_365d": "vague@365",
+            "declarations_30d": "1@30",
+            "declarations_90d": "1@90",
+            "declarations_365d": "1@365",
+            "customs_value_90d": "value@90",
+            "vague_descriptions_365d": "vague@365",
         },
         _outcome_columns(("financial",)) | {"revenue_recovered_365d": "revenue@365"},
-    )  # fmt: skip
+    )
     importer["days_since_first_seen"] = importer["day"] - importer["first_day"]
     importer["vague_description_share_365d"] = importer["vague_descriptions_365d"] / importer[
         "declarations_365d"
     ].where(importer["declarations_365d"] > 0)
     importer_table = _add_rates(_to_table(importer, "importer_id"), ("financial",))
     importer_table = importer_table.rename(
-        columns={c: f"importer_{c}" for c in importer_table.columns if c not in ("importer_id", "event_timestamp")}
+        columns={
+            c: f"importer_{c}"
+            for c in importer_table.columns
+            if c not in ("importer_id", "event_timestamp")
+        }
     )
     activity = [
-        "declarations_30d", "declarations_90d", "declarations_365d", "customs_value_90d",
-        "vague_description_share_365d", "days_since_first_seen",
-    ]  # fmt: skip
+        "declarations_30d",
+        "declarations_90d",
+        "declarations_365d",
+        "customs_value_90d",
+        "vague_description_share_365d",
+        "days_since_first_seen",
+    ]
     history = [
-        "controls_365d", "irregularities_365d", "hit_rate_365d", "financial_hit_rate_365d",
+        "controls_365d",
+        "irregularities_365d",
+        "hit_rate_365d",
+        "financial_hit_rate_365d",
         "revenue_recovered_365d",
-    ]  # fmt: skip
-    for view, columns in (("importer_declaration_count_365d", activity), ("importer_hit_rate_365d", history)):
-        write(view, importer_table[["importer_id", "event_timestamp", *[f"importer_{c}" for c in columns]]])
+    ]
+    for view, columns in (
+        ("importer_declaration_count_365d", activity),
+        ("importer_hit_rate_365d", history),
+    ):
+        write(
+            view,
+            importer_table[["importer_id", "event_timestamp", *[f"importer_{c}" for c in columns]]],
+        )
 
-    for entity, key in (("importer_chapter", "importer_chapter_id"), ("importer_origin", "importer_origin_id")):
+    for entity, key in (
+        ("importer_chapter", "importer_chapter_id"),
+        ("importer_origin", "importer_origin_id"),
+    ):
         frame = snapshot(key, {f"{entity}_declarations_365d": "1@365"}, {})
         table = _to_table(frame, key)
-        write(f"{entity}_declaration_count_365d", table[[key, "event_timestamp", f"{entity}_declarations_365d"]])
+        write(
+            f"{entity}_declaration_count_365d",
+            table[[key, "event_timestamp", f"{entity}_declarations_365d"]],
+        )
 
     for entity, areas, measures in (
         ("declarant", ("financial",), {"declarant_declarations_365d": "1@365"}),
         ("seller", ("ipr", "product_safety"), {"seller_declarations_365d": "1@365"}),
-        ("commodity", ("financial", "ipr", "product_safety", "prohibitions_restrictions"),
-         {"commodity_declarations_365d": "1@365"}),
-    ):  # fmt: skip
+        (
+            "commodity",
+            ("financial", "ipr", "product_safety", "prohibitions_restrictions"),
+            {"commodity_declarations_365d": "1@365"},
+        ),
+    ):
         key = f"{entity}_id"
         frame = snapshot(key, measures, _outcome_columns(areas))
         table = _add_rates(_to_table(frame, key), areas)
         table = table.rename(
             columns={
-                c: f"{entity}_{c}" for c in table.columns if c not in (key, "event_timestamp") and not c.startswith(entity)
+                c: f"{entity}_{c}"
+                for c in table.columns
+                if c not in (key, "event_timestamp") and not c.startswith(entity)
             }
         )
         write(f"{entity}_hit_rate_365d", table)
@@ -295,9 +348,12 @@ def build_feature_tables(inputs: FeatureTableInputs, out_dir: Path) -> dict[str,
     first_day = int(decl["day"].min())
     month_starts = pd.date_range(
         pd.Timestamp(first_day * 86_400, unit="s").normalize() + pd.offsets.MonthBegin(1),
-        cutoff.tz_convert(None), freq="MS",
-    )  # fmt: skip
-    snapshot_days = sorted({int(ts.value // (86_400 * 10**9)) for ts in month_starts} | {cutoff_day})
+        cutoff.tz_convert(None),
+        freq="MS",
+    )
+    snapshot_days = sorted(
+        {int(ts.value // (86_400 * 10**9)) for ts in month_starts} | {cutoff_day}
+    )
     for entity, key, prefix in (
         ("commodity_origin", "commodity_origin_id", "co"),
         ("commodity", "commodity_id", "hs6"),
@@ -331,7 +387,9 @@ def build_feature_tables(inputs: FeatureTableInputs, out_dir: Path) -> dict[str,
     # Routes: declarations and ENS share the view (their route ids never collide).
     route_frames = [snapshot("route_id", {"route_declarations_90d": "1@90"}, _outcome_columns(()))]
     if inputs.ens is not None and inputs.ens.exists():
-        ens = pd.read_parquet(inputs.ens, columns=["ens_id", "filed_at", "carrier_id", "itinerary", "transport_mode"])
+        ens = pd.read_parquet(
+            inputs.ens, columns=["ens_id", "filed_at", "carrier_id", "itinerary", "transport_mode"]
+        )
         ens_frame = pd.DataFrame(
             {
                 "declaration_id": ens["ens_id"],
@@ -342,38 +400,56 @@ def build_feature_tables(inputs: FeatureTableInputs, out_dir: Path) -> dict[str,
             }
         )
         ens_out = _load_outcomes(inputs.control_results, "ens")
-        ens_items_out = ens_frame.merge(ens_out, left_on="declaration_id", right_on="subject_id", how="inner")
+        ens_items_out = ens_frame.merge(
+            ens_out, left_on="declaration_id", right_on="subject_id", how="inner"
+        )
         con.register("ens", ens_frame)
         con.register("ens_out", ens_items_out)
         ens_cutoff_day = max(cutoff_day, int(cutoff_of(ens["filed_at"]).value // (86_400 * 10**9)))
         route_frames.append(
             con.execute(
                 _activity_snapshot_sql(
-                    events="ens", outcomes="ens_out", key="route_id", cutoff_day=ens_cutoff_day,
+                    events="ens",
+                    outcomes="ens_out",
+                    key="route_id",
+                    cutoff_day=ens_cutoff_day,
                     activity_columns={"route_declarations_90d": "1@90"},
                     outcome_columns=_outcome_columns(("safety_security",)),
-                )  # fmt: skip
+                )
             ).df()
         )
         carrier = con.execute(
             _activity_snapshot_sql(
-                events="ens", outcomes="ens_out", key="carrier_id", cutoff_day=ens_cutoff_day,
+                events="ens",
+                outcomes="ens_out",
+                key="carrier_id",
+                cutoff_day=ens_cutoff_day,
                 activity_columns={"carrier_filings_90d": "1@90"},
                 outcome_columns=_outcome_columns(("safety_security",)),
-            )  # fmt: skip
+            )
         ).df()
         carrier = _add_rates(_to_table(carrier, "carrier_id"), ("safety_security",))
         carrier = carrier.rename(
-            columns={c: f"carrier_{c}" for c in carrier.columns if c not in ("carrier_id", "event_timestamp", "carrier_filings_90d")}
+            columns={
+                c: f"carrier_{c}"
+                for c in carrier.columns
+                if c not in ("carrier_id", "event_timestamp", "carrier_filings_90d")
+            }
         )
         write("carrier_hit_rate_365d", carrier)
     route = pd.concat(route_frames, ignore_index=True)
     if "irregularities_safety_security_365d" not in route:
         route["irregularities_safety_security_365d"] = 0
-    route["irregularities_safety_security_365d"] = route["irregularities_safety_security_365d"].fillna(0)
+    route["irregularities_safety_security_365d"] = route[
+        "irregularities_safety_security_365d"
+    ].fillna(0)
     route = _add_rates(_to_table(route, "route_id"), ("safety_security",))
     route = route.rename(
-        columns={c: f"route_{c}" for c in route.columns if c not in ("route_id", "event_timestamp", "route_declarations_90d")}
+        columns={
+            c: f"route_{c}"
+            for c in route.columns
+            if c not in ("route_id", "event_timestamp", "route_declarations_90d")
+        }
     )
     write("route_hit_rate_365d", route)
     con.close()

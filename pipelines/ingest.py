@@ -18,7 +18,7 @@ from data_contracts.io import read_records
 from data_contracts.validate import ValidationResult, validate_frame
 from data_contracts.workspace import Workspace
 
-__all__ = ["IngestResult", "data_file", "ingest_frame", "ingest_file", "subject_times"]
+__all__ = ["IngestResult", "data_file", "ingest_file", "ingest_frame", "subject_times"]
 
 logger = logging.getLogger(__name__)
 
@@ -83,14 +83,26 @@ def ingest_frame(workspace: Workspace, kind: str, raw: pd.DataFrame, source: str
         if replaced:
             history = stored[superseded].copy()
             history["reasons"] = [
-                [{"field": ",".join(key), "rule": "superseded", "value": k,
-                  "message": f"replaced by a newer version from {source}"}]
+                [
+                    {
+                        "field": ",".join(key),
+                        "rule": "superseded",
+                        "value": k,
+                        "message": f"replaced by a newer version from {source}",
+                    }
+                ]
                 for k in stored_keys[superseded]
-            ]  # fmt: skip
-            _append_quarantine(workspace, kind, history.astype({c: str for c in contract.field_names if c in history}))
+            ]
+            _append_quarantine(
+                workspace,
+                kind,
+                history.astype({c: str for c in contract.field_names if c in history}),
+            )
         valid = pd.concat([stored[~superseded], valid], ignore_index=True)
     valid.to_parquet(path, index=False)
-    logger.info("%s: %d valid, %d quarantined (%s)", kind, result.n_valid, result.n_quarantined, source)
+    logger.info(
+        "%s: %d valid, %d quarantined (%s)", kind, result.n_valid, result.n_quarantined, source
+    )
     return IngestResult(kind, result.n_input, result.n_valid, result.n_quarantined, replaced, path)
 
 

@@ -77,7 +77,7 @@ class AuditLog:
         return connection
 
     def append(self, entries: Iterable[Mapping[str, Any]]) -> None:
-        """Append entries atomically; each needs scoring_id, subject_type, subject_id, created_at."""
+        """Append atomically; entries need scoring_id, subject_type, subject_id, created_at."""
         connection = self._connect()
         rows = list(entries)
         if not rows:
@@ -91,10 +91,18 @@ class AuditLog:
                 record_json = canonical_json(entry)
                 digest = _chain(prev, record_json)
                 values.append(
-                    (entry["scoring_id"], entry["subject_type"], entry["subject_id"],
-                     entry.get("item_number"), entry.get("event_time"), entry["created_at"],
-                     record_json, prev, digest)
-                )  # fmt: skip
+                    (
+                        entry["scoring_id"],
+                        entry["subject_type"],
+                        entry["subject_id"],
+                        entry.get("item_number"),
+                        entry.get("event_time"),
+                        entry["created_at"],
+                        record_json,
+                        prev,
+                        digest,
+                    )
+                )
                 prev = digest
             connection.executemany(
                 "INSERT INTO audit (scoring_id, subject_type, subject_id, item_number, event_time,"
@@ -107,9 +115,11 @@ class AuditLog:
             raise
 
     def get(self, scoring_id: str) -> dict[str, Any] | None:
-        row = self._connect().execute(
-            "SELECT seq, record, hash FROM audit WHERE scoring_id = ?", (scoring_id,)
-        ).fetchone()
+        row = (
+            self._connect()
+            .execute("SELECT seq, record, hash FROM audit WHERE scoring_id = ?", (scoring_id,))
+            .fetchone()
+        )
         if row is None:
             return None
         record = json.loads(row[1])
@@ -118,10 +128,14 @@ class AuditLog:
 
     def subject_time(self, subject_type: str, subject_id: str) -> str | None:
         """Earliest lodgement/filing time seen for a subject (for feedback checks)."""
-        row = self._connect().execute(
-            "SELECT min(event_time) FROM audit WHERE subject_type = ? AND subject_id = ?",
-            (subject_type, subject_id),
-        ).fetchone()
+        row = (
+            self._connect()
+            .execute(
+                "SELECT min(event_time) FROM audit WHERE subject_type = ? AND subject_id = ?",
+                (subject_type, subject_id),
+            )
+            .fetchone()
+        )
         return row[0] if row else None
 
     def verify(self) -> AuditVerification:

@@ -41,30 +41,47 @@ def parse_api_keys(text: str | None, file: Path | None = None) -> dict[str, str]
         if not sep or not key:
             raise ValueError(f"CRISK_API_KEYS entry {position}: expected role:key")
         if role not in ROLES:
-            raise ValueError(f"CRISK_API_KEYS entry {position}: unknown role {role!r}; roles are {ROLES}")
+            raise ValueError(
+                f"CRISK_API_KEYS entry {position}: unknown role {role!r}; roles are {ROLES}"
+            )
         keys[key] = role
     return keys
 
 
-async def _json(send: Send, status: int, body: Mapping[str, Any], headers: list | None = None) -> None:
+async def _json(
+    send: Send, status: int, body: Mapping[str, Any], headers: list | None = None
+) -> None:
     payload = json.dumps(body).encode()
     await send(
         {
             "type": "http.response.start",
             "status": status,
-            "headers": [(b"content-type", b"application/json"), (b"content-length", str(len(payload)).encode()),
-                        *(headers or [])],
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
+            ],
         }
-    )  # fmt: skip
+    )
     await send({"type": "http.response.body", "body": payload})
 
 
 class ApiKeyMiddleware:
     """Bearer-key authentication and role authorisation for the protected endpoints."""
 
-    def __init__(self, app: Callable[..., Awaitable[None]], keys: Mapping[str, str]) -> None:
+    def __init__(
+        self, app: Callable[..., Awaitable[None]], keys: Callable[[], Mapping[str, str]]
+    ) -> None:
         self.app = app
-        self.keys = dict(keys)
+        self._load_keys = keys
+        self._keys: dict[str, str] | None = None
+
+    @property
+    def keys(self) -> dict[str, str]:
+        # Loaded on first use, in the worker, from the settings the service was started with.
+        if self._keys is None:
+            self._keys = dict(self._load_keys())
+        return self._keys
 
     def _role(self, scope: Scope) -> str | None:
         for name, value in scope.get("headers", []):
@@ -88,12 +105,26 @@ class ApiKeyMiddleware:
             return
         role = self._role(scope)
         if role is None:
-            await _json(send, 401, {"error": "unauthorized", "message": "a valid API key is required "
-                        "(Authorization: Bearer KEY)"}, [(b"www-authenticate", b"Bearer")])  # fmt: skip
+            await _json(
+                send,
+                401,
+                {
+                    "error": "unauthorized",
+                    "message": "a valid API key is required (Authorization: Bearer KEY)",
+                },
+                [(b"www-authenticate", b"Bearer")],
+            )
             return
         if role not in allowed:
-            await _json(send, 403, {"error": "forbidden", "message": f"role {role!r} may not call "
-                        f"{scope['path']}", "roles_allowed": sorted(allowed)})  # fmt: skip
+            await _json(
+                send,
+                403,
+                {
+                    "error": "forbidden",
+                    "message": f"role {role!r} may not call {scope['path']}",
+                    "roles_allowed": sorted(allowed),
+                },
+            )
             return
         scope.setdefault("state", {})["crisk_role"] = role
         await self.app(scope, receive, send)

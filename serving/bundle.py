@@ -55,11 +55,11 @@ class LoadedModel:
         return f"{self.name}/{self.version}"
 
     def margin(self, matrix: np.ndarray) -> np.ndarray:
-        return self.booster.predict(matrix, raw_score=True)
+        return np.asarray(self.booster.predict(matrix, raw_score=True))
 
     def probability(self, matrix: np.ndarray) -> np.ndarray:
         if self.task == "revenue":
-            return np.maximum(self.booster.predict(matrix), 0.0)
+            return np.maximum(np.asarray(self.booster.predict(matrix)), 0.0)
         return calibrate(self.margin(matrix), self.spec["calibration"])
 
 
@@ -85,7 +85,9 @@ class Bundle:
     def feature_service(self, subject: str) -> str | None:
         services = {m.spec["feature_service"] for m in self.models if m.subject == subject}
         if len(services) > 1:
-            raise ValueError(f"{subject} models were trained on different feature services: {services}")
+            raise ValueError(
+                f"{subject} models were trained on different feature services: {services}"
+            )
         return next(iter(services), None)
 
     def subjects(self) -> list[str]:
@@ -112,11 +114,15 @@ def _champions(settings: ServingSettings) -> dict[str, Any]:
     uri = settings.workspace.mlflow_tracking_uri
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     champions = {}
-    for registered in client.search_registered_models(filter_string=f"name LIKE '{settings.model_prefix}_%'"):
+    for registered in client.search_registered_models(
+        filter_string=f"name LIKE '{settings.model_prefix}_%'"
+    ):
         if CHAMPION not in registered.aliases:
             continue
         try:
-            champions[registered.name] = client.get_model_version_by_alias(registered.name, CHAMPION)
+            champions[registered.name] = client.get_model_version_by_alias(
+                registered.name, CHAMPION
+            )
         except MlflowException:
             continue
     if not champions:
@@ -130,10 +136,14 @@ def _load_models(folder: Path, index: dict[str, Any]) -> list[LoadedModel]:
         spec = json.loads((folder / name / "spec.json").read_text())
         models.append(
             LoadedModel(
-                name=name, version=str(entry["version"]), subject=spec["subject"],
-                area=spec["area"], task=spec["task"],
-                booster=lgb.Booster(model_file=str(folder / name / "model.txt")), spec=spec,
-            )  # fmt: skip
+                name=name,
+                version=str(entry["version"]),
+                subject=spec["subject"],
+                area=spec["area"],
+                task=spec["task"],
+                booster=lgb.Booster(model_file=str(folder / name / "model.txt")),
+                spec=spec,
+            )
         )
     return models
 
@@ -150,7 +160,9 @@ def _reference_quantiles(folder: Path, models: list[LoadedModel]) -> dict[str, d
         entry: dict[str, Any] = {
             "overall": np.quantile(overall_probability(probabilities), QUANTILES).tolist(),
             # Mean score per area: an item's main area is the one where it stands out most.
-            "area_mean": {m.area: float(np.mean(p)) for m, p in zip(classifiers, probabilities, strict=True)},
+            "area_mean": {
+                m.area: float(np.mean(p)) for m, p in zip(classifiers, probabilities, strict=True)
+            },
         }
         revenue = next((m for m in models if m.subject == subject and m.task == "revenue"), None)
         if revenue is not None:
@@ -188,14 +200,19 @@ def _build_from_registry(settings: ServingSettings, champions: dict[str, Any]) -
         for name, version in sorted(champions.items()):
             target = folder / name
             downloaded = Path(
-                mlflow.artifacts.download_artifacts(f"models:/{name}/{version.version}", dst_path=str(folder / ".tmp" / name))
+                mlflow.artifacts.download_artifacts(
+                    f"models:/{name}/{version.version}", dst_path=str(folder / ".tmp" / name)
+                )
             )
             target.mkdir(parents=True, exist_ok=True)
             artifacts = downloaded / "artifacts"
             for file in ("model.txt", "spec.json", "reference_sample.parquet"):
                 shutil.copy(artifacts / file, target / file)
-            index["models"][name] = {"version": version.version, "run_id": version.run_id,
-                                     "tags": dict(version.tags or {})}  # fmt: skip
+            index["models"][name] = {
+                "version": version.version,
+                "run_id": version.run_id,
+                "tags": dict(version.tags or {}),
+            }
         shutil.rmtree(folder / ".tmp", ignore_errors=True)
         models = _load_models(folder, index)
         index["quantiles"] = _reference_quantiles(folder, models)

@@ -56,7 +56,10 @@ class ChannelPolicy:
 def random_draw(scoring_ids: list[str]) -> np.ndarray:
     """A uniform number per item derived from its scoring id: reproducible in an audit."""
     return np.array(
-        [int.from_bytes(hashlib.sha256(s.encode()).digest()[:8], "big") / 2**64 for s in scoring_ids]
+        [
+            int.from_bytes(hashlib.sha256(s.encode()).digest()[:8], "big") / 2**64
+            for s in scoring_ids
+        ]
     )
 
 

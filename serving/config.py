@@ -38,9 +38,11 @@ class ServingSettings(BaseSettings):
         0.05, gt=0, lt=1, description="Share of items the control units can control."
     )
     random_rate: float = Field(
-        0.005, ge=0, lt=1,
+        0.005,
+        ge=0,
+        lt=1,
         description="Share selected at random (unbiased labels); counted inside the capacity.",
-    )  # fmt: skip
+    )
     physical_share: float = Field(
         0.3, ge=0, le=1, description="Share of model selections with the highest risk sent to red."
     )

@@ -56,7 +56,11 @@ class FeedbackStore:
                 cursor = connection.execute(
                     "INSERT OR IGNORE INTO control_results (control_id, received_at, payload) "
                     "VALUES (?, ?, ?)",
-                    (result["control_id"], received, json.dumps(result, default=str, sort_keys=True)),
+                    (
+                        result["control_id"],
+                        received,
+                        json.dumps(result, default=str, sort_keys=True),
+                    ),
                 )
                 if cursor.rowcount == 1:
                     accepted += 1
@@ -73,7 +77,9 @@ class FeedbackStore:
 
     def frame(self) -> pd.DataFrame:
         """Every stored control result, as contract columns (for `crisk retrain`)."""
-        rows = self._connect().execute(
-            "SELECT payload FROM control_results ORDER BY received_at, control_id"
-        ).fetchall()
+        rows = (
+            self._connect()
+            .execute("SELECT payload FROM control_results ORDER BY received_at, control_id")
+            .fetchall()
+        )
         return pd.DataFrame([json.loads(r[0]) for r in rows])

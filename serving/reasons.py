@@ -65,7 +65,9 @@ def top_reasons(
                 "value": None if isinstance(value, float) and math.isnan(value) else value,
                 "contribution": round(float(row[i]), 6),
                 "area": area,
-                "sentence": reason_sentence(labels.get(name, name), value_text, float(row[i]), area),
+                "sentence": reason_sentence(
+                    labels.get(name, name), value_text, float(row[i]), area
+                ),
             }
         )
     return reasons

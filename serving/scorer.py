@@ -40,7 +40,10 @@ _COLD_START = {
         "seller_declarations_365d": "cold_start_seller",
         "co_observations": "no_price_baseline",
     },
-    "ens": {"carrier_filings_90d": "cold_start_carrier", "importer_declarations_365d": "cold_start_consignee"},
+    "ens": {
+        "carrier_filings_90d": "cold_start_carrier",
+        "importer_declarations_365d": "cold_start_consignee",
+    },
 }
 
 
@@ -80,14 +83,18 @@ class Scorer:
         self.area_means: dict[str, dict[str, float]] = {}
         for subject, quantiles in bundle.quantiles.items():
             self.policies[subject] = ChannelPolicy.from_quantiles(
-                quantiles["overall"], quantiles.get("revenue"),
-                capacity=settings.control_capacity, random_rate=settings.random_rate,
+                quantiles["overall"],
+                quantiles.get("revenue"),
+                capacity=settings.control_capacity,
+                random_rate=settings.random_rate,
                 physical_share=settings.physical_share,
                 post_release_share=settings.post_release_share,
-            )  # fmt: skip
+            )
             self.area_means[subject] = dict(quantiles.get("area_mean", {}))
 
-    def _features(self, subject: str, records: Mapping[str, Any]) -> tuple[Mapping[str, Any], list[str]]:
+    def _features(
+        self, subject: str, records: Mapping[str, Any]
+    ) -> tuple[Mapping[str, Any], list[str]]:
         entities = entity_columns(records, subject)
         reader = self.readers.get(subject)
         if reader is None:
@@ -148,11 +155,15 @@ class Scorer:
             model = by_model[str(area)]
             contributions = model.booster.predict(matrix_for(model)[rows], pred_contrib=True)
             for j, row in enumerate(rows):
-                values = [_clean(frame[name][row]) for name in model.spec["features"]]
+                row_values = [_clean(frame[name][row]) for name in model.spec["features"]]
                 reasons[int(row)] = top_reasons(
-                    contributions[j], model.spec["features"], values,
-                    model.spec["labels"], str(area), k=self.settings.top_reasons,
-                )  # fmt: skip
+                    contributions[j],
+                    model.spec["features"],
+                    row_values,
+                    model.spec["labels"],
+                    str(area),
+                    k=self.settings.top_reasons,
+                )
 
         cold = _COLD_START.get(subject, {})
         versions = {m.area: m.ref for m in classifiers}
@@ -162,7 +173,9 @@ class Scorer:
         now = datetime.now(UTC).isoformat()
         results, entries = [], []
         subject_ids = [str(v) for v in records[_ID[subject]]]
-        item_numbers = list(records["item_number"]) if subject == "declaration" else [None] * n
+        item_numbers: list[Any] = (
+            list(records["item_number"]) if subject == "declaration" else [None] * n
+        )
         event_times = [str(v) for v in records[_TIME[subject]]]
         frame_columns = list(frame)
         for i in range(n):
@@ -212,7 +225,9 @@ class Scorer:
     ) -> ScoreOutcome:
         first = self.score_subject("declaration", declarations, explain)
         second = self.score_subject("ens", ens, explain)
-        return ScoreOutcome(first.results + second.results, first.audit_entries + second.audit_entries)
+        return ScoreOutcome(
+            first.results + second.results, first.audit_entries + second.audit_entries
+        )
 
 
 def explain_entry(bundle: Bundle, entry: Mapping[str, Any], k: int = 5) -> list[dict[str, Any]]:
@@ -222,8 +237,13 @@ def explain_entry(bundle: Bundle, entry: Mapping[str, Any], k: int = 5) -> list[
     model = next((m for m in bundle.classifiers(subject) if m.area == area), None)
     if model is None:
         raise LookupError(f"bundle {bundle.tag} has no {subject}/{area} model")
-    frame = {name: np.array([entry["features"].get(name)], dtype=object) for name in model.spec["features"]}
+    frame = {
+        name: np.array([entry["features"].get(name)], dtype=object)
+        for name in model.spec["features"]
+    }
     matrix = model.encoder(frame)
     contributions = model.booster.predict(matrix, pred_contrib=True)[0]
     values = [entry["features"].get(name) for name in model.spec["features"]]
-    return top_reasons(contributions, model.spec["features"], values, model.spec["labels"], str(area), k=k)
+    return top_reasons(
+        contributions, model.spec["features"], values, model.spec["labels"], str(area), k=k
+    )

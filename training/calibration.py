@@ -20,7 +20,9 @@ from features.model_input import calibrate
 __all__ = ["fit_calibration"]
 
 
-def _fit(method: str, margin: np.ndarray, y: np.ndarray, weight: np.ndarray | None) -> dict[str, Any]:
+def _fit(
+    method: str, margin: np.ndarray, y: np.ndarray, weight: np.ndarray | None
+) -> dict[str, Any]:
     if method == "platt":
         model = LogisticRegression(C=1e6)
         model.fit(margin.reshape(-1, 1), y, sample_weight=weight)
@@ -38,7 +40,7 @@ def _fit(method: str, margin: np.ndarray, y: np.ndarray, weight: np.ndarray | No
 def fit_calibration(
     margin: np.ndarray, y: np.ndarray, weight: np.ndarray | None = None, seed: int = 7
 ) -> dict[str, Any]:
-    """Pick and fit the calibration map; the returned dict records the choice and its Brier scores."""
+    """Pick and fit the calibration map; the result records the choice and its Brier scores."""
     y = np.asarray(y, dtype=int)
     if y.sum() < 2 or y.sum() > len(y) - 2:
         return {"method": "none", "reason": "validation window has too few positives or negatives"}
@@ -52,7 +54,9 @@ def fit_calibration(
         w_fit = None if weight is None else weight[half]
         w_eval = None if weight is None else weight[~half]
         fitted = _fit(method, margin[half], y[half], w_fit)
-        scores[method] = float(brier_score_loss(y[~half], calibrate(margin[~half], fitted), sample_weight=w_eval))
+        scores[method] = float(
+            brier_score_loss(y[~half], calibrate(margin[~half], fitted), sample_weight=w_eval)
+        )
     # Isotonic must earn its flexibility: it is chosen only when clearly better.
     best = "isotonic" if scores["isotonic"] < scores["platt"] * 0.98 else "platt"
     fitted = _fit(best, margin, y, weight)

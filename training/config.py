@@ -40,7 +40,9 @@ class TrainingSettings(BaseSettings):
     features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
     lgbm: LightGBMParams = Field(default_factory=LightGBMParams)
     experiment: str = "crisk"
-    model_prefix: str = Field("crisk", description="Registered models are <prefix>_<subject>_<area>.")
+    model_prefix: str = Field(
+        "crisk", description="Registered models are <prefix>_<subject>_<area>."
+    )
     retrieval_engine: Literal["duckdb", "feast"] = Field(
         "duckdb", description="Point-in-time join engine for training rows (parity-tested)."
     )

@@ -23,8 +23,8 @@ from training.config import TrainingSettings
 from training.weights import estimate_propensity
 
 __all__ = [
-    "LabelledSet",
     "SUBJECT_FILES",
+    "LabelledSet",
     "data_snapshot_id",
     "item_labels",
     "load_labelled_set",
@@ -52,7 +52,9 @@ def data_snapshot_id(workspace: Workspace) -> str:
 def load_records(workspace: Workspace, subject: str) -> pd.DataFrame:
     path = workspace.data_dir / SUBJECT_FILES[subject]
     if not path.exists():
-        raise FileNotFoundError(f"{path}: no validated {subject} records; run `crisk validate`/ingest first")
+        raise FileNotFoundError(
+            f"{path}: no validated {subject} records; run `crisk validate`/ingest first"
+        )
     return pd.read_parquet(path)
 
 
@@ -112,7 +114,9 @@ class LabelledSet:
 def _features_for(settings: TrainingSettings, subject: str, records: pd.DataFrame) -> pd.DataFrame:
     service = SERVICE_FOR_SUBJECT[subject]
     entities = entity_frame(records, subject)
-    feast = historical_features(settings.features, service, entities, engine=settings.retrieval_engine)
+    feast = historical_features(
+        settings.features, service, entities, engine=settings.retrieval_engine
+    )
     frame = model_frame(request_features(records, subject), feast, subject)  # type: ignore[arg-type]
     return pd.DataFrame(frame)
 
@@ -134,10 +138,14 @@ def load_labelled_set(settings: TrainingSettings, subject: str) -> LabelledSet:
     labels = labels.reset_index(drop=True)
     time_column = _TIME[subject]
     event_time = pd.to_datetime(records[time_column], utc=True)
-    recent_from = event_time.max() - pd.Timedelta(days=settings.test_days + settings.validation_days)
+    recent_from = event_time.max() - pd.Timedelta(
+        days=settings.test_days + settings.validation_days
+    )
     recent = np.flatnonzero((event_time >= recent_from).to_numpy())
     rng = np.random.default_rng(settings.seed)
-    sample = rng.choice(recent, size=min(len(recent), settings.reference_sample_size), replace=False)
+    sample = rng.choice(
+        recent, size=min(len(recent), settings.reference_sample_size), replace=False
+    )
     reference_records = records.iloc[np.sort(sample)].reset_index(drop=True)
     both = pd.concat([labelled, reference_records], ignore_index=True)
     features = _features_for(settings, subject, both)

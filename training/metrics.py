@@ -26,7 +26,7 @@ def selection_order(score: np.ndarray, tie_break: np.ndarray | None = None) -> n
 
 
 def _k(n: int, rate: int) -> int:
-    return max(1, int(round(n * rate / 100)))
+    return max(1, round(n * rate / 100))
 
 
 def ranking_metrics(
@@ -47,8 +47,14 @@ def ranking_metrics(
     order = selection_order(score, tie_break)
     best_revenue_order = np.sort(revenue)[::-1]
     out: dict[str, Any] = {"n_items": n, "n_irregular": positives}
-    keys = ("precision_at", "recall_at", "revenue_at", "precision_at_normalised",
-            "recall_at_normalised", "revenue_at_normalised")  # fmt: skip
+    keys = (
+        "precision_at",
+        "recall_at",
+        "revenue_at",
+        "precision_at_normalised",
+        "recall_at_normalised",
+        "revenue_at_normalised",
+    )
     for key in keys:
         out[key] = {}
     for rate in rates:
@@ -62,14 +68,20 @@ def ranking_metrics(
         revenue_share = caught / total_revenue if total_revenue > 0 else float("nan")
         best_precision = min(positives, k) / k if k else float("nan")
         best_recall = min(positives, k) / positives if positives else float("nan")
-        best_revenue = best_revenue_order[:k].sum() / total_revenue if total_revenue > 0 else float("nan")
+        best_revenue = (
+            best_revenue_order[:k].sum() / total_revenue if total_revenue > 0 else float("nan")
+        )
         label = str(rate)
         out["precision_at"][label] = precision
         out["recall_at"][label] = recall
         out["revenue_at"][label] = revenue_share
-        out["precision_at_normalised"][label] = precision / best_precision if best_precision else float("nan")
+        out["precision_at_normalised"][label] = (
+            precision / best_precision if best_precision else float("nan")
+        )
         out["recall_at_normalised"][label] = recall / best_recall if best_recall else float("nan")
-        out["revenue_at_normalised"][label] = revenue_share / best_revenue if best_revenue else float("nan")
+        out["revenue_at_normalised"][label] = (
+            revenue_share / best_revenue if best_revenue else float("nan")
+        )
     both_classes = 0 < positives < n
     out["pr_auc"] = float(average_precision_score(y, score)) if both_classes else float("nan")
     out["roc_auc"] = float(roc_auc_score(y, score)) if both_classes else float("nan")
@@ -78,7 +90,9 @@ def ranking_metrics(
     return out
 
 
-def calibration_curve(y: np.ndarray, probability: np.ndarray, bins: int = 10) -> dict[str, list[float]]:
+def calibration_curve(
+    y: np.ndarray, probability: np.ndarray, bins: int = 10
+) -> dict[str, list[float]]:
     """Mean predicted vs observed rate in equal-count bins of the prediction."""
     y = np.asarray(y, dtype=float)
     probability = np.asarray(probability, dtype=float)
@@ -89,5 +103,5 @@ def calibration_curve(y: np.ndarray, probability: np.ndarray, bins: int = 10) ->
     return {
         "predicted": [float(probability[g].mean()) for g in groups],
         "observed": [float(y[g].mean()) for g in groups],
-        "count": [int(len(g)) for g in groups],
+        "count": [len(g) for g in groups],
     }

@@ -31,8 +31,10 @@ class CriskAreaModel(PythonModel):
     ) -> pd.DataFrame:
         matrix = encode(model_input, self.spec["features"], self.spec["vocabularies"])
         if self.spec["task"] == "revenue":
-            return pd.DataFrame({"expected_revenue_eur": np.maximum(self.booster.predict(matrix), 0.0)})
-        margin = self.booster.predict(matrix, raw_score=True)
+            return pd.DataFrame(
+                {"expected_revenue_eur": np.maximum(self.booster.predict(matrix), 0.0)}
+            )
+        margin = np.asarray(self.booster.predict(matrix, raw_score=True))
         return pd.DataFrame({"probability": calibrate(margin, self.spec["calibration"])})
 
 

@@ -10,6 +10,8 @@ window, and an MLflow run whose model is registered as ``<prefix>_<subject>_<are
 
 from __future__ import annotations
 
+import contextlib
+import io
 import json
 import logging
 import tempfile
@@ -24,12 +26,24 @@ import pandas as pd
 
 from data_contracts.codelists import RISK_AREAS
 from data_contracts.definitions import CONTRACT_VERSION
-from features.model_input import FEATURES_BY_SUBJECT, ModelFeature, calibrate, encode, fit_vocabularies
+from features.model_input import (
+    FEATURES_BY_SUBJECT,
+    ModelFeature,
+    calibrate,
+    encode,
+    fit_vocabularies,
+)
 from training.calibration import fit_calibration
 from training.config import TrainingSettings
 from training.dataset import LabelledSet, data_snapshot_id, load_labelled_set
 from training.metrics import calibration_curve, ranking_metrics
-from training.registry import CHALLENGER, CHAMPION, configure_mlflow, registered_name, version_by_alias
+from training.registry import (
+    CHALLENGER,
+    CHAMPION,
+    configure_mlflow,
+    registered_name,
+    version_by_alias,
+)
 from training.split import TimeSplit, time_split
 from training.weights import inverse_propensity_weights
 
@@ -38,7 +52,13 @@ __all__ = ["AREAS_BY_SUBJECT", "AreaModel", "TrainedModel", "fit_area_model", "t
 logger = logging.getLogger(__name__)
 
 AREAS_BY_SUBJECT: dict[str, tuple[str, ...]] = {
-    "declaration": ("financial", "ipr", "product_safety", "prohibitions_restrictions", "safety_security"),
+    "declaration": (
+        "financial",
+        "ipr",
+        "product_safety",
+        "prohibitions_restrictions",
+        "safety_security",
+    ),
     "ens": ("safety_security", "prohibitions_restrictions", "ipr", "product_safety", "financial"),
 }
 REVENUE_TASK = "revenue"
@@ -109,7 +129,10 @@ def fit_area_model(
     x_train = encode(train_frame, names, vocabularies)
     x_valid = encode(valid_frame, names, vocabularies)
     if task == REVENUE_TASK:
-        params = _lgb_params(settings, "tweedie") | {"tweedie_variance_power": 1.3, "metric": "tweedie"}
+        params = _lgb_params(settings, "tweedie") | {
+            "tweedie_variance_power": 1.3,
+            "metric": "tweedie",
+        }
         weight_train, weight_valid = w_train, w_valid
     else:
         positives = max(1.0, float(y_train.sum()))
@@ -124,9 +147,13 @@ def fit_area_model(
         weight_train = w_train * np.where(y_train == 1, pos_weight, 1.0)
         weight_valid = w_valid * np.where(y_valid == 1, pos_weight, 1.0)
     train_set = lgb.Dataset(
-        x_train, label=y_train, weight=weight_train, feature_name=names,
-        categorical_feature=categorical, free_raw_data=False,
-    )  # fmt: skip
+        x_train,
+        label=y_train,
+        weight=weight_train,
+        feature_name=names,
+        categorical_feature=categorical,
+        free_raw_data=False,
+    )
     valid_set = lgb.Dataset(x_valid, label=y_valid, weight=weight_valid, reference=train_set)
     booster = lgb.train(
         params,
@@ -149,7 +176,7 @@ def fit_area_model(
     if task == REVENUE_TASK:
         spec["calibration"] = {"method": "none"}
     else:
-        margin = booster.predict(x_valid, raw_score=True)
+        margin = np.asarray(booster.predict(x_valid, raw_score=True))
         spec["calibration"] = fit_calibration(margin, y_valid, w_valid, seed=settings.seed)
     return AreaModel(booster=booster, spec=spec)
 
@@ -159,7 +186,8 @@ def predict(model: AreaModel, frame: pd.DataFrame) -> np.ndarray:
     matrix = encode(frame, model.spec["features"], model.spec["vocabularies"])
     if model.spec["task"] == REVENUE_TASK:
         return np.maximum(model.booster.predict(matrix), 0.0)
-    return calibrate(model.booster.predict(matrix, raw_score=True), model.spec["calibration"])
+    margin = np.asarray(model.booster.predict(matrix, raw_score=True))
+    return calibrate(margin, model.spec["calibration"])
 
 
 def _signature(model: AreaModel, features: tuple[ModelFeature, ...]) -> Any:
@@ -167,7 +195,10 @@ def _signature(model: AreaModel, features: tuple[ModelFeature, ...]) -> Any:
     from mlflow.types import ColSpec, Schema
 
     inputs = Schema(
-        [ColSpec("string" if f.kind == "categorical" else "double", f.name, required=False) for f in features]
+        [
+            ColSpec("string" if f.kind == "categorical" else "double", f.name, required=False)
+            for f in features
+        ]
     )
     output = "expected_revenue_eur" if model.spec["task"] == REVENUE_TASK else "probability"
     return ModelSignature(inputs=inputs, outputs=Schema([ColSpec("double", output)]))
@@ -206,19 +237,23 @@ def _log_model(
         metrics_path = folder / "metrics.json"
         metrics_path.write_text(json.dumps(metrics, indent=1, default=float))
         mlflow.log_artifact(str(metrics_path))
-        info = mlflow.pyfunc.log_model(
-            name="model",
-            python_model=str(Path(__file__).with_name("mlflow_model.py")),
-            artifacts={
-                "booster": str(booster_path),
-                "spec": str(spec_path),
-                "reference_sample": str(reference_path),
-            },
-            signature=_signature(model, features),
-            input_example=_input_example(data.reference, features),
-            registered_model_name=name,
-            pip_requirements=["lightgbm==4.7.0", "pandas==2.3.3", "mlflow==3.17.2"],
-        )
+        chatter = io.StringIO()
+        # MLflow prints registration notices straight to stderr; keep them in the debug log.
+        with contextlib.redirect_stderr(chatter):
+            info = mlflow.pyfunc.log_model(
+                name="model",
+                python_model=str(Path(__file__).with_name("mlflow_model.py")),
+                artifacts={
+                    "booster": str(booster_path),
+                    "spec": str(spec_path),
+                    "reference_sample": str(reference_path),
+                },
+                signature=_signature(model, features),
+                input_example=_input_example(data.reference, features),
+                registered_model_name=name,
+                pip_requirements=["lightgbm==4.7.0", "pandas==2.3.3", "mlflow==3.17.2"],
+            )
+        logger.debug("mlflow: %s", chatter.getvalue().strip())
     version = str(info.registered_model_version)
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
@@ -228,9 +263,14 @@ def _log_model(
         client.set_registered_model_alias(name, CHAMPION, version)
     run_id = mlflow.active_run().info.run_id  # type: ignore[union-attr]
     return TrainedModel(
-        name=name, version=version, subject=model.spec["subject"], area=model.spec["area"],
-        task=model.spec["task"], run_id=run_id, metrics=metrics,
-    )  # fmt: skip
+        name=name,
+        version=version,
+        subject=model.spec["subject"],
+        area=model.spec["area"],
+        task=model.spec["task"],
+        run_id=run_id,
+        metrics=metrics,
+    )
 
 
 def _flatten(prefix: str, metrics: dict[str, Any]) -> dict[str, float]:
@@ -263,10 +303,14 @@ def _train_subject(
     data = load_labelled_set(settings, subject)
     end = data.event_time.max().normalize() + pd.Timedelta(days=1)
     split = time_split(
-        data.event_time, data.labels["label_time"], end=end, test_days=settings.test_days,
-        validation_days=settings.validation_days, gap_days=settings.label_delay_days,
+        data.event_time,
+        data.labels["label_time"],
+        end=end,
+        test_days=settings.test_days,
+        validation_days=settings.validation_days,
+        gap_days=settings.label_delay_days,
         burn_in_days=settings.burn_in_days,
-    )  # fmt: skip
+    )
     features = FEATURES_BY_SUBJECT[subject]
     vocabularies = fit_vocabularies(data.features[split.train], features)
     weights = inverse_propensity_weights(data.labels["propensity"], data.labels["selection_reason"])
@@ -282,47 +326,76 @@ def _train_subject(
         )
         positives = int((y[split.train] > 0).sum())
         if positives < settings.min_positive_labels or (y[split.validation] > 0).sum() < 3:
-            logger.info("%s/%s: %d training hits, below the minimum: no model", subject, area, positives)
+            logger.info(
+                "%s/%s: %d training hits, below the minimum: no model", subject, area, positives
+            )
             continue
         name = registered_name(settings, subject, "revenue" if task == REVENUE_TASK else area)
         started = time.perf_counter()
         with mlflow.start_run(run_name=f"{name}", nested=True):
             model = fit_area_model(
-                settings, subject=subject, area=area, task=task, features=features,
-                train_frame=data.features[split.train], y_train=y[split.train],
-                w_train=weights[split.train], valid_frame=data.features[split.validation],
-                y_valid=y[split.validation], w_valid=weights[split.validation],
+                settings,
+                subject=subject,
+                area=area,
+                task=task,
+                features=features,
+                train_frame=data.features[split.train],
+                y_train=y[split.train],
+                w_train=weights[split.train],
+                valid_frame=data.features[split.validation],
+                y_valid=y[split.validation],
+                w_valid=weights[split.validation],
                 vocabularies=vocabularies,
-            )  # fmt: skip
+            )
             model.spec.update(_provenance(data, split, snapshot, name))
             score = predict(model, data.features[split.test])
             y_test = y[split.test]
             revenue = data.labels["revenue_recovered_eur"].to_numpy(dtype=float)[split.test]
             if task == REVENUE_TASK:
-                metrics = {"controlled": ranking_metrics(
-                    (y_test > 0).astype(int), score, revenue=revenue, with_probabilities=False)}  # fmt: skip
+                metrics: dict[str, Any] = {
+                    "controlled": ranking_metrics(
+                        (y_test > 0).astype(int), score, revenue=revenue, with_probabilities=False
+                    )
+                }
             else:
-                metrics = _test_metrics(y_test, score, revenue, data.labels["selection_reason"][split.test])
+                metrics = _test_metrics(
+                    y_test, score, revenue, data.labels["selection_reason"][split.test]
+                )
             metrics["n_train"] = int(split.train.sum())
             metrics["n_train_positive"] = positives
             metrics["seconds"] = time.perf_counter() - started
             mlflow.log_params(
-                {"subject": subject, "area": area, "task": task, **{
-                    k: v for k, v in model.spec["params"].items() if not isinstance(v, list)},
-                 "best_iteration": model.spec["best_iteration"],
-                 "calibration": model.spec["calibration"]["method"]}
-            )  # fmt: skip
+                {
+                    "subject": subject,
+                    "area": area,
+                    "task": task,
+                    **{k: v for k, v in model.spec["params"].items() if not isinstance(v, list)},
+                    "best_iteration": model.spec["best_iteration"],
+                    "calibration": model.spec["calibration"]["method"],
+                }
+            )
             mlflow.log_metrics(_flatten("test_", metrics))
             mlflow.set_tags(
-                {"feature_service": data.feature_service, "data_snapshot": snapshot,
-                 "contract_version": CONTRACT_VERSION, "subject": subject, "area": area}
-            )  # fmt: skip
+                {
+                    "feature_service": data.feature_service,
+                    "data_snapshot": snapshot,
+                    "contract_version": CONTRACT_VERSION,
+                    "subject": subject,
+                    "area": area,
+                }
+            )
             tags = {
-                "feature_service": data.feature_service, "subject": subject, "area": area,
-                "task": task, "data_snapshot": snapshot, "contract_version": CONTRACT_VERSION,
-            }  # fmt: skip
+                "feature_service": data.feature_service,
+                "subject": subject,
+                "area": area,
+                "task": task,
+                "data_snapshot": snapshot,
+                "contract_version": CONTRACT_VERSION,
+            }
             trained.append(_log_model(settings, client, model, features, data, metrics, name, tags))
-        logger.info("%s v%s trained in %.1f s", name, trained[-1].version, time.perf_counter() - started)
+        logger.info(
+            "%s v%s trained in %.1f s", name, trained[-1].version, time.perf_counter() - started
+        )
     return trained
 
 
@@ -345,7 +418,9 @@ def _provenance(data: LabelledSet, split: TimeSplit, snapshot: str, name: str) -
     }
 
 
-def train(settings: TrainingSettings, subjects: tuple[str, ...] = ("declaration", "ens")) -> list[TrainedModel]:
+def train(
+    settings: TrainingSettings, subjects: tuple[str, ...] = ("declaration", "ens")
+) -> list[TrainedModel]:
     """Train, log and register every area model with enough labels; returns what was registered."""
     import mlflow
 

@@ -42,24 +42,34 @@ def estimate_propensity(
     fit_frame = request_features(records.iloc[fit_rows], subject)  # type: ignore[arg-type]
     vocabularies = fit_vocabularies(fit_frame, features)
     booster = lgb.train(
-        {"objective": "binary", "learning_rate": 0.1, "num_leaves": 31, "min_data_in_leaf": 100,
-         "verbosity": -1, "num_threads": 2, "seed": seed, "deterministic": True,
-         "force_row_wise": True},  # fmt: skip
+        {
+            "objective": "binary",
+            "learning_rate": 0.1,
+            "num_leaves": 31,
+            "min_data_in_leaf": 100,
+            "verbosity": -1,
+            "num_threads": 2,
+            "seed": seed,
+            "deterministic": True,
+            "force_row_wise": True,
+        },
         lgb.Dataset(
-            encode(fit_frame, names, vocabularies), label=controlled[fit_rows].astype(int),
-            weight=weight, feature_name=names,
+            encode(fit_frame, names, vocabularies),
+            label=controlled[fit_rows].astype(int),
+            weight=weight,
+            feature_name=names,
             categorical_feature=[i for i, f in enumerate(features) if f.kind == "categorical"],
-        ),  # fmt: skip
+        ),
         num_boost_round=80,
     )
     all_frame = request_features(records, subject)  # type: ignore[arg-type]
-    return booster.predict(encode(all_frame, names, vocabularies))
+    return np.asarray(booster.predict(encode(all_frame, names, vocabularies)))
 
 
 def inverse_propensity_weights(
     propensity: np.ndarray, selection_reason: pd.Series, random_rate: float | None = None
 ) -> np.ndarray:
-    """Normalised, clipped 1/p weights for labelled rows (random rows use the known rate if given)."""
+    """Normalised, clipped 1/p weights (random rows use the known random rate when given)."""
     p = np.clip(np.asarray(propensity, dtype=float), 1e-3, 1.0)
     if random_rate is not None:
         p = np.where(selection_reason.to_numpy() == "random", random_rate, p)

@@ -17,7 +17,11 @@ from features.views.commodity_price_baseline_365d import commodity_price_baselin
 
 # Fields carry no description: Feast's schema inference compares Fields including it.
 @on_demand_feature_view(
-    sources=[commodity_origin_price_baseline_365d, commodity_price_baseline_365d, declaration_request],
+    sources=[
+        commodity_origin_price_baseline_365d,
+        commodity_price_baseline_365d,
+        declaration_request,
+    ],
     schema=[
         Field(name="log_unit_value", dtype=Float64),
         Field(name="price_z_score", dtype=Float64),

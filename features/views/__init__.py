@@ -31,7 +31,7 @@ def snapshot_view(
     pii: bool = False,
     ttl: timedelta = DEFAULT_TTL,
 ) -> FeatureView:
-    """A float64 feature view over the snapshot table ``name``; ``features`` maps name -> meaning."""
+    """A float64 view over the snapshot table ``name``; ``features`` maps name -> meaning."""
     return FeatureView(
         name=name,
         entities=[entity],

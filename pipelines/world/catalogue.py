@@ -16,8 +16,8 @@ from data_contracts.reference import HS_CHAPTER_TERMS
 
 __all__ = [
     "CHAPTERS",
-    "ORIGINS",
     "OFFICES",
+    "ORIGINS",
     "TRANSIT_HUBS",
     "Chapter",
     "Origin",
@@ -69,18 +69,26 @@ CHAPTERS: tuple[Chapter, ...] = (
     Chapter("73", 2.5, 0.03, 2500.0, 4.0),
     Chapter("76", 3.0, 0.06, 3000.0, 1.5),
     Chapter("84", 30.0, 0.02, 400.0, 10.0, dual_use=0.4, counted=True),
-    Chapter("85", 40.0, 0.03, 200.0, 12.0, ipr_prone=0.6, product_safety_prone=0.7,
-            dual_use=0.5, counted=True),
+    Chapter(
+        "85",
+        40.0,
+        0.03,
+        200.0,
+        12.0,
+        ipr_prone=0.6,
+        product_safety_prone=0.7,
+        dual_use=0.5,
+        counted=True,
+    ),
     Chapter("87", 8.0, 0.06, 1500.0, 4.0, product_safety_prone=0.3, counted=True),
     Chapter("90", 80.0, 0.03, 60.0, 3.0, dual_use=0.4, counted=True),
     Chapter("91", 400.0, 0.045, 8.0, 0.8, ipr_prone=0.9, counted=True),
     Chapter("93", 150.0, 0.03, 40.0, 0.3, prohibitions_prone=0.9, dual_use=0.9, counted=True),
     Chapter("94", 6.0, 0.03, 900.0, 4.0, product_safety_prone=0.3),
-    Chapter("95", 12.0, 0.047, 300.0, 4.0, ipr_prone=0.7, product_safety_prone=0.8,
-            counted=True),
+    Chapter("95", 12.0, 0.047, 300.0, 4.0, ipr_prone=0.7, product_safety_prone=0.8, counted=True),
     Chapter("96", 10.0, 0.04, 200.0, 1.5, ipr_prone=0.3),
     Chapter("97", 2000.0, 0.0, 15.0, 0.2, prohibitions_prone=0.8),
-)  # fmt: skip
+)
 
 assert {c.code for c in CHAPTERS} == set(HS_CHAPTER_TERMS), "chapters and vocabulary must agree"
 
@@ -127,28 +135,60 @@ ORIGINS: tuple[Origin, ...] = (
     Origin("AU", 0.8, "oceania", 1.2, (0.70, 0.0, 0.0, 0.30, 0.0)),
     Origin("CA", 1.5, "americas", 1.2, (0.70, 0.0, 0.0, 0.30, 0.0)),
     Origin("SG", 1.5, "south_east_asia", 1.1, (0.60, 0.0, 0.0, 0.38, 0.02)),
-)  # fmt: skip
+)
 
 # Countries goods commonly pass through on their way to the EU; a world draws its risky hubs here.
 TRANSIT_HUBS: tuple[str, ...] = ("AE", "SG", "MY", "TR", "EG", "MA", "LK", "OM", "PA", "HK")
 
 # (office code, member state, port kind) — port kind decides which transport modes clear there.
 OFFICES: tuple[tuple[str, str, str], ...] = (
-    ("NL000396", "NL", "sea"), ("NL000854", "NL", "air"), ("BE212000", "BE", "sea"),
-    ("BE101000", "BE", "air"), ("DE004056", "DE", "sea"), ("DE002652", "DE", "air"),
-    ("DE009551", "DE", "road"), ("FR002500", "FR", "sea"), ("FR001260", "FR", "air"),
-    ("IT262100", "IT", "sea"), ("IT107100", "IT", "air"), ("ES000811", "ES", "sea"),
-    ("ES002801", "ES", "air"), ("PL301010", "PL", "road"), ("PL331030", "PL", "rail"),
-    ("GR002101", "GR", "sea"), ("AT100000", "AT", "road"), ("HU101000", "HU", "road"),
-    ("LT213000", "LT", "rail"), ("PT000103", "PT", "sea"), ("DK003102", "DK", "sea"),
-    ("SE000600", "SE", "post"), ("DE008004", "DE", "post"), ("NL000858", "NL", "post"),
-    ("BE101400", "BE", "post"), ("SI005109", "SI", "sea"), ("RO340100", "RO", "road"),
-)  # fmt: skip
+    ("NL000396", "NL", "sea"),
+    ("NL000854", "NL", "air"),
+    ("BE212000", "BE", "sea"),
+    ("BE101000", "BE", "air"),
+    ("DE004056", "DE", "sea"),
+    ("DE002652", "DE", "air"),
+    ("DE009551", "DE", "road"),
+    ("FR002500", "FR", "sea"),
+    ("FR001260", "FR", "air"),
+    ("IT262100", "IT", "sea"),
+    ("IT107100", "IT", "air"),
+    ("ES000811", "ES", "sea"),
+    ("ES002801", "ES", "air"),
+    ("PL301010", "PL", "road"),
+    ("PL331030", "PL", "rail"),
+    ("GR002101", "GR", "sea"),
+    ("AT100000", "AT", "road"),
+    ("HU101000", "HU", "road"),
+    ("LT213000", "LT", "rail"),
+    ("PT000103", "PT", "sea"),
+    ("DK003102", "DK", "sea"),
+    ("SE000600", "SE", "post"),
+    ("DE008004", "DE", "post"),
+    ("NL000858", "NL", "post"),
+    ("BE101400", "BE", "post"),
+    ("SI005109", "SI", "sea"),
+    ("RO340100", "RO", "road"),
+)
 
 _MATERIALS = (
-    "cotton", "steel", "plastic", "wooden", "glass", "leather", "synthetic", "aluminium",
-    "ceramic", "rubber", "paper", "mixed", "organic", "frozen", "dried", "electric",
-)  # fmt: skip
+    "cotton",
+    "steel",
+    "plastic",
+    "wooden",
+    "glass",
+    "leather",
+    "synthetic",
+    "aluminium",
+    "ceramic",
+    "rubber",
+    "paper",
+    "mixed",
+    "organic",
+    "frozen",
+    "dried",
+    "electric",
+)
 _QUALIFIERS = ("new", "assorted", "retail packed", "bulk", "industrial", "consumer", "")
 
 

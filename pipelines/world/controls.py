@@ -17,31 +17,59 @@ import pandas as pd
 
 from data_contracts.codelists import RISK_AREAS
 
-__all__ = ["ControlPolicy", "DETECTION", "control_outcomes", "historical_selection"]
+__all__ = ["DETECTION", "ControlPolicy", "control_outcomes", "historical_selection"]
 
 # P(control finds the irregularity | it is there), by control type and area.
 DETECTION: dict[str, dict[str, float]] = {
-    "documentary": {"financial": 0.8, "ipr": 0.45, "product_safety": 0.4,
-                    "prohibitions_restrictions": 0.5, "safety_security": 0.35},
-    "physical": {"financial": 0.9, "ipr": 0.95, "product_safety": 0.9,
-                 "prohibitions_restrictions": 0.95, "safety_security": 0.9},
-    "scan": {"financial": 0.3, "ipr": 0.6, "product_safety": 0.5,
-             "prohibitions_restrictions": 0.85, "safety_security": 0.9},
-    "post_release_audit": {"financial": 0.95, "ipr": 0.3, "product_safety": 0.3,
-                           "prohibitions_restrictions": 0.3, "safety_security": 0.1},
-}  # fmt: skip
+    "documentary": {
+        "financial": 0.8,
+        "ipr": 0.45,
+        "product_safety": 0.4,
+        "prohibitions_restrictions": 0.5,
+        "safety_security": 0.35,
+    },
+    "physical": {
+        "financial": 0.9,
+        "ipr": 0.95,
+        "product_safety": 0.9,
+        "prohibitions_restrictions": 0.95,
+        "safety_security": 0.9,
+    },
+    "scan": {
+        "financial": 0.3,
+        "ipr": 0.6,
+        "product_safety": 0.5,
+        "prohibitions_restrictions": 0.85,
+        "safety_security": 0.9,
+    },
+    "post_release_audit": {
+        "financial": 0.95,
+        "ipr": 0.3,
+        "product_safety": 0.3,
+        "prohibitions_restrictions": 0.3,
+        "safety_security": 0.1,
+    },
+}
 
 _CONTROL_MIX: dict[str, tuple[dict[str, float], dict[str, float]]] = {
     # reason: (declaration mix, ENS mix)
-    "rule": ({"documentary": 0.55, "physical": 0.3, "scan": 0.05, "post_release_audit": 0.1},
-             {"documentary": 0.3, "physical": 0.25, "scan": 0.45, "post_release_audit": 0.0}),
-    "random": ({"documentary": 0.45, "physical": 0.45, "scan": 0.05, "post_release_audit": 0.05},
-               {"documentary": 0.3, "physical": 0.3, "scan": 0.4, "post_release_audit": 0.0}),
-    "other": ({"documentary": 0.4, "physical": 0.5, "scan": 0.05, "post_release_audit": 0.05},
-              {"documentary": 0.2, "physical": 0.4, "scan": 0.4, "post_release_audit": 0.0}),
-    "model": ({"documentary": 0.5, "physical": 0.4, "scan": 0.05, "post_release_audit": 0.05},
-              {"documentary": 0.3, "physical": 0.3, "scan": 0.4, "post_release_audit": 0.0}),
-}  # fmt: skip
+    "rule": (
+        {"documentary": 0.55, "physical": 0.3, "scan": 0.05, "post_release_audit": 0.1},
+        {"documentary": 0.3, "physical": 0.25, "scan": 0.45, "post_release_audit": 0.0},
+    ),
+    "random": (
+        {"documentary": 0.45, "physical": 0.45, "scan": 0.05, "post_release_audit": 0.05},
+        {"documentary": 0.3, "physical": 0.3, "scan": 0.4, "post_release_audit": 0.0},
+    ),
+    "other": (
+        {"documentary": 0.4, "physical": 0.5, "scan": 0.05, "post_release_audit": 0.05},
+        {"documentary": 0.2, "physical": 0.4, "scan": 0.4, "post_release_audit": 0.0},
+    ),
+    "model": (
+        {"documentary": 0.5, "physical": 0.4, "scan": 0.05, "post_release_audit": 0.05},
+        {"documentary": 0.3, "physical": 0.3, "scan": 0.4, "post_release_audit": 0.0},
+    ),
+}
 
 
 @dataclass(frozen=True)
@@ -109,7 +137,7 @@ def control_outcomes(
         p_detect = np.array([DETECTION[t][area] for t in control_type])
         found[area] = irregular[area][selected] & (rng.random(n) < p_detect)
 
-    rows = []
+    records: list[dict[str, object]] = []
     found_matrix = np.column_stack([found[a] for a in RISK_AREAS])
     for k in range(n):
         areas = [RISK_AREAS[j] for j in np.flatnonzero(found_matrix[k])]
@@ -123,18 +151,31 @@ def control_outcomes(
             "selection_reason": reason[row],
         }
         if not areas:
-            rows.append({**common, "outcome": "no_irregularity", "risk_area": None,
-                         "revenue_recovered_eur": 0.0, "seizure": False})
+            records.append(
+                {
+                    **common,
+                    "outcome": "no_irregularity",
+                    "risk_area": None,
+                    "revenue_recovered_eur": 0.0,
+                    "seizure": False,
+                }
+            )
         for area in areas:
             recovered = (
                 round(float(recoverable_eur[row]) * float(rng.uniform(0.8, 1.0)), 2)
                 if area == "financial"
                 else 0.0
             )
-            rows.append({**common, "outcome": "irregularity", "risk_area": area,
-                         "revenue_recovered_eur": recovered,
-                         "seizure": area in ("ipr", "prohibitions_restrictions", "safety_security")})
-    results = pd.DataFrame(rows)
+            records.append(
+                {
+                    **common,
+                    "outcome": "irregularity",
+                    "risk_area": area,
+                    "revenue_recovered_eur": recovered,
+                    "seizure": area in ("ipr", "prohibitions_restrictions", "safety_security"),
+                }
+            )
+    results = pd.DataFrame(records)
     if results.empty:
         return results
     results = results[results["controlled_at"] <= world_end].reset_index(drop=True)

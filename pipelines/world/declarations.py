@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from data_contracts.reference import HS_CHAPTER_TERMS, VAGUE_DESCRIPTIONS
+from data_contracts.reference import VAGUE_DESCRIPTIONS
 from pipelines.world.catalogue import CHAPTERS, OFFICES, ORIGINS
 from pipelines.world.operators import Operators
 
@@ -117,7 +117,9 @@ def generate_declarations(
     origin_w = np.array([o.weight for o in ORIGINS])
     usual_origin_idx = pd.Index(origin_codes).get_indexer(imp["_usual_origin"].to_numpy())[importer]
     origin = np.where(
-        rng.random(n_decl) < 0.8, usual_origin_idx, rng.choice(len(ORIGINS), n_decl, p=origin_w / origin_w.sum())
+        rng.random(n_decl) < 0.8,
+        usual_origin_idx,
+        rng.choice(len(ORIGINS), n_decl, p=origin_w / origin_w.sum()),
     )
     mode_p = np.array([o.modes for o in ORIGINS])
     mode_idx = (rng.random(n_decl)[:, None] > np.cumsum(mode_p[origin], axis=1)).sum(axis=1)
@@ -132,7 +134,9 @@ def generate_declarations(
         for m, k in kind_of_mode.items()
     }
     office_weights = {m: np.full(len(v), 1.0 / len(v)) for m, v in office_members.items()}
-    office = offices["office"].to_numpy()[_pick_within_groups(rng, mode, office_members, office_weights)]
+    office = offices["office"].to_numpy()[
+        _pick_within_groups(rng, mode, office_members, office_weights)
+    ]
 
     # Sellers: regular importers buy from a few fixed sellers per origin, platforms from many.
     sellers = ops.sellers
@@ -140,7 +144,9 @@ def generate_declarations(
     order = np.argsort(seller_origin, kind="stable")
     counts = np.bincount(seller_origin, minlength=len(ORIGINS))
     offsets = np.concatenate([[0], np.cumsum(counts)[:-1]])
-    slot = np.where(ecommerce, rng.integers(0, 1 << 30, n_decl), (importer * 7919 + rng.integers(0, 3, n_decl)))
+    slot = np.where(
+        ecommerce, rng.integers(0, 1 << 30, n_decl), (importer * 7919 + rng.integers(0, 3, n_decl))
+    )
     count_o = np.maximum(counts[origin], 1)
     seller = order[np.minimum(offsets[origin] + slot % count_o, len(order) - 1)]
     # Transshipment through a hub: more common for risky importers and counterfeit sellers.
@@ -154,13 +160,21 @@ def generate_declarations(
     declarant_idx = imp["_declarant"].to_numpy()[importer]
     self_declares = imp["_self_declares"].to_numpy()[importer]
     declarant_id = np.where(
-        self_declares, imp["operator_id"].to_numpy()[importer], ops.declarants["operator_id"].to_numpy()[declarant_idx]
+        self_declares,
+        imp["operator_id"].to_numpy()[importer],
+        ops.declarants["operator_id"].to_numpy()[declarant_idx],
     )
-    declarant_propensity = np.where(self_declares, 0.0, ops.declarants["_propensity"].to_numpy()[declarant_idx])
+    declarant_propensity = np.where(
+        self_declares, 0.0, ops.declarants["_propensity"].to_numpy()[declarant_idx]
+    )
 
-    # 2. Items -------------------------------------------------------------------------------------
+    # 2. Items ------------------------------------------------------------------------------------
     head = np.repeat(np.arange(n_decl), per_declaration)
-    item_number = np.arange(n_items) - np.repeat(np.cumsum(per_declaration) - per_declaration, per_declaration) + 1
+    item_number = (
+        np.arange(n_items)
+        - np.repeat(np.cumsum(per_declaration) - per_declaration, per_declaration)
+        + 1
+    )
     i_importer = importer[head]
     i_day = day[head]
     i_origin = origin[head]
@@ -172,14 +186,21 @@ def generate_declarations(
     chapter_w = np.array([c.weight for c in CHAPTERS])
     usual_slot = rng.integers(1, 3, n_items)
     usual_chapter = np.where(
-        usual_slot == 1, imp["_usual_chapter_1"].to_numpy()[i_importer], imp["_usual_chapter_2"].to_numpy()[i_importer]
+        usual_slot == 1,
+        imp["_usual_chapter_1"].to_numpy()[i_importer],
+        imp["_usual_chapter_2"].to_numpy()[i_importer],
     )
     unusual = rng.random(n_items) < np.where(i_prop > 0.2, 0.25, 0.1)
-    random_chapter = chapter_codes[rng.choice(len(chapter_codes), n_items, p=chapter_w / chapter_w.sum())]
+    random_chapter = chapter_codes[
+        rng.choice(len(chapter_codes), n_items, p=chapter_w / chapter_w.sum())
+    ]
     chapter = np.where(unusual, random_chapter, usual_chapter)
     unusual &= chapter != usual_chapter
     by_chapter = {c: np.flatnonzero(catalogue["chapter"].to_numpy() == c) for c in chapter_codes}
-    w_by_chapter = {c: catalogue["weight"].to_numpy()[ix] / catalogue["weight"].to_numpy()[ix].sum() for c, ix in by_chapter.items()}
+    w_by_chapter = {
+        c: catalogue["weight"].to_numpy()[ix] / catalogue["weight"].to_numpy()[ix].sum()
+        for c, ix in by_chapter.items()
+    }
     declared = _pick_within_groups(rng, chapter, by_chapter, w_by_chapter)
 
     cat = catalogue
@@ -193,28 +214,56 @@ def generate_declarations(
     src = source[declared]
     has_src = src >= 0
 
-    # 3. Priors -------------------------------------------------------------------------------------
+    # 3. Priors -----------------------------------------------------------------------------------
     aeo = imp["aeo"].to_numpy()[i_importer]
-    new_operator = (i_day - imp["_first_day"].to_numpy()[i_importer] < 90) & (imp["_first_day"].to_numpy()[i_importer] >= 0)
+    new_operator = (i_day - imp["_first_day"].to_numpy()[i_importer] < 90) & (
+        imp["_first_day"].to_numpy()[i_importer] >= 0
+    )
     half_way = i_day >= n_days // 2
     in_drift = np.isin(chapter, DRIFT_CHAPTERS) & half_way
     dp = declarant_propensity[head]
     logit_u = (
-        -5.6 + 5.0 * i_prop + 1.2 * dp + 8.0 * duty[declared] + 0.8 * new_operator - 1.0 * aeo
-        + 0.8 * unusual + 0.6 * i_ecom + 1.6 * in_drift
+        -5.6
+        + 5.0 * i_prop
+        + 1.2 * dp
+        + 8.0 * duty[declared]
+        + 0.8 * new_operator
+        - 1.0 * aeo
+        + 0.8 * unusual
+        + 0.6 * i_ecom
+        + 1.6 * in_drift
     )
     pi_u = _sigmoid(logit_u)
     duty_gap = np.where(has_src, duty[np.maximum(src, 0)] - duty[declared], 0.0)
-    pi_m = np.where(has_src, _sigmoid(-6.2 + 4.0 * i_prop + 12.0 * duty_gap + 0.5 * unusual - 0.8 * aeo), 0.0)
+    pi_m = np.where(
+        has_src, _sigmoid(-6.2 + 4.0 * i_prop + 12.0 * duty_gap + 0.5 * unusual - 0.8 * aeo), 0.0
+    )
     ipr_prone = cat["ipr_prone"].to_numpy()[declared]
     is_air_post = np.isin(mode[head], (4, 5))
-    pi_c = _sigmoid(-7.4 + 4.8 * counterfeit_seller[head] + 2.8 * ipr_prone + 0.8 * is_air_post + 0.5 * i_ecom + 1.0 * i_prop)
+    pi_c = _sigmoid(
+        -7.4
+        + 4.8 * counterfeit_seller[head]
+        + 2.8 * ipr_prone
+        + 0.8 * is_air_post
+        + 0.5 * i_ecom
+        + 1.0 * i_prop
+    )
     unsafe_seller = sellers["_unsafe"].to_numpy()[i_seller]
-    pi_s = _sigmoid(-7.0 + 3.2 * cat["product_safety_prone"].to_numpy()[declared] + 3.0 * unsafe_seller + 0.6 * i_ecom)
+    pi_s = _sigmoid(
+        -7.0
+        + 3.2 * cat["product_safety_prone"].to_numpy()[declared]
+        + 3.0 * unsafe_seller
+        + 0.6 * i_ecom
+    )
     prohibited_seller = sellers["_prohibited"].to_numpy()[i_seller]
-    pi_p = _sigmoid(-8.2 + 4.5 * cat["prohibitions_prone"].to_numpy()[declared] + 3.5 * prohibited_seller + 1.0 * i_prop)
+    pi_p = _sigmoid(
+        -8.2
+        + 4.5 * cat["prohibitions_prone"].to_numpy()[declared]
+        + 3.5 * prohibited_seller
+        + 1.0 * i_prop
+    )
 
-    # 4. Irregularities --------------------------------------------------------------------------
+    # 4. Irregularities ---------------------------------------------------------------------------
     u = rng.random(n_items) < pi_u
     m = rng.random(n_items) < pi_m
     c = rng.random(n_items) < pi_c
@@ -222,7 +271,7 @@ def generate_declarations(
     p = rng.random(n_items) < pi_p
     goods = np.where(m, src, declared)
 
-    # 5. Quantities, values and traces -----------------------------------------------------------
+    # 5. Quantities, values and traces ------------------------------------------------------------
     mass = np.where(
         i_ecom,
         rng.lognormal(np.log(0.8), 0.7, n_items),
@@ -230,7 +279,9 @@ def generate_declarations(
     ).clip(0.01, None)
     mass = np.round(mass, 3).clip(0.001, None)
     gross = np.round(mass * rng.uniform(1.02, 1.25, n_items), 3)
-    true_log_price = prices.mean(goods, i_origin, i_day) + prices.sigma[goods] * rng.standard_normal(n_items)
+    true_log_price = prices.mean(goods, i_origin, i_day) + prices.sigma[
+        goods
+    ] * rng.standard_normal(n_items)
     true_log_price += c * rng.normal(COUNTERFEIT_SHIFT, COUNTERFEIT_SD, n_items)
     declared_log_price = true_log_price + u * rng.normal(UNDERVALUE_SHIFT, UNDERVALUE_SD, n_items)
     true_value = np.round(np.exp(true_log_price) * mass, 2).clip(0.01, None)
@@ -244,7 +295,9 @@ def generate_declarations(
     other_commodity = rng.integers(0, len(cat), n_items)
     other_is_other_chapter = cat["chapter"].to_numpy()[other_commodity] != chapter
     description_src = np.where(m & keeps_true, goods, declared)
-    description_src = np.where(~m & sloppy & other_is_other_chapter, other_commodity, description_src)
+    description_src = np.where(
+        ~m & sloppy & other_is_other_chapter, other_commodity, description_src
+    )
     descriptions = cat["description"].to_numpy()[description_src].astype(object)
     descriptions = np.where(vague, _VAGUE[rng.integers(len(_VAGUE), size=n_items)], descriptions)
 
@@ -272,11 +325,15 @@ def generate_declarations(
                 mean = (mean_a if mm else mean_b) + uu * UNDERVALUE_SHIFT + cc * COUNTERFEIT_SHIFT
                 var = (sd_a if mm else sd_b) ** 2 + uu * UNDERVALUE_SD**2 + cc * COUNTERFEIT_SD**2
                 prior = (
-                    (pi_u if uu else 1 - pi_u) * (pi_m if mm else 1 - pi_m) * (pi_c if cc else 1 - pi_c)
+                    (pi_u if uu else 1 - pi_u)
+                    * (pi_m if mm else 1 - pi_m)
+                    * (pi_c if cc else 1 - pi_c)
                 )
                 lik_desc = lik_desc_m1 if mm else lik_desc_m0
                 with np.errstate(divide="ignore"):
-                    log_joint.append(np.log(prior) + np.log(lik_desc) + _normal_logpdf(x, mean, var))
+                    log_joint.append(
+                        np.log(prior) + np.log(lik_desc) + _normal_logpdf(x, mean, var)
+                    )
     lj = np.vstack(log_joint)
     lj -= lj.max(axis=0)
     post = np.exp(lj)
@@ -286,11 +343,15 @@ def generate_declarations(
     p_financial = 1 - p_not_financial
     p_ipr = post[1::2].sum(axis=0)
 
-    # 7. Duties and revenue -------------------------------------------------------------------------
-    decl_type = np.where(i_ecom & (value <= H7_THRESHOLD_EUR), "H7", np.where(rng.random(n_items) < 0.08, "I1", "H1"))
+    # 7. Duties and revenue -----------------------------------------------------------------------
+    decl_type = np.where(
+        i_ecom & (value <= H7_THRESHOLD_EUR), "H7", np.where(rng.random(n_items) < 0.08, "I1", "H1")
+    )
     # A declaration's type is decided at header level: take the first item's.
     first_item_type = pd.Series(decl_type).groupby(head).transform("first").to_numpy()
-    decl_type = np.where(first_item_type == "H7", np.where(value <= H7_THRESHOLD_EUR, "H7", "H1"), first_item_type)
+    decl_type = np.where(
+        first_item_type == "H7", np.where(value <= H7_THRESHOLD_EUR, "H7", "H1"), first_item_type
+    )
 
     def duties(v: np.ndarray, rate: np.ndarray, low_value: np.ndarray) -> np.ndarray:
         customs_duty = np.where(low_value, 0.0, v * rate)
@@ -301,7 +362,7 @@ def generate_declarations(
     financial = u | m
     recoverable = np.where(financial, np.maximum(true_duty - declared_duty, 0.0), 0.0).round(2)
 
-    # 8. The remaining declared attributes -------------------------------------------------------
+    # 8. The remaining declared attributes --------------------------------------------------------
     hs6 = cat["hs6"].to_numpy()[declared].astype(str)
     cn_suffix = np.array(["00", "10", "90", "20"])[declared % 4]
     hs_code = np.char.add(hs6, cn_suffix)
@@ -310,7 +371,9 @@ def generate_declarations(
     procedure = np.array(["4000", "4200", "4071", "4051"])[
         rng.choice(4, n_items, p=[0.85, 0.08, 0.04, 0.03])
     ]
-    preference = np.array(["100", "300", None], dtype=object)[rng.choice(3, n_items, p=[0.7, 0.2, 0.1])]
+    preference = np.array(["100", "300", None], dtype=object)[
+        rng.choice(3, n_items, p=[0.7, 0.2, 0.1])
+    ]
     incoterms = np.array(["FOB", "CIF", "EXW", "DAP", "DDP", "FCA", "CFR", None], dtype=object)
     incoterm = incoterms[rng.integers(len(incoterms), size=n_decl)][head]
     counted = cat["counted"].to_numpy()[declared]
@@ -382,4 +445,6 @@ def generate_declarations(
             "true_customs_value_eur": true_value,
         }
     )
-    return DeclarationDraw(items=items, truth=truth, day=i_day, irregular=irregular, recoverable_eur=recoverable)
+    return DeclarationDraw(
+        items=items, truth=truth, day=i_day, irregular=irregular, recoverable_eur=recoverable
+    )

@@ -20,7 +20,7 @@ from pipelines.world.operators import Operators, party_names
 
 __all__ = ["EnsDraw", "generate_ens"]
 
-_VAGUE = np.array(sorted(VAGUE_DESCRIPTIONS) + ["said to contain garments", "stc various", "fak"])
+_VAGUE = np.array([*sorted(VAGUE_DESCRIPTIONS), "said to contain garments", "stc various", "fak"])
 _ENTRY = np.array(["NL", "BE", "DE", "FR", "IT", "ES", "PL", "GR", "PT", "LT"])
 _ENTRY_W = np.array([18, 14, 14, 10, 9, 8, 6, 5, 3, 3], dtype=float)
 
@@ -69,7 +69,12 @@ def generate_ens(
     t2 = hubs[rng.integers(len(hubs), size=n)]
     first_entry = _ENTRY[rng.choice(len(_ENTRY), n, p=_ENTRY_W / _ENTRY_W.sum())]
     itinerary = [
-        [str(o), *([str(a)] if k >= 1 and a != o else []), *([str(b)] if k == 2 and b not in (a, o) else []), str(e)]
+        [
+            str(o),
+            *([str(a)] if k >= 1 and a != o else []),
+            *([str(b)] if k == 2 and b not in (a, o) else []),
+            str(e),
+        ]
         for o, a, b, k, e in zip(consignor_country, t1, t2, n_transit, first_entry, strict=True)
     ]
     risky = set(ops.risky_hubs)
@@ -81,50 +86,88 @@ def generate_ens(
     sloppiness = np.where(rng.random(n) < 0.12, 0.35, 0.03)
     vague = rng.random(n) < sloppiness
     description = np.where(
-        vague, _VAGUE[rng.integers(len(_VAGUE), size=n)], catalogue["description"].to_numpy()[commodity]
+        vague,
+        _VAGUE[rng.integers(len(_VAGUE), size=n)],
+        catalogue["description"].to_numpy()[commodity],
     )
     hs_missing = (release == "R1") & (rng.random(n) < 0.35)
     hs6 = np.where(hs_missing, None, catalogue["hs6"].to_numpy()[commodity].astype(object))
     mass_kg = np.round(
-        np.where(mode == 4, rng.lognormal(np.log(6), 1.2, n), rng.lognormal(np.log(2500), 1.0, n)), 3
+        np.where(mode == 4, rng.lognormal(np.log(6), 1.2, n), rng.lognormal(np.log(2500), 1.0, n)),
+        3,
     ).clip(0.01, None)
     packages = np.maximum(1, np.round(mass_kg / rng.uniform(2, 40, n))).astype(np.int64)
     value = np.where(
         rng.random(n) < np.where(mode == 4, 0.7, 0.3),
-        np.round(mass_kg * catalogue["price_eur_per_kg"].to_numpy()[commodity] * rng.lognormal(0, 0.4, n), 2),
+        np.round(
+            mass_kg
+            * catalogue["price_eur_per_kg"].to_numpy()[commodity]
+            * rng.lognormal(0, 0.4, n),
+            2,
+        ),
         np.nan,
     )
 
     consumer = (release == "R1") & (rng.random(n) < 0.4)
-    consignee_country = np.where(rng.random(n) < 0.7, first_entry, np.array(EU_MEMBER_STATES)[rng.integers(27, size=n)])
+    consignee_country = np.where(
+        rng.random(n) < 0.7, first_entry, np.array(EU_MEMBER_STATES)[rng.integers(27, size=n)]
+    )
     numbers = rng.choice(10**12, size=n, replace=False).astype(str)
-    consignee_id = np.where(consumer, None, np.char.add(consignee_country.astype(str), np.char.zfill(numbers, 12)))
+    consignee_id = np.where(  # type: ignore[call-overload]
+        consumer, None, np.char.add(consignee_country.astype(str), np.char.zfill(numbers, 12))
+    )
     consignee_name = np.where(consumer, np.array(["Private individual"] * n), party_names(rng, n))
 
     # Risk: the oracle probability is the prior (no trace beyond the covariates).
     half_way = day >= n_days // 2
     carrier_risk = carriers["_risk"].to_numpy()[carrier]
-    consignor_bad = sellers["_prohibited"].to_numpy()[consignor] | sellers["_counterfeit"].to_numpy()[consignor]
+    consignor_bad = (
+        sellers["_prohibited"].to_numpy()[consignor] | sellers["_counterfeit"].to_numpy()[consignor]
+    )
     dual_use = catalogue["dual_use"].to_numpy()[commodity]
     p_ss = _sigmoid(
-        -5.6 + 2.4 * via_risky + 2.4 * (via_late & half_way) + 1.3 * vague + 2.6 * carrier_risk
-        + 1.6 * consignor_bad + 1.8 * dual_use + 0.5 * consumer
+        -5.6
+        + 2.4 * via_risky
+        + 2.4 * (via_late & half_way)
+        + 1.3 * vague
+        + 2.6 * carrier_risk
+        + 1.6 * consignor_bad
+        + 1.8 * dual_use
+        + 0.5 * consumer
     )
-    p_pr = _sigmoid(-8.0 + 4.5 * catalogue["prohibitions_prone"].to_numpy()[commodity] + 3.0 * sellers["_prohibited"].to_numpy()[consignor])
+    p_pr = _sigmoid(
+        -8.0
+        + 4.5 * catalogue["prohibitions_prone"].to_numpy()[commodity]
+        + 3.0 * sellers["_prohibited"].to_numpy()[consignor]
+    )
     ss = rng.random(n) < p_ss
     pr = rng.random(n) < p_pr
 
     year = pd.Series(filed.year.astype(str).str[-2:]).to_numpy()
-    ens_id = np.char.add(np.char.add(year.astype(str), first_entry.astype(str)), np.char.zfill(rng.choice(10**14, n, replace=False).astype(str), 14))
+    ens_id = np.char.add(
+        np.char.add(year.astype(str), first_entry.astype(str)),
+        np.char.zfill(rng.choice(10**14, n, replace=False).astype(str), 14),
+    )
     prefix = np.where(mode == 4, "HAWB", "HBL")
-    house = np.char.add(prefix.astype(str), np.char.zfill(rng.choice(10**10, n, replace=False).astype(str), 10))
-    master = np.where(
+    house = np.char.add(
+        prefix.astype(str), np.char.zfill(rng.choice(10**10, n, replace=False).astype(str), 10)
+    )
+    master = np.where(  # type: ignore[call-overload]
         rng.random(n) < 0.7,
-        np.char.add(np.where(mode == 4, "MAWB", "MBL").astype(str), np.char.zfill(rng.integers(0, max(1, n // 8), n).astype(str), 8)),
+        np.char.add(
+            np.where(mode == 4, "MAWB", "MBL").astype(str),
+            np.char.zfill(rng.integers(0, max(1, n // 8), n).astype(str), 8),
+        ),
         None,
     )
     letters = np.array(list("ABCDEFGHIJKLMNOPQRSTUVWXYZ"))
-    owner = np.char.add(np.char.add(np.char.add(letters[rng.integers(26, size=n)], letters[rng.integers(26, size=n)]), letters[rng.integers(26, size=n)]), "U")
+    owner = np.char.add(
+        np.char.add(
+            np.char.add(letters[rng.integers(26, size=n)], letters[rng.integers(26, size=n)]),
+            letters[rng.integers(26, size=n)],
+        ),
+        "U",
+    )
     container_ids = [
         [f"{o}{num:07d}"] if m == 1 else None
         for o, num, m in zip(owner, rng.integers(0, 10**7, n), mode, strict=True)

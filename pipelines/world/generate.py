@@ -128,14 +128,18 @@ def _operator_register(ops: Operators, start: pd.Timestamp) -> tuple[pd.DataFram
 def _price_model(rng: np.random.Generator, catalogue: pd.DataFrame) -> PriceModel:
     origin_factor = np.log([o.price_factor for o in ORIGINS])
     pair_noise = rng.normal(0.0, 0.15, size=(len(catalogue), len(ORIGINS)))
-    log_price = np.log(catalogue["price_eur_per_kg"].to_numpy())[:, None] + origin_factor + pair_noise
+    log_price = (
+        np.log(catalogue["price_eur_per_kg"].to_numpy())[:, None] + origin_factor + pair_noise
+    )
     return PriceModel(log_price=log_price, sigma=catalogue["price_sigma"].to_numpy())
 
 
 def _risk_profiles(ops: Operators) -> RiskProfiles:
     mean_factor = float(np.exp(np.mean(np.log([o.price_factor for o in ORIGINS]))))
     return RiskProfiles(
-        reference_price_eur_per_kg={c.code: round(c.price_eur_per_kg * mean_factor, 2) for c in CHAPTERS},
+        reference_price_eur_per_kg={
+            c.code: round(c.price_eur_per_kg * mean_factor, 2) for c in CHAPTERS
+        },
         risky_transit_countries=list(ops.risky_hubs),
     )
 
@@ -190,12 +194,16 @@ def generate_world(config: WorldConfig) -> World:
     profiles = _risk_profiles(ops)
     prices = _price_model(rng_price, catalogue)
 
-    draw = generate_declarations(rng_decl, config.declarations, n_days, start, ops, catalogue, prices)
+    draw = generate_declarations(
+        rng_decl, config.declarations, n_days, start, ops, catalogue, prices
+    )
     items = draw.items
     registered = operators.set_index("operator_id")["registered_at"]
     hits = declaration_rule_hits(items, profiles, registered)
-    any_irregular = np.column_stack(list(draw.irregular.values())).any(axis=1)
-    reason = historical_selection(rng_ctl, hits.any(axis=1).to_numpy(), any_irregular, config.controls)
+    any_irregular = np.asarray(np.column_stack(list(draw.irregular.values())).any(axis=1))
+    reason = historical_selection(
+        rng_ctl, hits.any(axis=1).to_numpy(), any_irregular, config.controls
+    )
     decl_controls = control_outcomes(
         rng_ctl,
         subject_type="declaration",
@@ -212,8 +220,10 @@ def generate_world(config: WorldConfig) -> World:
     ens_draw = generate_ens(rng_ens, config.n_ens, n_days, start, ops, catalogue)
     filings = ens_draw.filings
     ens_hits = ens_rule_hits(filings, profiles)
-    ens_irregular = np.column_stack(list(ens_draw.irregular.values())).any(axis=1)
-    ens_reason = historical_selection(rng_ens_ctl, ens_hits.any(axis=1).to_numpy(), ens_irregular, config.controls)
+    ens_irregular = np.asarray(np.column_stack(list(ens_draw.irregular.values())).any(axis=1))
+    ens_reason = historical_selection(
+        rng_ens_ctl, ens_hits.any(axis=1).to_numpy(), ens_irregular, config.controls
+    )
     ens_controls = control_outcomes(
         rng_ens_ctl,
         subject_type="ens",
@@ -229,7 +239,9 @@ def generate_world(config: WorldConfig) -> World:
     controls = pd.concat([decl_controls, ens_controls], ignore_index=True)
     controls = controls.sort_values("controlled_at", kind="stable").reset_index(drop=True)
 
-    declarations = _resends(rng_dup, _break_rows(rng_dup, items, config.broken_rate), config, "gross_mass_kg")
+    declarations = _resends(
+        rng_dup, _break_rows(rng_dup, items, config.broken_rate), config, "gross_mass_kg"
+    )
     ens = _resends(rng_dup, filings, config, "gross_mass_kg")
     truth = pd.concat([draw.truth, ens_draw.truth], ignore_index=True)
     return World(

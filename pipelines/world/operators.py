@@ -20,15 +20,43 @@ __all__ = ["Operators", "build_operators", "eori_ids", "party_names"]
 _EU_WEIGHTS = {"DE": 8, "NL": 6, "BE": 4, "FR": 5, "IT": 4, "ES": 3, "PL": 3, "AT": 1, "DK": 1}
 _CONSUMER_CHAPTERS = ("33", "42", "61", "62", "64", "71", "85", "91", "95", "96")
 _NAME_STEMS = (
-    "Nordic", "Alpha", "Baltic", "Euro", "Atlas", "Delta", "Orion", "Vega", "Polar", "Rhine",
-    "Danube", "Iberia", "Adria", "Hansa", "Meridian", "Zenith", "Summit", "Harbor", "Union",
-    "Global", "Pacific", "Silk", "Coastal", "Prime", "Apex", "Nova", "Unity", "Crown", "Astra",
-)  # fmt: skip
+    "Nordic",
+    "Alpha",
+    "Baltic",
+    "Euro",
+    "Atlas",
+    "Delta",
+    "Orion",
+    "Vega",
+    "Polar",
+    "Rhine",
+    "Danube",
+    "Iberia",
+    "Adria",
+    "Hansa",
+    "Meridian",
+    "Zenith",
+    "Summit",
+    "Harbor",
+    "Union",
+    "Global",
+    "Pacific",
+    "Silk",
+    "Coastal",
+    "Prime",
+    "Apex",
+    "Nova",
+    "Unity",
+    "Crown",
+    "Astra",
+)
 _NAME_SUFFIXES = ("Trading", "Import", "Logistics", "Distribution", "Commerce", "Supply", "Goods")
 _LEGAL_FORMS = ("GmbH", "B.V.", "S.A.", "S.r.l.", "Sp. z o.o.", "ApS", "Ltd", "SAS", "AG")
 
 
-def eori_ids(rng: np.random.Generator, countries: np.ndarray, prefix_digits: int = 12) -> np.ndarray:
+def eori_ids(
+    rng: np.random.Generator, countries: np.ndarray, prefix_digits: int = 12
+) -> np.ndarray:
     """EORI numbers: the member state's code and a number, unique within the draw."""
     numbers = rng.choice(10**prefix_digits, size=len(countries), replace=False)
     return np.char.add(countries.astype(str), np.char.zfill(numbers.astype(str), prefix_digits))
@@ -64,9 +92,7 @@ def _eu_countries(rng: np.random.Generator, n: int) -> np.ndarray:
     return codes[rng.choice(len(codes), size=n, p=weights / weights.sum())]
 
 
-def build_operators(
-    rng: np.random.Generator, n_items: int, n_days: int, n_ens: int
-) -> Operators:
+def build_operators(rng: np.random.Generator, n_items: int, n_days: int, n_ens: int) -> Operators:
     """Draw the operator population, sized to the number of declaration items and ENS filings."""
     n_importers = max(60, n_items // 40)
     n_declarants = max(10, n_items // 900)
@@ -164,7 +190,9 @@ def build_operators(
     )
 
     # Carriers ------------------------------------------------------------------------------------
-    c_country = np.array(list(EU_MEMBER_STATES))[rng.integers(len(EU_MEMBER_STATES), size=n_carriers)]
+    c_country = np.array(list(EU_MEMBER_STATES))[
+        rng.integers(len(EU_MEMBER_STATES), size=n_carriers)
+    ]
     carriers = pd.DataFrame(
         {
             "operator_id": eori_ids(rng, c_country),
@@ -173,7 +201,9 @@ def build_operators(
             "name": party_names(rng, n_carriers),
             "aeo": rng.random(n_carriers) < 0.4,
             "registered_day": -rng.integers(300, 8000, n_carriers),
-            "_risk": np.where(rng.random(n_carriers) < 0.08, rng.uniform(0.5, 1.0, n_carriers), 0.0),
+            "_risk": np.where(
+                rng.random(n_carriers) < 0.08, rng.uniform(0.5, 1.0, n_carriers), 0.0
+            ),
             "_activity": rng.lognormal(0, 1.2, n_carriers),
         }
     )

@@ -1,0 +1,414 @@
+"""The ``crisk`` command line: thin Typer commands over ``pipelines.steps`` (spec §4).
+
+Every command names the file, row and field in its errors and exits with a code, never a bare
+traceback (``--debug`` shows one). Heavy libraries are imported inside the commands so that
+``crisk --help`` answers at once.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import logging
+import os
+import secrets
+import subprocess
+import sys
+from collections.abc import Callable
+from datetime import date
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    name="crisk",
+    help="Customs risk targeting: synthetic world, contracts, features, models, serving, audit.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+)
+world_app = typer.Typer(
+    help="The built-in synthetic customs world (spec §7).", no_args_is_help=True
+)
+features_app = typer.Typer(help="The Feast feature store.", no_args_is_help=True)
+feedback_app = typer.Typer(help="Control results that close the loop.", no_args_is_help=True)
+audit_app = typer.Typer(help="The audit log of every score.", no_args_is_help=True)
+app.add_typer(world_app, name="world")
+app.add_typer(features_app, name="features")
+app.add_typer(feedback_app, name="feedback")
+app.add_typer(audit_app, name="audit")
+
+console = Console(stderr=True)
+out = Console()
+_DEBUG = {"on": False}
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+@app.callback()
+def _main(
+    debug: Annotated[bool, typer.Option("--debug", help="Show tracebacks and debug logs.")] = False,
+) -> None:
+    _DEBUG["on"] = debug
+    from data_contracts.workspace import TELEMETRY_OFF
+
+    for name, value in TELEMETRY_OFF.items():
+        os.environ.setdefault(name, value)
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+    os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    logging.basicConfig(
+        level=logging.DEBUG if debug else logging.WARNING,
+        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    )
+
+
+def _settings() -> Any:
+    from pipelines.config import PipelineSettings
+
+    settings = PipelineSettings()
+    for name, value in settings.workspace.environment().items():
+        os.environ.setdefault(name, value)
+    return settings
+
+
+def handled(function: F) -> F:
+    """Turn expected failures into a one-line error and an exit code."""
+
+    @functools.wraps(function)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        from pydantic import ValidationError
+
+        from data_contracts.io import UnusableInput
+
+        try:
+            return function(*args, **kwargs)
+        except typer.Exit:
+            raise
+        except UnusableInput as error:
+            console.print(f"[red]unusable input:[/red] {error}")
+            raise typer.Exit(2) from None
+        except ValidationError as error:
+            console.print(f"[red]invalid settings:[/red] {error}")
+            raise typer.Exit(2) from None
+        except (FileNotFoundError, LookupError, ValueError) as error:
+            if _DEBUG["on"]:
+                raise
+            console.print(f"[red]error:[/red] {error}")
+            raise typer.Exit(2) from None
+        except Exception as error:
+            if _DEBUG["on"]:
+                raise
+            console.print(
+                f"[red]failed:[/red] {type(error).__name__}: {error} (run with --debug for details)"
+            )
+            raise typer.Exit(3) from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _progress(message: str) -> None:
+    console.print(f"[cyan]•[/cyan] {message}")
+
+
+# --- world -------------------------------------------------------------------------------------
+
+
+@world_app.command("generate")
+@handled
+def world_generate(
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory to write the world into.")],
+    seed: Annotated[int, typer.Option(help="Random seed: the same seed gives the same world.")] = 7,
+    declarations: Annotated[
+        int, typer.Option(min=1000, help="Declaration items to generate.")
+    ] = 100_000,
+    ens: Annotated[
+        int | None, typer.Option(min=100, help="ENS filings (default: half the items).")
+    ] = None,
+    weeks: Annotated[int, typer.Option(min=4, help="Weeks of activity.")] = 52,
+    start: Annotated[str, typer.Option(help="First day, YYYY-MM-DD.")] = "2026-01-05",
+) -> None:
+    """Generate a reproducible synthetic customs world (feeds + ground truth kept apart)."""
+    import time
+
+    from pipelines.steps import make_world
+
+    try:
+        first_day = date.fromisoformat(start)
+    except ValueError:
+        raise typer.BadParameter(f"--start {start!r}: expected YYYY-MM-DD") from None
+    began = time.perf_counter()
+    files = make_world(
+        out_dir, seed=seed, declarations=declarations, ens=ens, weeks=weeks, start=first_day
+    )
+    manifest = json.loads(files.manifest.read_text())
+    out.print(f"world written to {files.directory} in {time.perf_counter() - began:.1f} s")
+    for name, count in manifest["counts"].items():
+        out.print(f"  {name}: {count:,}")
+
+
+# --- contracts ---------------------------------------------------------------------------------
+
+
+@app.command("validate")
+@handled
+def validate(
+    kind: Annotated[str, typer.Argument(help="declarations | ens | control-results")],
+    file: Annotated[Path, typer.Argument(help="CSV (UTF-8, header row) or Parquet file.")],
+    out_dir: Annotated[Path, typer.Option("--out", help="Directory for valid/quarantine/report.")],
+) -> None:
+    """Validate a file against its contract. Exit 0 all valid, 1 some quarantined, 2 unusable."""
+    from data_contracts.definitions import KINDS
+    from pipelines.steps import validate_file
+
+    if kind not in KINDS:
+        raise typer.BadParameter(f"KIND {kind!r}: expected one of {', '.join(KINDS)}")
+    result = validate_file(kind, file, out_dir)
+    summary = result.result
+    out.print(
+        f"{summary.n_input:,} rows: {summary.n_valid:,} valid, "
+        f"{summary.n_quarantined:,} quarantined"
+    )
+    counts = summary.rule_counts()
+    if counts:
+        table = Table("field:rule", "rows", title="quarantine reasons")
+        for rule, count in list(counts.items())[:20]:
+            table.add_row(rule, f"{count:,}")
+        out.print(table)
+    out.print(
+        f"valid: {result.valid_path}\nquarantine: {result.quarantine_path}\n"
+        f"report: {result.report_path}"
+    )
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("ingest")
+@handled
+def ingest(
+    kind: Annotated[str, typer.Argument(help="declarations | ens | control-results")],
+    file: Annotated[Path, typer.Argument(help="CSV or Parquet file.")],
+) -> None:
+    """Validate a file and merge its valid rows into the workspace's data store."""
+    from data_contracts.definitions import KINDS
+    from pipelines.ingest import ingest_file
+
+    if kind not in KINDS:
+        raise typer.BadParameter(f"KIND {kind!r}: expected one of {', '.join(KINDS)}")
+    result = ingest_file(_settings().workspace, kind, file)
+    out.print(
+        f"{result.n_input:,} rows: {result.n_valid:,} valid, {result.n_quarantined:,} quarantined, "
+        f"{result.n_replaced:,} stored records replaced by newer versions"
+    )
+
+
+# --- features ----------------------------------------------------------------------------------
+
+
+@features_app.command("apply")
+@handled
+def features_apply() -> None:
+    """Register entities, views and feature services in the Feast registry."""
+    from pipelines.steps import apply_features
+
+    names = apply_features(_settings())
+    out.print(f"applied {len(names)} Feast objects")
+
+
+@features_app.command("materialize")
+@handled
+def features_materialize() -> None:
+    """Recompute the point-in-time feature tables and load the online store."""
+    from pipelines.steps import materialize_features
+
+    result = materialize_features(_settings())
+    out.print(
+        f"{len(result.tables)} feature tables as of {result.cutoff.isoformat()}; "
+        f"{len(result.views)} views materialised"
+    )
+
+
+# --- models ------------------------------------------------------------------------------------
+
+
+@app.command("train")
+@handled
+def train() -> None:
+    """Train one calibrated LightGBM per risk area with enough labels; register as challenger."""
+    from pipelines.steps import train_models
+
+    models = train_models(_settings())
+    table = Table("model", "version", "task", "test P@5% (controlled)", "test ROC-AUC")
+    for m in models:
+        controlled = m.metrics.get("controlled", {})
+        table.add_row(
+            m.name,
+            m.version,
+            m.task,
+            f"{controlled.get('precision_at', {}).get('5', float('nan')):.3f}",
+            f"{controlled.get('roc_auc', float('nan')):.3f}",
+        )
+    out.print(table)
+
+
+@app.command("bootstrap")
+@handled
+def bootstrap(
+    force: Annotated[bool, typer.Option(help="Bootstrap even if a champion exists.")] = False,
+) -> None:
+    """Synthetic world → contracts → features → models, unless a champion is already trained."""
+    from pipelines.steps import bootstrap as run_bootstrap
+    from pipelines.steps import has_champion
+
+    settings = _settings()
+    if not force and has_champion(settings):
+        out.print(
+            f"a champion is already registered in {settings.workspace.home}: nothing to bootstrap"
+        )
+        return
+    result = run_bootstrap(settings, _progress)
+    out.print(f"bootstrapped {settings.workspace.home}: {len(result.models)} models registered")
+
+
+# --- serving -----------------------------------------------------------------------------------
+
+
+def _ensure_api_keys(settings: Any) -> dict[str, str]:
+    """The configured keys, or (for a local run) a generated key file in the workspace."""
+    from serving.auth import ROLES, parse_api_keys
+
+    serving = settings.serving
+    if serving.api_keys or serving.api_keys_file:
+        return parse_api_keys(serving.api_keys, serving.api_keys_file)
+    path = settings.workspace.serving_dir / "api_keys"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(
+            "\n".join(f"{role}:{role}-{secrets.token_urlsafe(16)}" for role in ROLES) + "\n"
+        )
+        path.chmod(0o600)
+    os.environ["CRISK_API_KEYS_FILE"] = str(path)
+    return parse_api_keys(None, path)
+
+
+def _curl_example(settings: Any, scorer_key: str) -> str:
+    import pandas as pd
+
+    from data_contracts.definitions import contract_for
+
+    data = settings.workspace.data_dir / "declarations.parquet"
+    fields = contract_for("declarations").field_names
+    if data.exists():
+        item = json.loads(
+            pd.read_parquet(data).tail(1)[fields].to_json(orient="records", date_format="iso")
+        )[0]
+        item = {k: v for k, v in item.items() if v is not None}
+    else:
+        item = {f.name: f.example for f in contract_for("declarations").fields if f.required}
+    body = json.dumps({"declarations": [item]})
+    host = f"http://{settings.serving.host}:{settings.serving.port}"
+    return (
+        f"curl -s {host}/score -H 'Authorization: Bearer {scorer_key}' "
+        f"-H 'Content-Type: application/json' -d '{body}'"
+    )
+
+
+@app.command("serve")
+@handled
+def serve(
+    host: Annotated[str | None, typer.Option(help="Interface (default 127.0.0.1).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default 3000).")] = None,
+) -> None:
+    """Serve the champions over HTTP (BentoML): /score, /feedback, /explain, /readyz, /metrics."""
+    settings = _settings()
+    if host:
+        settings.serving.host = host
+    if port:
+        settings.serving.port = port
+    keys = _ensure_api_keys(settings)
+    scorer_key = next((k for k, role in keys.items() if role == "scorer"), None)
+    env = dict(os.environ)
+    env.update(settings.workspace.environment())
+    env["CRISK_HOME"] = str(settings.workspace.home)
+    env["CRISK_SERVE_WORKERS"] = str(settings.serving.workers)
+    if scorer_key:
+        console.print(
+            "[green]API keys[/green] (role:key) are in "
+            + os.environ.get("CRISK_API_KEYS_FILE", "CRISK_API_KEYS")
+        )
+        out.print("\nTry it (after 'ready' below):\n" + _curl_example(settings, scorer_key) + "\n")
+    bin_dir = str(Path(sys.executable).parent)
+    env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
+    command = [
+        sys.executable,
+        "-m",
+        "bentoml",
+        "serve",
+        "serving.service:CustomsRiskScorer",
+        "--host",
+        settings.serving.host,
+        "--port",
+        str(settings.serving.port),
+    ]
+    raise typer.Exit(subprocess.call(command, env=env, cwd=str(settings.workspace.home)))
+
+
+# --- feedback and audit ------------------------------------------------------------------------
+
+
+@feedback_app.command("ingest")
+@handled
+def feedback_ingest(
+    file: Annotated[
+        Path | None, typer.Argument(help="Control results file; default: what the service stored.")
+    ] = None,
+) -> None:
+    """Validate control results (a file, or the service's feedback store) into the data store."""
+    from pipelines.steps import ingest_feedback
+
+    result = ingest_feedback(_settings(), file)
+    out.print(
+        f"{result.n_input:,} control results: {result.n_valid:,} valid, "
+        f"{result.n_quarantined:,} quarantined"
+    )
+
+
+@audit_app.command("verify")
+@handled
+def audit_verify() -> None:
+    """Recompute the hash chain of the audit log; exit 1 if any entry was altered."""
+    from serving.audit import AuditLog
+
+    log = AuditLog(_settings().workspace.audit_dir / "audit.sqlite")
+    result = log.verify()
+    if result.ok:
+        out.print(f"audit log intact: {result.entries:,} entries")
+        return
+    out.print(f"[red]audit log altered[/red] at entry {result.first_bad_seq}: {result.problem}")
+    raise typer.Exit(1)
+
+
+@audit_app.command("show")
+@handled
+def audit_show(
+    scoring_id: Annotated[str, typer.Argument(help="The scoring_id of a response item.")],
+) -> None:
+    """Show an audited decision with its reasons (recomputed from the logged features if needed)."""
+    from serving.audit import AuditLog
+    from serving.bundle import load_bundle
+    from serving.scorer import explain_entry
+
+    settings = _settings()
+    entry = AuditLog(settings.workspace.audit_dir / "audit.sqlite").get(scoring_id)
+    if entry is None:
+        raise LookupError(f"no audited score with scoring_id {scoring_id}")
+    if not entry.get("reasons"):
+        entry["reasons"] = explain_entry(load_bundle(settings.serving, entry["bundle"]), entry)
+        entry["reasons_recomputed"] = True
+    out.print_json(json.dumps(entry, default=str))
+
+
+def main() -> None:  # pragma: no cover - console script entry
+    app()

@@ -1,0 +1,54 @@
+"""Settings of the pipelines (``CRISK_*``): they compose the other deployables' settings."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, Field, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+from data_contracts.workspace import Workspace
+from serving.config import ServingSettings
+from training.config import TrainingSettings
+
+__all__ = ["PipelineSettings"]
+
+
+class PipelineSettings(BaseSettings):
+    """One workspace (``CRISK_HOME``, default ``./.crisk``) for every step."""
+
+    model_config = SettingsConfigDict(env_prefix="CRISK_", extra="ignore")
+
+    home: Path = Field(default=Path(".crisk"), validation_alias=AliasChoices("CRISK_HOME", "home"))
+    world_seed: int = Field(7, description="Seed of the built-in synthetic world.")
+    world_declarations: int = Field(
+        100_000, ge=1_000, description="Declaration items of the bootstrap world."
+    )
+    world_ens: int | None = Field(
+        None, ge=100, description="ENS filings (default: half the items)."
+    )
+    world_weeks: int = Field(52, ge=20)
+    training: TrainingSettings = Field(default_factory=TrainingSettings)
+    serving: ServingSettings = Field(default_factory=ServingSettings)
+
+    @model_validator(mode="after")
+    def _one_workspace(self) -> PipelineSettings:
+        if self.training.home != self.home:
+            self.training = self.training.model_copy(
+                update={
+                    "home": self.home,
+                    "features": self.training.features.model_copy(update={"home": self.home}),
+                }
+            )
+        if self.serving.home != self.home:
+            self.serving = self.serving.model_copy(
+                update={
+                    "home": self.home,
+                    "features": self.serving.features.model_copy(update={"home": self.home}),
+                }
+            )
+        return self
+
+    @property
+    def workspace(self) -> Workspace:
+        return Workspace.at(self.home)

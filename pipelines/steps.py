@@ -1,0 +1,200 @@
+"""The pipeline steps behind the CLI: pure functions of settings that return what they made.
+
+Each step is callable from Python (tests, notebooks, ``retrain``) and returns artefact
+references (paths, registered model versions) rather than leaving them for the next step to
+find on disk.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from data_contracts.io import read_records
+from data_contracts.report import write_report
+from data_contracts.validate import ValidationResult, validate_frame
+from pipelines.config import PipelineSettings
+from pipelines.ingest import IngestResult, data_file, ingest_file, ingest_frame
+from pipelines.world.generate import WorldConfig, WorldFiles, generate_world, write_world
+
+__all__ = [
+    "BootstrapResult",
+    "MaterializeResult",
+    "ValidateResult",
+    "apply_features",
+    "bootstrap",
+    "has_champion",
+    "ingest_feedback",
+    "ingest_world",
+    "make_world",
+    "materialize_features",
+    "train_models",
+    "validate_file",
+]
+
+logger = logging.getLogger(__name__)
+
+Progress = Callable[[str], None]
+
+
+def _quiet(message: str) -> None:
+    logger.info(message)
+
+
+@dataclass(frozen=True)
+class ValidateResult:
+    result: ValidationResult
+    valid_path: Path
+    quarantine_path: Path
+    report_path: Path
+
+    @property
+    def exit_code(self) -> int:
+        return 0 if self.result.n_quarantined == 0 else 1
+
+
+def make_world(
+    out: Path, *, seed: int, declarations: int, ens: int | None, weeks: int, start: date
+) -> WorldFiles:
+    """Generate and write a synthetic world."""
+    config = WorldConfig(seed=seed, declarations=declarations, ens=ens, weeks=weeks, start=start)
+    return write_world(generate_world(config), out)
+
+
+def validate_file(kind: str, path: Path, out: Path) -> ValidateResult:
+    """Validate a file against its contract; write valid, quarantine and the HTML report.
+
+    Raises:
+        UnusableInput: the file cannot be validated at all (exit code 2 in the CLI).
+    """
+    raw = read_records(path)
+    result = validate_frame(raw, kind, source=str(path))
+    out.mkdir(parents=True, exist_ok=True)
+    valid_path = out / "valid.parquet"
+    quarantine_path = out / "quarantine.parquet"
+    result.valid.to_parquet(valid_path, index=False)
+    result.quarantine.to_parquet(quarantine_path, index=False)
+    report_path = write_report(result, out / "report.html", str(path))
+    return ValidateResult(result, valid_path, quarantine_path, report_path)
+
+
+def ingest_world(
+    settings: PipelineSettings, files: WorldFiles, progress: Progress = _quiet
+) -> list[IngestResult]:
+    """Validate the world's feeds into the workspace's data store (and copy the register)."""
+    workspace = settings.workspace.ensure()
+    results = []
+    for kind, path in (
+        ("declarations", files.declarations),
+        ("ens", files.ens),
+        ("control-results", files.control_results),
+    ):
+        progress(f"validating {kind}")
+        results.append(ingest_file(workspace, kind, path))
+    shutil.copy(files.operators, workspace.data_dir / "operators.parquet")
+    return results
+
+
+def ingest_feedback(settings: PipelineSettings, path: Path | None = None) -> IngestResult:
+    """Control results into the data store: from a file, or everything ``POST /feedback`` stored."""
+    workspace = settings.workspace.ensure()
+    if path is not None:
+        return ingest_file(workspace, "control-results", path)
+    from serving.feedback import FeedbackStore
+
+    frame = FeedbackStore(workspace.feedback_db).frame()
+    return ingest_frame(workspace, "control-results", frame, str(workspace.feedback_db))
+
+
+def apply_features(settings: PipelineSettings) -> list[str]:
+    from features.store import apply_definitions
+
+    return apply_definitions(settings.training.features)
+
+
+@dataclass(frozen=True)
+class MaterializeResult:
+    tables: dict[str, Path]
+    cutoff: pd.Timestamp
+    views: list[str]
+
+
+def materialize_features(settings: PipelineSettings) -> MaterializeResult:
+    """Recompute the point-in-time feature tables from the data store and load the online store."""
+    from features.store import apply_definitions, materialize
+    from features.tables import FeatureTableInputs, build_feature_tables, cutoff_of
+
+    workspace = settings.workspace
+    inputs = FeatureTableInputs(
+        declarations=data_file(workspace, "declarations"),
+        control_results=data_file(workspace, "control-results"),
+        operators=workspace.data_dir / "operators.parquet",
+        ens=data_file(workspace, "ens"),
+    )
+    for required in (inputs.declarations, inputs.control_results):
+        if not required.exists():
+            raise FileNotFoundError(
+                f"{required}: no validated records yet; run `crisk ingest` first"
+            )
+    tables = build_feature_tables(inputs, workspace.feature_tables_dir)
+    apply_definitions(settings.training.features)
+    lodged = pd.read_parquet(inputs.declarations, columns=["lodged_at"])["lodged_at"]
+    cutoff = cutoff_of(lodged)
+    views = materialize(
+        settings.training.features, end=cutoff.to_pydatetime() + pd.Timedelta(hours=1)
+    )
+    return MaterializeResult(tables=tables, cutoff=cutoff, views=views)
+
+
+def train_models(settings: PipelineSettings) -> list[Any]:
+    from training.train import train
+
+    return train(settings.training)
+
+
+def has_champion(settings: PipelineSettings) -> bool:
+    """True when the registry already holds a champion (``make run`` then skips the bootstrap)."""
+    database = settings.workspace.mlflow_dir / "mlflow.db"
+    if not database.exists():
+        return False
+    from training.registry import CHAMPION, configure_mlflow
+
+    client = configure_mlflow(settings.training)
+    models = client.search_registered_models(
+        filter_string=f"name LIKE '{settings.training.model_prefix}_%'"
+    )
+    return any(CHAMPION in m.aliases for m in models)
+
+
+@dataclass
+class BootstrapResult:
+    world: WorldFiles
+    ingested: list[IngestResult]
+    materialized: MaterializeResult
+    models: list[Any] = field(default_factory=list)
+
+
+def bootstrap(settings: PipelineSettings, progress: Progress = _quiet) -> BootstrapResult:
+    """Synthetic world → contracts → features → models: a workspace ready to serve."""
+    progress(f"generating the synthetic world ({settings.world_declarations:,} declaration items)")
+    world = make_world(
+        settings.workspace.world_dir,
+        seed=settings.world_seed,
+        declarations=settings.world_declarations,
+        ens=settings.world_ens,
+        weeks=settings.world_weeks,
+        start=WorldConfig().start,
+    )
+    ingested = ingest_world(settings, world, progress)
+    progress("computing features and loading the online store")
+    materialized = materialize_features(settings)
+    progress("training the area models")
+    models = train_models(settings)
+    return BootstrapResult(world=world, ingested=ingested, materialized=materialized, models=models)

@@ -1,0 +1,225 @@
+"""The BentoML scoring service: ``crisk serve`` runs ``serving.service:CustomsRiskScorer``.
+
+Endpoints: ``POST /score`` (scorer), ``POST /feedback`` (officer), ``POST /explain`` (auditor),
+``/readyz`` (which models, fallback or not), ``/healthz`` and ``/livez``, ``/metrics``
+(Prometheus), OpenAPI at ``/docs.json``. Every score is written to the hash-chained audit log
+before the response leaves; feedback is committed to disk before it is acknowledged.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from http import HTTPStatus
+from typing import Any
+
+import bentoml
+from bentoml.exceptions import BentoMLException
+from pydantic import ValidationError
+
+from data_contracts.models import ControlResult, reasons_from_error
+from serving.audit import AuditLog
+from serving.auth import ApiKeyMiddleware, parse_api_keys
+from serving.bundle import load_bundle
+from serving.config import ServingSettings
+from serving.feedback import FeedbackStore
+from serving.middleware import JsonOnly, ReadinessEndpoint, ValidationErrors
+from serving.schemas import (
+    ExplainRequest,
+    FeedbackRequest,
+    FeedbackResponse,
+    ScoreRequest,
+    ScoreResponse,
+)
+from serving.scorer import Scorer, explain_entry
+
+__all__ = ["CustomsRiskScorer"]
+
+logger = logging.getLogger("crisk.serving")
+
+# What /readyz reports; filled in by the service when it has loaded (same worker process).
+_STATE: dict[str, Any] = {"ready": False, "status": "starting"}
+
+
+class EmptyBatch(BentoMLException):
+    error_code = HTTPStatus.UNPROCESSABLE_ENTITY
+
+
+class BatchTooLarge(BentoMLException):
+    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
+
+
+class NoModel(BentoMLException):
+    """A subject type without a served model: refuse rather than release unscored goods."""
+
+    error_code = HTTPStatus.SERVICE_UNAVAILABLE
+
+
+class _DropValidationTracebacks(logging.Filter):
+    """BentoML logs a traceback with the request's values for every invalid body: drop those."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        info = record.exc_info
+        return not (info and info[0] is not None and info[0].__name__ == "ValidationError")
+
+
+def _api_keys() -> dict[str, str]:
+    settings = ServingSettings()
+    return parse_api_keys(settings.api_keys, settings.api_keys_file)
+
+
+def _feature_readers(
+    settings: ServingSettings, subjects: list[str], services: dict[str, str | None]
+) -> tuple[dict[str, Any], str | None]:
+    from features.online import OnlineFeatureReader
+
+    readers: dict[str, Any] = {}
+    problem = None
+    for subject in subjects:
+        service = services[subject]
+        try:
+            readers[subject] = OnlineFeatureReader(settings.features, service) if service else None
+        except Exception as error:  # an unreachable store is served with cold-start values
+            readers[subject] = None
+            problem = f"feature store unavailable ({type(error).__name__}: {error})"
+            logger.warning("%s: scoring %s with cold-start features", problem, subject)
+    return readers, problem
+
+
+@bentoml.service(
+    name="crisk",
+    workers=int(os.environ.get("CRISK_SERVE_WORKERS", "1")),
+    traffic={"timeout": 60},
+    logging={"access": {"enabled": False}},
+)
+class CustomsRiskScorer:
+    """Scores declarations and ENS filings; takes control results back."""
+
+    def __init__(self) -> None:
+        logging.getLogger("bentoml._internal.server.http_app").addFilter(
+            _DropValidationTracebacks()
+        )
+        settings = ServingSettings()
+        workspace = settings.workspace.ensure()
+        for name, value in workspace.environment().items():
+            os.environ.setdefault(name, value)
+        self.settings = settings
+        self.bundle = load_bundle(settings)
+        subjects = self.bundle.subjects()
+        readers, feature_problem = _feature_readers(
+            settings, subjects, {s: self.bundle.feature_service(s) for s in subjects}
+        )
+        self.scorer = Scorer(self.bundle, readers, settings)
+        self.audit = AuditLog(workspace.audit_dir / "audit.sqlite", fsync=settings.audit_fsync)
+        self.feedback_store = FeedbackStore(workspace.feedback_db)
+        _STATE.clear()
+        _STATE.update(
+            {
+                "ready": True,
+                "status": "degraded" if (self.bundle.fallback or feature_problem) else "ok",
+                "bundle": self.bundle.tag,
+                "source": self.bundle.source,
+                "fallback": self.bundle.fallback,
+                "fallback_reason": self.bundle.fallback_reason,
+                "feature_store": "unavailable" if feature_problem else "ok",
+                "feature_store_problem": feature_problem,
+                "models": {m.name: m.version for m in self.bundle.models},
+                "feature_services": {s: self.bundle.feature_service(s) for s in subjects},
+                "control_capacity": settings.control_capacity,
+            }
+        )
+        logger.info("crisk ready: bundle %s (%s)", self.bundle.tag, self.bundle.source)
+
+    @bentoml.api(route="/score")
+    def score(self, request: ScoreRequest, /) -> ScoreResponse:
+        """Score a batch: per-area probabilities, channel, reasons, warnings and a scoring id."""
+        total = len(request.declarations) + len(request.ens)
+        if total == 0:
+            raise EmptyBatch("declarations, ens: send at least one item")
+        if total > self.settings.max_batch:
+            raise BatchTooLarge(
+                f"declarations, ens: {total} items; at most {self.settings.max_batch} per request"
+            )
+        for subject, items in (("declaration", request.declarations), ("ens", request.ens)):
+            if items and not self.bundle.classifiers(subject):
+                raise NoModel(
+                    f"{subject}: no model is served for this subject type (too few labels so far)"
+                )
+        outcome = self.scorer.score(
+            [item.model_dump() for item in request.declarations],  # type: ignore[attr-defined]
+            [item.model_dump() for item in request.ens],  # type: ignore[attr-defined]
+            explain=request.explain,
+        )
+        self.audit.append(outcome.audit_entries)
+        return ScoreResponse.model_validate({"results": outcome.results})
+
+    @bentoml.api(route="/feedback")
+    def feedback(self, request: FeedbackRequest, /) -> FeedbackResponse:
+        """Store control results (durable, idempotent by control_id); they feed the next retrain."""
+        valid: list[dict[str, Any]] = []
+        rejected: list[dict[str, Any]] = []
+        for index, raw in enumerate(request.control_results):
+            try:
+                result = ControlResult.model_validate(raw)
+            except ValidationError as error:
+                rejected.append({"index": index, "reasons": reasons_from_error(error)})
+                continue
+            record = result.model_dump(mode="json")
+            subject_time = self.audit.subject_time(record["subject_type"], record["subject_id"])
+            if subject_time is not None and _before(result.controlled_at, subject_time):  # type: ignore[attr-defined]
+                rejected.append(
+                    {
+                        "index": index,
+                        "reasons": [
+                            {
+                                "field": "controlled_at",
+                                "rule": "controlled_before_subject",
+                                "value": record["controlled_at"],
+                                "message": f"controlled_at precedes the subject's {subject_time}",
+                            }
+                        ],
+                    }
+                )
+                continue
+            valid.append(record)
+        accepted, duplicates = self.feedback_store.add(valid)
+        return FeedbackResponse(accepted=accepted, duplicates=duplicates, rejected=rejected)
+
+    @bentoml.api(route="/explain")
+    def explain(self, request: ExplainRequest, /, ctx: bentoml.Context) -> dict[str, Any]:
+        """The audited decision behind a scoring id, with its reasons (recomputed if not stored)."""
+        entry = self.audit.get(request.scoring_id)
+        if entry is None:
+            ctx.response.status_code = 404
+            return {
+                "error": "not_found",
+                "message": f"no score with scoring_id {request.scoring_id}",
+            }
+        if not entry.get("reasons"):
+            bundle = (
+                self.bundle
+                if entry.get("bundle") == self.bundle.tag
+                else load_bundle(self.settings, entry["bundle"])
+            )
+            entry["reasons"] = explain_entry(bundle, entry, k=self.settings.top_reasons)
+            entry["reasons_recomputed"] = True
+        return entry
+
+
+def _before(moment: Any, recorded: str) -> bool:
+    """Is ``moment`` before the recorded (audit) time? Both compared in UTC."""
+    import pandas as pd
+
+    reference = pd.Timestamp(recorded)
+    reference = (
+        reference.tz_localize("UTC") if reference.tzinfo is None else reference.tz_convert("UTC")
+    )
+    return bool(pd.Timestamp(moment) < reference)
+
+
+# The decorator returns a bentoml Service object; mypy sees the plain class.
+_service: Any = CustomsRiskScorer
+_service.add_asgi_middleware(ValidationErrors)
+_service.add_asgi_middleware(ApiKeyMiddleware, keys=_api_keys)
+_service.add_asgi_middleware(JsonOnly)
+_service.add_asgi_middleware(ReadinessEndpoint, state=lambda: _STATE)

@@ -1,0 +1,138 @@
+"""Shared fixtures: small seeded worlds, and one trained workspace for integration/model tests."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from data_contracts.workspace import TELEMETRY_OFF
+from pipelines.world.generate import World, WorldConfig, generate_world
+
+for _name, _value in TELEMETRY_OFF.items():
+    os.environ.setdefault(_name, _value)
+os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+TEST_WORLD_ITEMS = 30_000
+TEST_WORLD_ENS = 40_000
+
+
+@pytest.fixture(scope="session")
+def small_world() -> World:
+    """A 5,000-item world in memory (seed 11)."""
+    return generate_world(WorldConfig(seed=11, declarations=5_000))
+
+
+@pytest.fixture(scope="session")
+def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A workspace bootstrapped on a 30,000-item world: data, features, registered champions."""
+    from pipelines.config import PipelineSettings
+    from pipelines.steps import bootstrap
+
+    home = tmp_path_factory.mktemp("crisk_home")
+    settings = PipelineSettings(
+        home=home,
+        world_declarations=TEST_WORLD_ITEMS,
+        world_ens=TEST_WORLD_ENS,
+        world_seed=5,
+        training={"home": home, "min_positive_labels": 15},
+    )
+    bootstrap(settings)
+    return home
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@dataclass
+class RunningServer:
+    url: str
+    keys: dict[str, str]  # role -> key
+    process: subprocess.Popen[bytes]
+    log: Path
+
+
+def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None) -> RunningServer:
+    """Start `bentoml serve` on a free loopback port and wait until /readyz answers."""
+    port = free_port()
+    keys = {
+        "scorer": "test-scorer-key",
+        "officer": "test-officer-key",
+        "auditor": "test-auditor-key",
+        "admin": "test-admin-key",
+    }
+    env = dict(os.environ)
+    env.update(
+        {
+            "CRISK_HOME": str(home),
+            "CRISK_API_KEYS": ",".join(f"{role}:{key}" for role, key in keys.items()),
+            "BENTOML_HOME": str(home / "bentoml"),
+            "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
+            **(extra_env or {}),
+        }
+    )
+    handle = log.open("wb")
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "bentoml",
+            "serve",
+            "serving.service:CustomsRiskScorer",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+        ],
+        cwd=str(home),
+        env=env,
+        stdout=handle,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(
+                f"server exited with {process.returncode}:\n{log.read_text()[-3000:]}"
+            )
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code in (200, 503):
+                return RunningServer(url, keys, process, log)
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    stop_server(process)
+    raise RuntimeError(f"server not ready in time:\n{log.read_text()[-3000:]}")
+
+
+def stop_server(process: subprocess.Popen[bytes], sig: int = 15) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, sig)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, 9)
+            process.wait(timeout=10)
+
+
+@pytest.fixture(scope="session")
+def server(
+    trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[RunningServer]:
+    running = start_server(trained_workspace, tmp_path_factory.mktemp("logs") / "server.log")
+    yield running
+    stop_server(running.process)

@@ -1,0 +1,50 @@
+"""API keys parsing and channel assignment within capacity."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from serving.auth import parse_api_keys
+from serving.channels import ChannelPolicy, assign_channels, random_draw
+
+
+def test_api_keys_parse_roles() -> None:
+    assert parse_api_keys("scorer:a, officer:b") == {"a": "scorer", "b": "officer"}
+
+
+@pytest.mark.parametrize("text", ["scorer", "boss:x", "scorer:"])
+def test_bad_api_key_entries_name_the_entry(text: str) -> None:
+    with pytest.raises(ValueError, match="entry 1"):
+        parse_api_keys(text)
+
+
+def test_channels_meet_the_capacity() -> None:
+    rng = np.random.default_rng(0)
+    reference = rng.beta(1, 20, 200_000)
+    quantiles = np.quantile(reference, np.linspace(0, 1, 2001)).tolist()
+    policy = ChannelPolicy.from_quantiles(
+        quantiles,
+        None,
+        capacity=0.05,
+        random_rate=0.005,
+        physical_share=0.3,
+        post_release_share=0.01,
+    )
+    traffic = rng.beta(1, 20, 100_000)
+    ids = [f"id{i}" for i in range(len(traffic))]
+    channel, randomly = assign_channels(
+        traffic,
+        np.full(len(traffic), "financial", dtype=object),
+        np.zeros(len(traffic)),
+        random_draw(ids),
+        policy,
+    )
+    controlled = (channel != "green").mean()
+    assert 0.045 < controlled < 0.055
+    assert 0.003 < randomly.mean() < 0.007
+    assert set(channel[randomly]) == {"red"}
+
+
+def test_random_draw_is_reproducible() -> None:
+    assert (random_draw(["a", "b"]) == random_draw(["a", "b"])).all()
