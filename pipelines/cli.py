@@ -338,7 +338,12 @@ def serve(
             "[green]API keys[/green] (role:key) are in "
             + os.environ.get("CRISK_API_KEYS_FILE", "CRISK_API_KEYS")
         )
-        out.print("\nTry it (after 'ready' below):\n" + _curl_example(settings, scorer_key) + "\n")
+        # typer.echo, not rich: the command must stay on one line to be pasted as it is.
+        typer.echo(
+            "\nTry it once the log below says 'Service crisk initialized':\n"
+            + _curl_example(settings, scorer_key)
+            + "\n"
+        )
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
     command = [

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-__all__ = ["format_value", "reason_sentence", "top_reasons"]
+__all__ = ["AREA_NAMES", "format_value", "reason_sentence", "top_reasons"]
 
 
 def format_value(value: Any, unit: str = "") -> str:
@@ -30,9 +30,18 @@ def format_value(value: Any, unit: str = "") -> str:
     return str(value)
 
 
+AREA_NAMES = {
+    "financial": "financial",
+    "safety_security": "safety and security",
+    "prohibitions_restrictions": "prohibitions and restrictions",
+    "ipr": "IPR (counterfeit)",
+    "product_safety": "product safety",
+}
+
+
 def reason_sentence(label: str, value_text: str, contribution: float, area: str) -> str:
     direction = "raises" if contribution > 0 else "lowers"
-    area_text = area.replace("_", " ")
+    area_text = AREA_NAMES.get(area, area.replace("_", " "))
     return f"{label[0].upper()}{label[1:]}: {value_text}. This {direction} the {area_text} risk."
 
 
