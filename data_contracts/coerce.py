@@ -19,8 +19,9 @@ __all__ = ["LIST_SEPARATOR", "Reason", "coerce_frame", "joined_list_column", "li
 
 Reason = dict[str, Any]
 LIST_SEPARATOR = ">"
-_TRUE = {"true", "t", "1", "yes", "y"}
-_FALSE = {"false", "f", "0", "no", "n"}
+# The spellings pydantic accepts for booleans, so files and HTTP agree.
+_TRUE = {"true", "t", "1", "yes", "y", "on"}
+_FALSE = {"false", "f", "0", "no", "n", "off"}
 
 
 def joined_list_column(name: str) -> str:

@@ -48,7 +48,7 @@ FieldType = Literal["str", "int", "float", "bool", "timestamp", "str_list", "map
 
 EORI_PATTERN = r"[A-Z]{2}[A-Za-z0-9]{1,15}"
 OFFICE_PATTERN = r"[A-Z]{2}[A-Z0-9]{6}"
-HS_PATTERN = r"\d{6}(\d{2}(\d{2})?)?"
+HS_PATTERN = r"[0-9]{6}([0-9]{2}([0-9]{2})?)?"
 ID_MAX_LENGTH = 70
 TEXT_MAX_LENGTH = 512
 
@@ -233,7 +233,7 @@ DECLARATION = RecordContract(
         ),
         FieldSpec("transport_mode", "int", "UCC mode of transport at the border.", 1, codes=_MODES),
         FieldSpec(
-            "procedure_code", "str", "Customs procedure, 4 digits.", "4000", pattern=r"\d{4}"
+            "procedure_code", "str", "Customs procedure, 4 digits.", "4000", pattern=r"[0-9]{4}"
         ),
         FieldSpec(
             "preference_code",
@@ -241,7 +241,7 @@ DECLARATION = RecordContract(
             "Tariff preference, 3 digits.",
             "100",
             required=False,
-            pattern=r"\d{3}",
+            pattern=r"[0-9]{3}",
         ),
         FieldSpec("net_mass_kg", "float", "Net mass in kg.", 120.5, gt=0),
         FieldSpec(
@@ -366,7 +366,7 @@ ENS = RecordContract(
             "HS6 code (optional in R1 only).",
             "851713",
             required=False,
-            pattern=r"\d{6}",
+            pattern=r"[0-9]{6}",
         ),
         FieldSpec("gross_mass_kg", "float", "Gross mass in kg.", 850.0, gt=0),
         FieldSpec("packages", "int", "Number of packages.", 12, ge=1),
@@ -390,7 +390,7 @@ ENS = RecordContract(
             "Container numbers (ISO 6346).",
             ["MSKU1234567"],
             required=False,
-            pattern=r"[A-Z]{4}\d{7}",
+            pattern=r"[A-Z]{4}[0-9]{7}",
         ),
         FieldSpec("extra", "map", "National attributes.", {}, required=False),
     ),

@@ -158,7 +158,11 @@ def model_for(kind: str) -> type[BaseModel]:
     model = create_model(  # type: ignore[call-overload]
         contract.record_name,
         __config__=ConfigDict(
-            extra="forbid", str_strip_whitespace=True, title=contract.record_name
+            extra="forbid",
+            str_strip_whitespace=True,
+            # A code sent as a JSON number ("hs_code": 85171300) is the same code, as in CSV.
+            coerce_numbers_to_str=True,
+            title=contract.record_name,
         ),
         __doc__=contract.description,
         __validators__={"cross_field_rules": _cross_field_validator(contract)},

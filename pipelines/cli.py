@@ -307,7 +307,7 @@ def _curl_example(settings: Any, scorer_key: str) -> str:
         item = {k: v for k, v in item.items() if v is not None}
     else:
         item = {f.name: f.example for f in contract_for("declarations").fields if f.required}
-    body = json.dumps({"declarations": [item]})
+    body = json.dumps({"declarations": [item], "explain": True})
     host = f"http://{settings.serving.host}:{settings.serving.port}"
     return (
         f"curl -s {host}/score -H 'Authorization: Bearer {scorer_key}' "
