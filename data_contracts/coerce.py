@@ -13,7 +13,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data_contracts.definitions import FieldSpec, RecordContract
+from data_contracts.definitions import TIMESTAMP_TEXT_PREFIX, FieldSpec, RecordContract
 
 __all__ = ["LIST_SEPARATOR", "Reason", "coerce_frame", "joined_list_column", "list_head_column"]
 
@@ -92,7 +92,9 @@ def _coerce_column(spec: FieldSpec, raw: pd.Series) -> tuple[pd.Series, np.ndarr
         if spec.type == "int":
             whole = numbers.to_numpy(dtype=float, na_value=np.nan)
             not_integral = finite & (np.floor(whole) != whole)
-            bad |= not_integral
+            # Int64 cannot hold 2**63 or more: such a value is the row's problem, not the batch's.
+            too_large = finite & (np.abs(whole) >= 2.0**63)
+            bad |= not_integral | too_large
             typed = pd.Series(np.where(bad | ~present, np.nan, whole), index=raw.index)
             return typed.astype("Int64"), bad
         typed = pd.Series(
@@ -110,8 +112,13 @@ def _coerce_column(spec: FieldSpec, raw: pd.Series) -> tuple[pd.Series, np.ndarr
         if isinstance(raw.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(raw):
             typed = pd.to_datetime(raw, utc=True)
         else:
+            text = raw.map(lambda v: v.strip() if isinstance(v, str) else None).astype("string")
+            not_iso = text.notna() & ~text.str.match(TIMESTAMP_TEXT_PREFIX).fillna(True)
             typed = pd.to_datetime(
-                raw.where(present, None), utc=True, errors="coerce", format="ISO8601"
+                raw.where(present & ~not_iso.to_numpy(dtype=bool), None),
+                utc=True,
+                errors="coerce",
+                format="ISO8601",
             )
         bad = present & typed.isna().to_numpy()
         return typed, bad
@@ -125,7 +132,9 @@ def _coerce_column(spec: FieldSpec, raw: pd.Series) -> tuple[pd.Series, np.ndarr
             bad_list.append(False)
             continue
         try:
-            values.append(parser(value))
+            parsed = parser(value)
+            # An empty list carries no value: absent, as the HTTP model's min_length sees it.
+            values.append(parsed if parsed or spec.type != "str_list" else None)
             bad_list.append(False)
         except (ValueError, TypeError):
             values.append(None)

@@ -49,6 +49,10 @@ FieldType = Literal["str", "int", "float", "bool", "timestamp", "str_list", "map
 EORI_PATTERN = r"[A-Z]{2}[A-Za-z0-9]{1,15}"
 OFFICE_PATTERN = r"[A-Z]{2}[A-Z0-9]{6}"
 HS_PATTERN = r"[0-9]{6}([0-9]{2}([0-9]{2})?)?"
+# Timestamps as text must start with an ISO 8601 calendar date (then optionally a time): files and
+# HTTP bodies must read the same instant, and pandas alone would take "now" or "2026", pydantic
+# alone "1700000000" (as Unix seconds).
+TIMESTAMP_TEXT_PREFIX = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ]|$)"
 ID_MAX_LENGTH = 70
 TEXT_MAX_LENGTH = 512
 

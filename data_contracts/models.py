@@ -7,6 +7,7 @@ their errors (:func:`reasons_from_error` turns a ``ValidationError`` into contra
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime
 from functools import cache
 from typing import Annotated, Any
@@ -14,6 +15,7 @@ from typing import Annotated, Any
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     ValidationError,
@@ -22,7 +24,7 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from data_contracts.definitions import KINDS, FieldSpec, RecordContract
+from data_contracts.definitions import KINDS, TIMESTAMP_TEXT_PREFIX, FieldSpec, RecordContract
 
 __all__ = [
     "ControlResult",
@@ -52,6 +54,7 @@ _RULES = {
     "less_than_equal": "at_most",
     "string_too_long": "max_length",
     "extra_forbidden": "unknown_field",
+    "too_short": "required",  # only required lists have a minimum length (one element)
     "finite_number": "type",
 }
 
@@ -70,6 +73,24 @@ def _code_check(spec: FieldSpec) -> AfterValidator:
 
 def _utc(value: datetime) -> datetime:
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def _iso_timestamp(value: Any) -> Any:
+    """Refuse what batch parsing refuses: numbers (Unix seconds) and text not led by a date."""
+    if isinstance(value, bool | int | float) or (
+        isinstance(value, str) and not re.match(TIMESTAMP_TEXT_PREFIX, value.strip())
+    ):
+        raise PydanticCustomError("datetime_parsing", "must be an ISO 8601 date-time")
+    return value
+
+
+def _blank_to_none(value: Any) -> Any:
+    """A blank or NaN optional value is absent, as a blank cell is in a file (coerce.py)."""
+    if (isinstance(value, str) and not value.strip()) or (
+        isinstance(value, float) and value != value
+    ):
+        return None
+    return value
 
 
 def _not_blank(value: Any) -> Any:
@@ -105,7 +126,7 @@ def _annotation(spec: FieldSpec) -> Any:
         if spec.type == "str":
             validators.append(AfterValidator(_not_blank))
         if spec.type == "timestamp":
-            validators.append(AfterValidator(_utc))
+            validators.extend([BeforeValidator(_iso_timestamp), AfterValidator(_utc)])
         if spec.code_set() is not None:
             validators.append(_code_check(spec))
         base = (
@@ -113,7 +134,7 @@ def _annotation(spec: FieldSpec) -> Any:
             if constraints or validators
             else base
         )
-    return base if spec.required else base | None
+    return base if spec.required else Annotated[base | None, BeforeValidator(_blank_to_none)]
 
 
 def _cross_field_validator(contract: RecordContract) -> Any:

@@ -9,16 +9,21 @@ from __future__ import annotations
 from feast import Field, FileSource, RequestSource
 from feast.types import Float64
 
-__all__ = ["TABLES_SUBDIR", "declaration_request", "table_source"]
+__all__ = ["TABLES_SUBDIR", "declaration_request", "table_path", "table_source"]
 
 TABLES_SUBDIR = "tables"
+
+
+def table_path(view_name: str) -> str:
+    """Where the snapshot table of ``view_name`` lives, relative to the Feast repo path."""
+    return f"{TABLES_SUBDIR}/{view_name}.parquet"
 
 
 def table_source(view_name: str) -> FileSource:
     """The parquet source of ``view_name`` (event time column ``event_timestamp``)."""
     return FileSource(
         name=f"{view_name}_source",
-        path=f"{TABLES_SUBDIR}/{view_name}.parquet",
+        path=table_path(view_name),
         timestamp_field="event_timestamp",
         description=f"Point-in-time snapshots computed by features.tables for {view_name}.",
         owner="risk-analytics@customs.example",

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 import yaml
 
 from features.config import FeatureStoreSettings
+from features.data_sources import table_path
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -63,13 +64,12 @@ def apply_definitions(settings: FeatureStoreSettings) -> list[str]:
     store = feature_store(settings)
     objects = definitions()
     # Sources are defined relative to the repo; Feast's DuckDB store resolves paths against the
-    # working directory, so the registry gets this workspace's absolute paths.
+    # working directory, so the registry gets this workspace's absolute paths. The path is
+    # rebuilt from the view name every time: the definition objects are shared module state.
     for obj in objects:
         source = getattr(obj, "batch_source", None)
         if source is not None and hasattr(source, "file_options"):
-            path = Path(source.file_options.uri)
-            if not path.is_absolute():
-                source.file_options.uri = str(settings.feast_dir / path)
+            source.file_options.uri = str(settings.feast_dir / table_path(obj.name))
     with contextlib.redirect_stdout(io.StringIO()):
         store.apply(objects)
     return [obj.name for obj in objects]

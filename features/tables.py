@@ -96,7 +96,8 @@ def _load_outcomes(path: Path, subject_type: str) -> pd.DataFrame:
     """One row per controlled subject item: when its outcome became known, and what it was."""
     results = pd.read_parquet(path)
     results = results[results["subject_type"] == subject_type].copy()
-    results["known_day"] = _epoch_day(results["controlled_at"]) + 1
+    # The day of the control: the window "1 PRECEDING" counts it from the next day's snapshot on.
+    results["known_day"] = _epoch_day(results["controlled_at"])
     irregular = results["outcome"] == "irregularity"
     for area in AREAS:
         results[f"irr_{area}"] = (irregular & (results["risk_area"] == area)).astype(int)

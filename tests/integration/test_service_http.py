@@ -178,3 +178,14 @@ def test_feedback_rejects_invalid_items_with_reasons(server) -> None:
     body = response.json()
     assert body["accepted"] == 1 and body["rejected"][0]["index"] == 1
     assert body["rejected"][0]["reasons"][0]["field"] == "risk_area"
+
+
+def test_unknown_importer_is_scored_with_a_cold_start_warning(server, trained_workspace) -> None:
+    item = {**_records(trained_workspace, "declarations", 1)[0], "importer_id": "NL000000000001"}
+    response = httpx.post(
+        f"{server.url}/score", json={"declarations": [item]}, headers=_auth(server, "scorer")
+    )
+    assert response.status_code == 200, response.text
+    result = response.json()["results"][0]
+    assert "cold_start_importer" in result["warnings"]
+    assert 0.0 <= result["overall"] <= 1.0
