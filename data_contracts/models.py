@@ -7,8 +7,7 @@ their errors (:func:`reasons_from_error` turns a ``ValidationError`` into contra
 
 from __future__ import annotations
 
-import re
-from datetime import UTC, datetime
+from datetime import datetime
 from functools import cache
 from typing import Annotated, Any
 
@@ -24,7 +23,8 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from data_contracts.definitions import KINDS, TIMESTAMP_TEXT_PREFIX, FieldSpec, RecordContract
+from data_contracts.definitions import KINDS, FieldSpec, RecordContract
+from data_contracts.values import ValueRejected, parse_value
 
 __all__ = [
     "ControlResult",
@@ -54,7 +54,6 @@ _RULES = {
     "less_than_equal": "at_most",
     "string_too_long": "max_length",
     "extra_forbidden": "unknown_field",
-    "too_short": "required",  # only required lists have a minimum length (one element)
     "finite_number": "type",
 }
 
@@ -71,42 +70,33 @@ def _code_check(spec: FieldSpec) -> AfterValidator:
     return AfterValidator(check)
 
 
-def _utc(value: datetime) -> datetime:
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+def _parser(spec: FieldSpec) -> BeforeValidator:
+    """The shared value parser (``values.py``), exactly as batch validation applies it."""
 
+    def parse(value: Any) -> Any:
+        try:
+            parsed = parse_value(value, spec.type)
+        except ValueRejected as error:
+            raise PydanticCustomError(
+                "type", "{field}: {reason}", {"field": spec.name, "reason": str(error)}
+            ) from None
+        if parsed is None:
+            if spec.required:
+                raise PydanticCustomError("missing", "{field} is required", {"field": spec.name})
+            return None
+        return parsed.to_pydatetime() if spec.type == "timestamp" else parsed
 
-def _iso_timestamp(value: Any) -> Any:
-    """Refuse what batch parsing refuses: numbers (Unix seconds) and text not led by a date."""
-    if isinstance(value, bool | int | float) or (
-        isinstance(value, str) and not re.match(TIMESTAMP_TEXT_PREFIX, value.strip())
-    ):
-        raise PydanticCustomError("datetime_parsing", "must be an ISO 8601 date-time")
-    return value
-
-
-def _blank_to_none(value: Any) -> Any:
-    """A blank or NaN optional value is absent, as a blank cell is in a file (coerce.py)."""
-    if (isinstance(value, str) and not value.strip()) or (
-        isinstance(value, float) and value != value
-    ):
-        return None
-    return value
-
-
-def _not_blank(value: Any) -> Any:
-    if isinstance(value, str) and not value.strip():
-        raise PydanticCustomError("missing", "value is required")
-    return value
+    return BeforeValidator(parse)
 
 
 def _annotation(spec: FieldSpec) -> Any:
     if spec.type == "str_list":
-        element: Any = Annotated[str, AfterValidator(_not_blank)]
+        element: Any = str
         if spec.code_set() is not None:
             element = Annotated[str, _code_check(spec)]
         elif spec.pattern:
             element = Annotated[str, Field(pattern=f"^(?:{spec.pattern})$")]
-        base: Any = Annotated[list[element], Field(min_length=1 if spec.required else 0)]  # type: ignore[valid-type]
+        base: Any = list[element]  # type: ignore[valid-type]
     else:
         base = _BASE_TYPES[spec.type]
         constraints: dict[str, Any] = {}
@@ -120,21 +110,13 @@ def _annotation(spec: FieldSpec) -> Any:
                 bound = getattr(spec, name)
                 if bound is not None:
                     constraints[name] = bound
-            if spec.type == "float":
-                constraints["allow_inf_nan"] = False
         validators: list[Any] = []
-        if spec.type == "str":
-            validators.append(AfterValidator(_not_blank))
-        if spec.type == "timestamp":
-            validators.extend([BeforeValidator(_iso_timestamp), AfterValidator(_utc)])
         if spec.code_set() is not None:
             validators.append(_code_check(spec))
-        base = (
-            Annotated[base, Field(**constraints), *validators]
-            if constraints or validators
-            else base
-        )
-    return base if spec.required else Annotated[base | None, BeforeValidator(_blank_to_none)]
+        if constraints or validators:
+            base = Annotated[base, Field(**constraints), *validators]
+    # The parser runs first (outermost), on the raw JSON value.
+    return Annotated[base if spec.required else base | None, _parser(spec)]
 
 
 def _cross_field_validator(contract: RecordContract) -> Any:
@@ -178,13 +160,8 @@ def model_for(kind: str) -> type[BaseModel]:
         )
     model = create_model(  # type: ignore[call-overload]
         contract.record_name,
-        __config__=ConfigDict(
-            extra="forbid",
-            str_strip_whitespace=True,
-            # A code sent as a JSON number ("hs_code": 85171300) is the same code, as in CSV.
-            coerce_numbers_to_str=True,
-            title=contract.record_name,
-        ),
+        # Stripping, blanks and number-to-text are the shared parser's job (values.py).
+        __config__=ConfigDict(extra="forbid", title=contract.record_name),
         __doc__=contract.description,
         __validators__={"cross_field_rules": _cross_field_validator(contract)},
         **fields,
@@ -215,7 +192,7 @@ def reason_from_error_item(item: dict[str, Any], prefix: tuple[Any, ...] = ()) -
     kind = str(item.get("type", "invalid"))
     if "field" not in ctx and kind in _cross_rule_fields():
         ctx["field"] = _cross_rule_fields()[kind]
-    if "field" in ctx and (not location or location[-1] != str(ctx["field"])):
+    if "field" in ctx and str(ctx["field"]) not in location:
         # Cross-field rules are raised at record level; name the field the rule is about.
         location = [*location, str(ctx["field"])]
     rule = _RULES.get(kind)
@@ -224,6 +201,8 @@ def reason_from_error_item(item: dict[str, Any], prefix: tuple[Any, ...] = ()) -
             "type" if kind.endswith(("_type", "_parsing")) or kind.startswith("invalid") else kind
         )
     value = item.get("input")
+    if rule == "type" and value is None and kind != "type":
+        rule = "required"  # a missing value where one is required, not a wrong type
     return {
         "field": ".".join(location),
         "rule": rule,

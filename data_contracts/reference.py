@@ -14,11 +14,13 @@ from functools import cache
 
 __all__ = [
     "HS_CHAPTER_TERMS",
+    "ORIGIN_REGIONS",
     "VAGUE_DESCRIPTIONS",
     "VAGUE_PHRASES",
     "chapter_of_term",
     "is_vague_description",
     "normalise_description",
+    "origin_region",
 ]
 
 # Descriptions ICS2 guidance lists as unacceptable on their own: they do not say what the goods are.
@@ -118,6 +120,26 @@ HS_CHAPTER_TERMS: dict[str, tuple[str, ...]] = {
     "96": ("pens", "brushes", "lighters", "buttons", "zippers"),
     "97": ("paintings", "antiques", "sculptures", "artworks", "coins"),
 }
+
+# Regions for reporting slices (spec §5 "origin region"); countries not listed are "other".
+ORIGIN_REGIONS: dict[str, str] = {
+    **dict.fromkeys(("CN", "HK", "MO", "TW", "JP", "KR", "MN"), "east_asia"),
+    **dict.fromkeys(("VN", "TH", "MY", "SG", "ID", "PH", "KH", "MM", "LA"), "south_east_asia"),
+    **dict.fromkeys(("IN", "PK", "BD", "LK", "NP"), "south_asia"),
+    **dict.fromkeys(
+        ("AE", "SA", "IL", "QA", "OM", "KW", "JO", "LB", "IR", "IQ", "BH"), "middle_east"
+    ),
+    **dict.fromkeys(("TR", "GB", "CH", "NO", "RS", "UA", "BA", "MK", "AL", "ME", "MD", "BY", "RU",
+                     "IS", "XK", "GE", "AM", "AZ"), "europe_non_eu"),
+    **dict.fromkeys(("US", "CA", "MX", "BR", "AR", "CL", "CO", "PE", "PA", "EC"), "americas"),
+    **dict.fromkeys(("MA", "EG", "ZA", "NG", "TN", "DZ", "KE", "GH", "ET", "CI"), "africa"),
+    **dict.fromkeys(("AU", "NZ"), "oceania"),
+}  # fmt: skip
+
+
+def origin_region(country: str | None) -> str:
+    return ORIGIN_REGIONS.get(country or "", "other")
+
 
 _NON_WORD = re.compile(r"[^a-z0-9\- ]+")
 

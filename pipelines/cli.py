@@ -22,6 +22,7 @@ from typing import Annotated, Any, TypeVar
 import typer
 from rich.console import Console
 from rich.table import Table
+from typer.exceptions import TyperException
 
 __all__ = ["app"]
 
@@ -86,8 +87,8 @@ def handled(function: F) -> F:
 
         try:
             return function(*args, **kwargs)
-        except typer.Exit:
-            raise
+        except (typer.Exit, TyperException):
+            raise  # usage errors (bad KIND, bad option values): click prints them, exit 2
         except UnusableInput as error:
             console.print(f"[red]unusable input:[/red] {error}")
             raise typer.Exit(2) from None

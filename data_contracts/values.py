@@ -1,0 +1,293 @@
+"""One value parser for both sides of the contract: batch columns and HTTP fields.
+
+A value either parses into the contract's type or is refused with a ``type`` reason, and it does
+so identically whether it arrives in a million-row file (``parse_column``, vectorised) or in one
+JSON body (``parse_value``, used by the pydantic models as a before-validator). The rules:
+
+- blank (None, NaN, NA, NaT, empty or whitespace-only text) is *absent*, never an error here;
+- text is stripped of surrounding whitespace; numbers sent for text fields (a code sent as
+  85171300) become their text, booleans do not;
+- integers: whole numbers, from numbers or plain digit text (no exponent, no separators), within
+  64 bits; floats: finite numbers, from numbers or plain decimal text; booleans are neither;
+- booleans: true/false values, 0 and 1, and the spellings true/false, yes/no, on/off, t/f, y/n;
+- timestamps: date-time objects, or text that starts with an ISO 8601 date, years 1900–2199,
+  naive ones read as UTC (no "now", no bare numbers: pandas would read those as the clock or as
+  nanoseconds since 1970);
+- lists: sequences (or JSON/``>``-separated text) of non-blank text elements that do not contain
+  the ``>`` separator; an empty list is absent; maps: objects or JSON object text.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from data_contracts.definitions import TIMESTAMP_TEXT_PREFIX
+
+__all__ = ["LIST_SEPARATOR", "ValueRejected", "is_blank", "parse_column", "parse_value"]
+
+LIST_SEPARATOR = ">"
+_TRUE = frozenset({"true", "t", "1", "yes", "y", "on"})
+_FALSE = frozenset({"false", "f", "0", "no", "n", "off"})
+_INT_TEXT = re.compile(r"[+-]?[0-9]+")
+_FLOAT_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
+_TIMESTAMP_TEXT = re.compile(TIMESTAMP_TEXT_PREFIX)
+_INT64 = 2**63
+_YEARS = (1900, 2199)
+
+
+class ValueRejected(ValueError):
+    """The value cannot be read as the field's type; the message says what was expected."""
+
+
+def is_blank(value: Any) -> bool:
+    if value is None or value is pd.NA or value is pd.NaT:
+        return True
+    if isinstance(value, float | np.floating):
+        return bool(math.isnan(value))
+    if isinstance(value, np.datetime64):
+        return bool(np.isnat(value))
+    return isinstance(value, str) and not value.strip()
+
+
+def _is_bool(value: Any) -> bool:
+    return isinstance(value, bool | np.bool_)
+
+
+def _text(value: Any) -> str:
+    if _is_bool(value):
+        raise ValueRejected("text expected, not a boolean")
+    if isinstance(value, str):
+        return value.strip()
+    if isinstance(value, int | np.integer):
+        return str(int(value))
+    if isinstance(value, float | np.floating):
+        number = float(value)
+        return str(int(number)) if number.is_integer() else repr(number)
+    raise ValueRejected(f"text expected, not {type(value).__name__}")
+
+
+def _int(value: Any) -> int:
+    if _is_bool(value):
+        raise ValueRejected("a whole number expected, not a boolean")
+    if isinstance(value, int | np.integer):
+        number = int(value)
+    elif isinstance(value, float | np.floating):
+        if not math.isfinite(value) or not float(value).is_integer():
+            raise ValueRejected("a whole number expected")
+        number = int(value)
+    elif isinstance(value, str) and _INT_TEXT.fullmatch(value.strip()):
+        number = int(value.strip())
+    else:
+        raise ValueRejected("a whole number expected")
+    if not -_INT64 <= number < _INT64:
+        raise ValueRejected("a whole number within 64 bits expected")
+    return number
+
+
+def _float(value: Any) -> float:
+    if _is_bool(value):
+        raise ValueRejected("a number expected, not a boolean")
+    if isinstance(value, int | float | np.integer | np.floating):
+        number = float(value)
+    elif isinstance(value, str) and _FLOAT_TEXT.fullmatch(value.strip()):
+        number = float(value.strip())
+    else:
+        raise ValueRejected("a number expected")
+    if not math.isfinite(number):
+        raise ValueRejected("a finite number expected")
+    return number
+
+
+def _bool(value: Any) -> bool:
+    if _is_bool(value):
+        return bool(value)
+    if isinstance(value, int | float | np.integer | np.floating) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str):
+        text = value.strip().lower()
+        if text in _TRUE:
+            return True
+        if text in _FALSE:
+            return False
+    raise ValueRejected("true or false expected")
+
+
+def _timestamp(value: Any) -> pd.Timestamp:
+    if isinstance(value, str):
+        text = value.strip()
+        if not _TIMESTAMP_TEXT.match(text):
+            raise ValueRejected("an ISO 8601 date-time expected (YYYY-MM-DDThh:mm:ssZ)")
+        try:
+            stamp = pd.to_datetime(text, utc=True, format="ISO8601")
+        except (ValueError, OverflowError):
+            raise ValueRejected("an ISO 8601 date-time expected (YYYY-MM-DDThh:mm:ssZ)") from None
+    elif isinstance(value, datetime | np.datetime64):
+        try:
+            stamp = pd.Timestamp(value)
+        except (ValueError, OverflowError):
+            raise ValueRejected("a date-time between 1900 and 2199 expected") from None
+        stamp = stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    else:
+        raise ValueRejected("an ISO 8601 date-time expected (YYYY-MM-DDThh:mm:ssZ)")
+    if not _YEARS[0] <= stamp.year <= _YEARS[1]:
+        raise ValueRejected("a date-time between 1900 and 2199 expected")
+    return stamp
+
+
+def _list(value: Any) -> list[str] | None:
+    if isinstance(value, str):
+        text = value.strip()
+        if text.startswith("["):
+            try:
+                value = json.loads(text)
+            except ValueError:
+                raise ValueRejected("a list expected") from None
+        else:
+            separator = next((s for s in (">", ";", ",", "|", " ") if s in text), None)
+            value = [p for p in text.split(separator)] if separator else [text]
+    if not isinstance(value, list | tuple | np.ndarray):
+        raise ValueRejected("a list expected")
+    elements = []
+    for element in value:
+        if is_blank(element):
+            raise ValueRejected("list elements must not be blank")
+        text = _text(element)
+        if LIST_SEPARATOR in text:
+            raise ValueRejected(f"list elements must not contain {LIST_SEPARATOR!r}")
+        elements.append(text)
+    return elements or None
+
+
+def _map(value: Any) -> dict[str, Any]:
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            raise ValueRejected("an object expected") from None
+        if isinstance(parsed, dict):
+            return parsed
+    raise ValueRejected("an object expected")
+
+
+_SCALAR: dict[str, Callable[[Any], Any]] = {
+    "str": _text,
+    "int": _int,
+    "float": _float,
+    "bool": _bool,
+    "timestamp": _timestamp,
+    "str_list": _list,
+    "map": _map,
+}
+
+
+def parse_value(value: Any, kind: str) -> Any:
+    """The parsed value (None when blank). Raises :class:`ValueRejected`."""
+    if kind not in ("str_list", "map") and is_blank(value):
+        return None
+    if kind == "str_list" and (
+        value is None or (not isinstance(value, list | tuple | np.ndarray) and is_blank(value))
+    ):
+        return None
+    if kind == "map" and (value is None or (isinstance(value, str | float) and is_blank(value))):
+        return None
+    parsed = _SCALAR[kind](value)
+    return None if kind == "str" and parsed == "" else parsed
+
+
+def _per_value(values: np.ndarray, kind: str, cache: bool) -> tuple[list[Any], np.ndarray]:
+    out: list[Any] = [None] * len(values)
+    bad = np.zeros(len(values), dtype=bool)
+    seen: dict[Any, tuple[Any, bool]] = {}
+    for i, value in enumerate(values):
+        key = value if cache and isinstance(value, str | int | float | bool | type(None)) else None
+        if key is not None and key in seen:
+            out[i], bad[i] = seen[key]
+            continue
+        try:
+            result = (parse_value(value, kind), False)
+        except ValueRejected:
+            result = (None, True)
+        out[i], bad[i] = result
+        if key is not None:
+            seen[key] = result
+    return out, bad
+
+
+def parse_column(raw: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
+    """A typed column and the mask of values that were present but refused.
+
+    Typed columns take vectorised paths that follow the scalar rules exactly; object columns go
+    value by value through :func:`parse_value` (distinct values once).
+    """
+    n = len(raw)
+    if kind in ("int", "float") and raw.dtype.kind in "if":
+        numbers = raw.to_numpy(dtype=float, na_value=np.nan)
+        present = ~np.isnan(numbers)
+        bad = present & ~np.isfinite(numbers)
+        if kind == "int":
+            finite = np.isfinite(numbers)
+            bad |= finite & ((np.floor(numbers) != numbers) | (np.abs(numbers) >= 2.0**63))
+            if raw.dtype.kind == "i":
+                return raw.astype("Int64"), np.zeros(n, dtype=bool)
+            return pd.Series(np.where(bad, np.nan, numbers), index=raw.index).astype("Int64"), bad
+        return pd.Series(np.where(bad, np.nan, numbers), index=raw.index), bad
+    if kind in ("int", "float") and raw.dtype == bool:
+        return pd.Series(np.nan, index=raw.index).astype(
+            "Int64" if kind == "int" else float
+        ), np.ones(n, dtype=bool)
+    if kind == "bool" and raw.dtype == bool:
+        return raw.astype("boolean"), np.zeros(n, dtype=bool)
+    if kind == "timestamp" and (
+        isinstance(raw.dtype, pd.DatetimeTZDtype) or pd.api.types.is_datetime64_any_dtype(raw)
+    ):
+        typed = pd.to_datetime(raw, utc=True)
+        years = typed.dt.year
+        bad = (typed.notna() & ((years < _YEARS[0]) | (years > _YEARS[1]))).to_numpy(dtype=bool)
+        return typed.where(~bad), bad
+    if kind == "timestamp":
+        text = raw.astype(object).map(lambda v: v.strip() if isinstance(v, str) else v)
+        is_text = text.map(lambda v: isinstance(v, str)).to_numpy(dtype=bool)
+        blank = text.map(is_blank).to_numpy(dtype=bool)
+        strings = text.where(is_text & ~blank, None).astype("string")
+        dated = strings.str.match(_TIMESTAMP_TEXT.pattern).fillna(False).to_numpy(dtype=bool)
+        typed = pd.to_datetime(
+            strings.where(dated, None), utc=True, errors="coerce", format="ISO8601"
+        )
+        years = typed.dt.year
+        in_range = (typed.notna() & (years >= _YEARS[0]) & (years <= _YEARS[1])).to_numpy(
+            dtype=bool
+        )
+        typed = typed.where(in_range)
+        bad = is_text & ~blank & ~in_range
+        others = ~is_text & ~blank
+        if others.any():  # date-time objects in an object column
+            parsed, refused = _per_value(text.to_numpy()[others], kind, cache=False)
+            positions = np.flatnonzero(others)
+            typed.iloc[positions] = pd.to_datetime(
+                pd.Series(parsed, dtype=object), utc=True
+            ).to_numpy()
+            bad[positions] = refused
+        return typed, bad
+    values = raw.astype(object).to_numpy()
+    parsed, bad = _per_value(values, kind, cache=kind not in ("str_list", "map"))
+    if kind == "str":
+        return pd.Series(parsed, index=raw.index, dtype=object).astype("string"), bad
+    if kind == "int":
+        return pd.Series(parsed, index=raw.index, dtype=object).astype("Int64"), bad
+    if kind == "float":
+        return pd.Series(
+            [np.nan if v is None else v for v in parsed], index=raw.index, dtype=float
+        ), bad
+    if kind == "bool":
+        return pd.Series(parsed, index=raw.index, dtype=object).astype("boolean"), bad
+    return pd.Series(parsed, index=raw.index, dtype=object), bad
