@@ -9,6 +9,7 @@ __all__ = [
     "carrier",
     "commodity",
     "commodity_origin",
+    "consignor",
     "declarant",
     "importer",
     "importer_chapter",
@@ -41,6 +42,14 @@ seller = Entity(
     join_keys=["seller_id"],
     value_type=ValueType.STRING,
     description="Third-country seller.",
+    owner="risk-analytics@customs.example",
+    tags=_OPERATOR_TAGS,
+)
+consignor = Entity(
+    name="consignor",
+    join_keys=["consignor_id"],
+    value_type=ValueType.STRING,
+    description="ENS consignor without an identifier: normalised name | country.",
     owner="risk-analytics@customs.example",
     tags=_OPERATOR_TAGS,
 )
@@ -97,6 +106,7 @@ ALL_ENTITIES = [
     importer,
     declarant,
     seller,
+    consignor,
     carrier,
     route,
     commodity,

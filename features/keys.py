@@ -7,13 +7,14 @@ cold-start defaults instead of failing.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import numpy as np
 
 from features.columns import Columns, column, texts
 
-__all__ = ["MISSING_KEY", "declaration_keys", "ens_keys", "ens_route_ids"]
+__all__ = ["MISSING_KEY", "declaration_keys", "ens_keys", "ens_route_ids", "party_key"]
 
 MISSING_KEY = "~"
 
@@ -73,10 +74,29 @@ def ens_route_ids(itineraries: Any, modes: Any) -> np.ndarray:
     )
 
 
+_NON_ALNUM = re.compile(r"[^0-9a-z]+")
+
+
+def party_key(name: str | None, country: str | None) -> str:
+    """A party without an identifier (an ENS consignor): normalised name and country.
+
+    Case, punctuation and spacing differences in the name do not make another party.
+    """
+    if not name or not country:
+        return MISSING_KEY
+    normalised = " ".join(_NON_ALNUM.sub(" ", name.lower()).split())
+    return f"{normalised}|{country}" if normalised else MISSING_KEY
+
+
 def ens_keys(records: Columns) -> dict[str, np.ndarray]:
     """Join keys of every entity an ENS filing touches (the consignee is looked up as importer)."""
     hs = texts(records, "hs_code")
+    names = texts(records, "consignor_name")
+    countries = texts(records, "consignor_country")
     return {
+        "consignor_id": np.array(
+            [party_key(n, c) for n, c in zip(names, countries, strict=True)], dtype=object
+        ),
         "importer_id": _keyed(texts(records, "consignee_id")),
         "carrier_id": _keyed(texts(records, "carrier_id")),
         "commodity_id": _keyed(np.array([None if h is None else h[:6] for h in hs], dtype=object)),

@@ -145,6 +145,9 @@ ENS_FEATURES: tuple[ModelFeature, ...] = (
     _f("carrier_filings_90d", "carrier's filings in the last 90 days"),
     _f("carrier_hit_rate_365d", "carrier's past hit rate", monotone=1),
     _f("carrier_safety_security_hit_rate_365d", "carrier's past security hit rate", monotone=1),
+    _f("consignor_filings_90d", "consignor's filings in the last 90 days"),
+    _f("consignor_controls_365d", "consignor's controls in the last year"),
+    _f("consignor_hit_rate_365d", "consignor's past hit rate", monotone=1),
     _f("route_declarations_90d", "filings on this route in the last 90 days"),
     _f("route_hit_rate_365d", "route's past hit rate", monotone=1),
     _f("route_safety_security_hit_rate_365d", "route's past security hit rate", monotone=1),
@@ -308,6 +311,9 @@ def encode(
     return Encoder(feature_names, vocabularies)(columns)
 
 
+_TIE_SLOPE = 1e-6
+
+
 def calibrate(raw_margin: np.ndarray, calibration: Mapping[str, object]) -> np.ndarray:
     """Turn LightGBM's raw margin into a calibrated probability (the fitted map travels in JSON).
 
@@ -324,5 +330,7 @@ def calibrate(raw_margin: np.ndarray, calibration: Mapping[str, object]) -> np.n
     if method == "isotonic":
         x = np.asarray(calibration["x"], dtype=float)
         y = np.asarray(calibration["y"], dtype=float)
-        return np.interp(probability, x, y)
+        # Isotonic maps are step functions: whole score ranges would tie and a capacity cut
+        # would pick among them at random. A negligible slope keeps the model's own order.
+        return np.minimum(np.interp(probability, x, y) + _TIE_SLOPE * probability, 1.0)
     return probability

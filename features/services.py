@@ -17,6 +17,7 @@ from features.views.commodity_origin_price_baseline_365d import (
     commodity_origin_price_baseline_365d,
 )
 from features.views.commodity_price_baseline_365d import commodity_price_baseline_365d
+from features.views.consignor_hit_rate_365d import consignor_hit_rate_365d
 from features.views.declarant_hit_rate_365d import declarant_hit_rate_365d
 from features.views.importer_chapter_declaration_count_365d import (
     importer_chapter_declaration_count_365d,
@@ -78,8 +79,28 @@ customs_risk_ens_v1 = FeatureService(
     tags=_TAGS,
 )
 
-ALL_SERVICES = [customs_risk_declaration_v1, customs_risk_ens_v1]
+# v2 adds the consignor's history (operator profiling for parties without an EORI). v1 stays
+# registered, unchanged, for the models that were trained on it.
+customs_risk_ens_v2 = FeatureService(
+    name="customs_risk_ens_v2",
+    features=[
+        importer_declaration_count_365d,
+        importer_hit_rate_365d,
+        importer_registration_current,
+        carrier_hit_rate_365d,
+        consignor_hit_rate_365d,
+        route_hit_rate_365d,
+        commodity_hit_rate_365d,
+        importer_registration_age,
+    ],
+    description="Features of ENS filings, with the consignor's control history.",
+    owner="risk-analytics@customs.example",
+    tags=_TAGS,
+)
+
+ALL_SERVICES = [customs_risk_declaration_v1, customs_risk_ens_v1, customs_risk_ens_v2]
+# The service new models of each subject type are trained on.
 SERVICE_FOR_SUBJECT = {
     "declaration": customs_risk_declaration_v1.name,
-    "ens": customs_risk_ens_v1.name,
+    "ens": customs_risk_ens_v2.name,
 }

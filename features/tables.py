@@ -26,7 +26,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from features.keys import declaration_keys, ens_route_ids
+from features.keys import declaration_keys, ens_keys
 from features.transforms import HIT_RATE_PRIOR, HIT_RATE_PRIOR_WEIGHT
 
 __all__ = ["FeatureTableInputs", "build_feature_tables", "cutoff_of"]
@@ -389,14 +389,20 @@ def build_feature_tables(inputs: FeatureTableInputs, out_dir: Path) -> dict[str,
     route_frames = [snapshot("route_id", {"route_declarations_90d": "1@90"}, _outcome_columns(()))]
     if inputs.ens is not None and inputs.ens.exists():
         ens = pd.read_parquet(
-            inputs.ens, columns=["ens_id", "filed_at", "carrier_id", "itinerary", "transport_mode"]
-        )
+            inputs.ens,
+            columns=[
+                "ens_id", "filed_at", "carrier_id", "itinerary", "transport_mode",
+                "consignor_name", "consignor_country",
+            ],
+        )  # fmt: skip
+        keys = ens_keys(ens)
         ens_frame = pd.DataFrame(
             {
                 "declaration_id": ens["ens_id"],
                 "item_number": 0,
-                "route_id": ens_route_ids(ens["itinerary"], ens["transport_mode"]),
-                "carrier_id": ens["carrier_id"].astype(str),
+                "route_id": keys["route_id"],
+                "carrier_id": keys["carrier_id"],
+                "consignor_id": keys["consignor_id"],
                 "day": _epoch_day(ens["filed_at"]),
             }
         )
@@ -419,25 +425,30 @@ def build_feature_tables(inputs: FeatureTableInputs, out_dir: Path) -> dict[str,
                 )
             ).df()
         )
-        carrier = con.execute(
-            _activity_snapshot_sql(
-                events="ens",
-                outcomes="ens_out",
-                key="carrier_id",
-                cutoff_day=ens_cutoff_day,
-                activity_columns={"carrier_filings_90d": "1@90"},
-                outcome_columns=_outcome_columns(("safety_security",)),
+        for entity, volume in (
+            ("carrier", "carrier_filings_90d"),
+            ("consignor", "consignor_filings_90d"),
+        ):
+            key = f"{entity}_id"
+            frame = con.execute(
+                _activity_snapshot_sql(
+                    events="ens",
+                    outcomes="ens_out",
+                    key=key,
+                    cutoff_day=ens_cutoff_day,
+                    activity_columns={volume: "1@90"},
+                    outcome_columns=_outcome_columns(("safety_security",)),
+                )
+            ).df()
+            table = _add_rates(_to_table(frame, key), ("safety_security",))
+            table = table.rename(
+                columns={
+                    c: f"{entity}_{c}"
+                    for c in table.columns
+                    if c not in (key, "event_timestamp", volume)
+                }
             )
-        ).df()
-        carrier = _add_rates(_to_table(carrier, "carrier_id"), ("safety_security",))
-        carrier = carrier.rename(
-            columns={
-                c: f"carrier_{c}"
-                for c in carrier.columns
-                if c not in ("carrier_id", "event_timestamp", "carrier_filings_90d")
-            }
-        )
-        write("carrier_hit_rate_365d", carrier)
+            write(f"{entity}_hit_rate_365d", table)
     route = pd.concat(route_frames, ignore_index=True)
     if "irregularities_safety_security_365d" not in route:
         route["irregularities_safety_security_365d"] = 0

@@ -28,6 +28,10 @@ class LightGBMParams(BaseSettings):
     lambda_l2: float = Field(1.0, ge=0)
     max_rounds: int = Field(400, ge=1)
     early_stopping_rounds: int = Field(40, ge=1)
+    early_stopping_metric: Literal["binary_logloss", "average_precision", "auc"] = Field(
+        "binary_logloss",
+        description="Validation metric for early stopping; log-loss is stable with few positives.",
+    )
     num_threads: int = Field(2, ge=1)
 
 

@@ -20,6 +20,8 @@ __all__ = [
     "CHALLENGER",
     "CHAMPION",
     "configure_mlflow",
+    "load_version",
+    "registered_models",
     "registered_name",
     "version_by_alias",
 ]
@@ -72,3 +74,34 @@ def version_by_alias(client: MlflowClient, name: str, alias: str) -> ModelVersio
 
 def version_tags(version: Any) -> dict[str, str]:
     return dict(version.tags or {})
+
+
+def load_version(client: MlflowClient, name: str, alias: str) -> tuple[Any, Any] | None:
+    """(ModelVersion, AreaModel) behind ``name@alias``, read from its logged artifacts."""
+    import json
+    import tempfile
+    from pathlib import Path
+
+    import lightgbm as lgb
+    import mlflow
+
+    from training.train import AreaModel
+
+    version = version_by_alias(client, name, alias)
+    if version is None:
+        return None
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(
+            mlflow.artifacts.download_artifacts(f"models:/{name}/{version.version}", dst_path=tmp)
+        )
+        artifacts = folder / "artifacts"
+        booster = lgb.Booster(model_file=str(artifacts / "model.txt"))
+        spec = json.loads((artifacts / "spec.json").read_text())
+    return version, AreaModel(booster=booster, spec=spec)
+
+
+def registered_models(client: MlflowClient, prefix: str) -> list[str]:
+    """Names of this deployment's registered models."""
+    return sorted(
+        m.name for m in client.search_registered_models(filter_string=f"name LIKE '{prefix}_%'")
+    )

@@ -140,7 +140,7 @@ def fit_area_model(
         # restores the probabilities.
         pos_weight = float(np.clip(np.sqrt((len(y_train) - positives) / positives), 1.0, 10.0))
         params = _lgb_params(settings, "binary") | {
-            "metric": "average_precision",
+            "metric": settings.lgbm.early_stopping_metric,
             "monotone_constraints": [f.monotone for f in features],
             "monotone_constraints_method": "advanced",
         }

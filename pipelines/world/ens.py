@@ -16,7 +16,7 @@ import pandas as pd
 from data_contracts.codelists import EU_MEMBER_STATES
 from data_contracts.reference import VAGUE_DESCRIPTIONS
 from pipelines.world.catalogue import ORIGINS, TRANSIT_HUBS
-from pipelines.world.operators import Operators, party_names
+from pipelines.world.operators import Operators
 
 __all__ = ["EnsDraw", "generate_ens"]
 
@@ -108,15 +108,24 @@ def generate_ens(
         np.nan,
     )
 
+    # Business consignees are the world's importers (so their declaration history is known);
+    # consumers buying online have no EORI.
     consumer = (release == "R1") & (rng.random(n) < 0.4)
+    importers = ops.importers
+    weights = importers["_activity"].to_numpy()
+    consignee = rng.choice(len(importers), n, p=weights / weights.sum())
     consignee_country = np.where(
-        rng.random(n) < 0.7, first_entry, np.array(EU_MEMBER_STATES)[rng.integers(27, size=n)]
+        consumer,
+        np.array(EU_MEMBER_STATES)[rng.integers(27, size=n)],
+        importers["country"].to_numpy()[consignee],
     )
-    numbers = rng.choice(10**12, size=n, replace=False).astype(str)
     consignee_id = np.where(  # type: ignore[call-overload]
-        consumer, None, np.char.add(consignee_country.astype(str), np.char.zfill(numbers, 12))
+        consumer, None, importers["operator_id"].to_numpy()[consignee]
     )
-    consignee_name = np.where(consumer, np.array(["Private individual"] * n), party_names(rng, n))
+    consignee_name = np.where(
+        consumer, np.array(["Private individual"] * n), importers["name"].to_numpy()[consignee]
+    )
+    consignee_propensity = np.where(consumer, 0.0, importers["_propensity"].to_numpy()[consignee])
 
     # Risk: the oracle probability is the prior (no trace beyond the covariates).
     half_way = day >= n_days // 2
@@ -134,6 +143,7 @@ def generate_ens(
         + 1.6 * consignor_bad
         + 1.8 * dual_use
         + 0.5 * consumer
+        + 1.2 * consignee_propensity
     )
     p_pr = _sigmoid(
         -8.0

@@ -58,7 +58,7 @@ def test_offline_engines_agree(trained_workspace: Path, declarations: pd.DataFra
 def test_online_features_equal_historical_features_at_the_same_time(
     trained_workspace: Path, declarations: pd.DataFrame
 ) -> None:
-    """Training/serving skew: online values are the offline values as of the materialised cut-off."""
+    """Training/serving skew: online values are the offline values as of the cut-off."""
     settings = FeatureStoreSettings(home=trained_workspace)
     cutoff = cutoff_of(declarations["lodged_at"])
     sample = declarations.sample(300, random_state=4).copy()
@@ -131,7 +131,8 @@ def test_a_later_control_result_never_changes_earlier_features(
     ]
     other = earlier.iloc[-1]
     finding = {
-        "control_id": "LEAK-1", "subject_type": "declaration", "subject_id": other["declaration_id"],
+        "control_id": "LEAK-1", "subject_type": "declaration",
+        "subject_id": other["declaration_id"],
         "item_number": int(other["item_number"]), "control_type": "physical",
         "selection_reason": "other", "outcome": "irregularity", "risk_area": "financial",
         "revenue_recovered_eur": 5000.0, "seizure": False, "note": None,
