@@ -44,7 +44,8 @@ app.add_typer(feedback_app, name="feedback")
 app.add_typer(audit_app, name="audit")
 
 console = Console(stderr=True)
-out = Console()
+# Tables keep their columns when the output is a file or a pipe (rich would assume 80 columns).
+out = Console(width=None if sys.stdout.isatty() else 160)
 _DEBUG = {"on": False}
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -254,6 +255,74 @@ def train() -> None:
     out.print(table)
 
 
+@app.command("evaluate")
+@handled
+def evaluate(
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory for metrics.json and report.html.")
+    ],
+    alias: Annotated[
+        str, typer.Option(help="Which models: challenger or champion.")
+    ] = "challenger",
+) -> None:
+    """Spec §5 metrics per area and slice, with baselines (and the oracle on synthetic data)."""
+    from training.evaluate import evaluate as run_evaluate
+    from training.report import write_model_report
+
+    settings = _settings()
+    report = run_evaluate(settings.training, alias=alias, out_dir=out_dir)
+    write_model_report(report, out_dir / "report.html")
+    table = Table("area", "set", "n", "hits", "P@5%", "oracle P@5%", "rules", "logistic", "random")
+    for key, metrics in report["areas"].items():
+        if "@" in key:
+            continue
+        baselines = metrics["baselines"]
+        oracle = metrics.get("oracle", {}).get("precision_at", {}).get("5", float("nan"))
+        table.add_row(
+            key, metrics["dataset"], f"{metrics['n_items']:,}", f"{metrics['n_irregular']:,}",
+            f"{metrics['precision_at']['5']:.3f}", f"{oracle:.3f}",
+            f"{baselines['rules']['precision_at']['5']:.3f}",
+            f"{baselines['logistic_regression']['precision_at']['5']:.3f}",
+            f"{baselines['random']['precision_at']['5']:.3f}",
+        )  # fmt: skip
+    out.print(table)
+    out.print(f"metrics: {out_dir / 'metrics.json'}\nreport: {out_dir / 'report.html'}")
+
+
+@app.command("promote")
+@handled
+def promote(
+    model: Annotated[
+        list[str] | None, typer.Option(help="Registered model(s); default all.")
+    ] = None,
+) -> None:
+    """Make each challenger the champion if it is not worse on the same evaluation window."""
+    from training.promote import promote as run_promote
+
+    decisions = run_promote(_settings().training, model)
+    table = Table("model", "challenger", "champion before", "champion after", "decision")
+    for d in decisions:
+        table.add_row(
+            d.name, str(d.challenger), str(d.champion_before), str(d.champion_after), d.reason
+        )
+    out.print(table)
+
+
+@app.command("retrain")
+@handled
+def retrain(
+    feedback: Annotated[
+        Path | None, typer.Option(help="A control-results file to add first.")
+    ] = None,
+) -> None:
+    """Feedback → features → train → evaluate → gate → promote."""
+    from pipelines.retrain import retrain as run_retrain
+
+    result = run_retrain(_settings(), feedback, _progress)
+    for d in result.decisions:
+        out.print(f"{d.name}: {d.reason}")
+
+
 @app.command("bootstrap")
 @handled
 def bootstrap(
@@ -414,6 +483,21 @@ def audit_show(
         entry["reasons"] = explain_entry(load_bundle(settings.serving, entry["bundle"]), entry)
         entry["reasons_recomputed"] = True
     out.print_json(json.dumps(entry, default=str))
+
+
+@audit_app.command("model-report")
+@handled
+def audit_model_report(
+    out_dir: Annotated[
+        Path, typer.Option("--out", help="Directory for report.html and metrics.json.")
+    ],
+) -> None:
+    """The HTML report of the serving champions: metrics, baselines, slices, calibration."""
+    from training.evaluate import evaluate as run_evaluate
+    from training.report import write_model_report
+
+    report = run_evaluate(_settings().training, alias="champion", out_dir=out_dir)
+    out.print(f"report: {write_model_report(report, out_dir / 'report.html')}")
 
 
 def main() -> None:  # pragma: no cover - console script entry

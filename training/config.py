@@ -62,6 +62,13 @@ class TrainingSettings(BaseSettings):
     selection_weighting: Literal["ipw", "none"] = Field(
         "ipw", description="Inverse-propensity weights against the selection bias of controls."
     )
+    ipw_power: float = Field(
+        0.5,
+        ge=0,
+        le=1,
+        description="Weights are (1/p)**power: 1 is plain IPW (unbiased, high variance: it "
+        "trained worse on the synthetic world), 0.5 tempers it, 0 switches it off.",
+    )
     reference_sample_size: int = Field(20_000, ge=100)
     promotion_margin: float = Field(
         0.02, ge=0, description="A challenger may be this much worse (Precision@5%) and still win."

@@ -133,6 +133,29 @@ def evaluation_sets(
     return sets
 
 
+def test_window(settings: TrainingSettings, subject: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """The evaluation window: training's test window, from the records and labels alone."""
+    workspace = settings.workspace
+    records = load_records(workspace, subject)
+    labels = item_labels(
+        records, pd.read_parquet(workspace.data_dir / "control_results.parquet"), subject
+    )
+    event = pd.to_datetime(records[_TIME[subject]], utc=True)
+    labelled_event = event.iloc[labels.index.to_numpy()].reset_index(drop=True)
+    end = labelled_event.max().normalize() + pd.Timedelta(days=1)
+    split = time_split(
+        labelled_event, labels["label_time"].reset_index(drop=True), end=end,
+        test_days=settings.test_days, validation_days=settings.validation_days,
+        gap_days=settings.label_delay_days, burn_in_days=settings.burn_in_days,
+    )  # fmt: skip
+    return split.test_window
+
+
+def primary_set(sets: dict[str, EvaluationSet]) -> EvaluationSet:
+    """Ground truth where the world provides it, else the unbiased random controls."""
+    return sets.get("synthetic_ground_truth") or sets["random_controls"]
+
+
 def score_models(models: dict[str, AreaModel], features: pd.DataFrame) -> dict[str, np.ndarray]:
     return {key: predict(model, features) for key, model in models.items()}
 
@@ -291,9 +314,12 @@ def evaluate(
                     )
         report["dataset"] = primary_name
     report["selection_bias"] = (
-        "Training rows are weighted by 1 / P(controlled | declared data), the propensity estimated "
-        "on every item with LightGBM (training/weights.py); the unbiased estimate of real-world "
-        "performance is the random_controls set, whose size is given with each figure."
+        "Labels exist only for controlled items. Training rows are weighted by "
+        f"(1 / P(controlled | declared data)) ** {settings.ipw_power}, the propensity estimated on "
+        "every item, controlled or not, with LightGBM (training/weights.py); weighting "
+        f"{'on' if settings.selection_weighting == 'ipw' else 'off'}. The unbiased estimate of "
+        "real-world performance is the random_controls set, reported with its size; on the "
+        "synthetic world the ground truth of every item in the window is used as well."
     )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)

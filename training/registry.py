@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import os
+import warnings
 from typing import TYPE_CHECKING, Any
 
 from training.config import TrainingSettings
@@ -44,6 +45,7 @@ def configure_mlflow(settings: TrainingSettings) -> MlflowClient:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
+    warnings.filterwarnings("ignore", module="sqlalchemy")  # MLflow's own mapper deprecations
     logging.getLogger("alembic").setLevel(logging.WARNING)
     import mlflow
     from mlflow import MlflowClient

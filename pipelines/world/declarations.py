@@ -232,6 +232,8 @@ def generate_declarations(
         + 0.8 * unusual
         + 0.6 * i_ecom
         + 1.6 * in_drift
+        # Platforms shave the value of dearer goods to get under the 150 EUR duty threshold.
+        + 1.2 * i_ecom * (cat["price_eur_per_kg"].to_numpy()[declared] > 30)
     )
     pi_u = _sigmoid(logit_u)
     duty_gap = np.where(has_src, duty[np.maximum(src, 0)] - duty[declared], 0.0)
@@ -240,28 +242,23 @@ def generate_declarations(
     )
     ipr_prone = cat["ipr_prone"].to_numpy()[declared]
     is_air_post = np.isin(mode[head], (4, 5))
+    # Risk lives in combinations, as in the field: a counterfeiter sells fakes of brand goods
+    # (seller × commodity), an unsafe supplier ships toys and electrics, a prohibited-goods
+    # network moves precursors and weapons, not furniture.
     pi_c = _sigmoid(
-        -7.4
-        + 4.8 * counterfeit_seller[head]
-        + 2.8 * ipr_prone
-        + 0.8 * is_air_post
-        + 0.5 * i_ecom
+        -6.5
+        + 6.0 * counterfeit_seller[head] * ipr_prone
+        + 1.5 * ipr_prone * is_air_post
+        + 0.8 * counterfeit_seller[head]
+        + 0.4 * i_ecom
         + 1.0 * i_prop
     )
     unsafe_seller = sellers["_unsafe"].to_numpy()[i_seller]
-    pi_s = _sigmoid(
-        -7.0
-        + 3.2 * cat["product_safety_prone"].to_numpy()[declared]
-        + 3.0 * unsafe_seller
-        + 0.6 * i_ecom
-    )
+    ps_prone = cat["product_safety_prone"].to_numpy()[declared]
+    pi_s = _sigmoid(-6.1 + 5.5 * ps_prone * unsafe_seller + 1.5 * ps_prone * i_ecom + 0.6 * unsafe_seller)
     prohibited_seller = sellers["_prohibited"].to_numpy()[i_seller]
-    pi_p = _sigmoid(
-        -8.2
-        + 4.5 * cat["prohibitions_prone"].to_numpy()[declared]
-        + 3.5 * prohibited_seller
-        + 1.0 * i_prop
-    )
+    p_prone = cat["prohibitions_prone"].to_numpy()[declared]
+    pi_p = _sigmoid(-7.4 + 6.0 * p_prone * prohibited_seller + 1.8 * p_prone + 1.0 * i_prop)
 
     # 4. Irregularities ---------------------------------------------------------------------------
     u = rng.random(n_items) < pi_u

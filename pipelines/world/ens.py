@@ -134,14 +134,16 @@ def generate_ens(
         sellers["_prohibited"].to_numpy()[consignor] | sellers["_counterfeit"].to_numpy()[consignor]
     )
     dual_use = catalogue["dual_use"].to_numpy()[commodity]
+    # Transshipment hubs matter for the goods smugglers route through them (dual-use above all).
+    hub_goods = 0.3 + dual_use
     p_ss = _sigmoid(
-        -5.6
-        + 2.4 * via_risky
-        + 2.4 * (via_late & half_way)
+        -5.1
+        + 2.6 * via_risky * hub_goods
+        + 2.6 * (via_late & half_way) * hub_goods
         + 1.3 * vague
         + 2.6 * carrier_risk
         + 1.6 * consignor_bad
-        + 1.8 * dual_use
+        + 1.0 * dual_use
         + 0.5 * consumer
         + 1.2 * consignee_propensity
     )

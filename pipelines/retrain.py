@@ -1,0 +1,54 @@
+"""`crisk retrain`: feedback → data → features → train → evaluate → gate → promote.
+
+A composition of the steps, nothing more: each step is the same function its own command runs.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from pipelines.config import PipelineSettings
+from pipelines.ingest import IngestResult
+from pipelines.steps import MaterializeResult, ingest_feedback, materialize_features, train_models
+
+__all__ = ["RetrainResult", "retrain"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass
+class RetrainResult:
+    feedback: IngestResult | None
+    materialized: MaterializeResult
+    models: list[Any]
+    metrics: dict[str, Any]
+    decisions: list[Any] = field(default_factory=list)
+
+
+def retrain(
+    settings: PipelineSettings,
+    feedback_file: Path | None = None,
+    progress: Callable[[str], None] = logger.info,
+) -> RetrainResult:
+    """Bring in new control results, rebuild features, train challengers, promote the not-worse."""
+    from training.evaluate import evaluate
+    from training.promote import promote
+
+    feedback = None
+    if feedback_file is not None or settings.workspace.feedback_db.exists():
+        progress("control results → data store")
+        feedback = ingest_feedback(settings, feedback_file)
+    progress("features: tables and online store")
+    materialized = materialize_features(settings)
+    progress("training challengers")
+    models = train_models(settings)
+    progress("evaluating challengers")
+    run_dir = settings.workspace.runs_dir / "latest_evaluation"
+    metrics = evaluate(settings.training, out_dir=run_dir)
+    progress("promotion gate")
+    decisions = promote(settings.training, [m.name for m in models])
+    return RetrainResult(feedback, materialized, models, metrics, decisions)

@@ -1,0 +1,133 @@
+"""`crisk promote`: the challenger replaces the champion only if it is not worse.
+
+Both versions are scored on the same evaluation window and set (ground truth in the synthetic
+world, else the random controls: the unbiased ones); the challenger wins when its metric is at
+least the champion's minus ``promotion_margin``. Every decision, with its numbers, is an MLflow
+run, so an auditor can see why the model that served on a given day was serving.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, dataclass
+from typing import Any
+
+import numpy as np
+
+from training.config import TrainingSettings
+from training.evaluate import evaluation_sets, primary_set, test_window
+from training.metrics import ranking_metrics
+from training.registry import (
+    CHALLENGER,
+    CHAMPION,
+    configure_mlflow,
+    load_version,
+    registered_models,
+)
+from training.train import REVENUE_TASK, AreaModel, predict
+
+__all__ = ["PromotionDecision", "promote"]
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class PromotionDecision:
+    name: str
+    challenger: str | None
+    champion_before: str | None
+    champion_after: str | None
+    promoted: bool
+    reason: str
+    metric: str = ""
+    dataset: str = ""
+    challenger_value: float = float("nan")
+    champion_value: float = float("nan")
+    margin: float = 0.0
+
+
+def _metric(model: AreaModel, settings: TrainingSettings) -> tuple[str, str, float]:
+    """(metric name, dataset, value) of one model on its subject's evaluation set."""
+    subject = model.spec["subject"]
+    sets = evaluation_sets(settings, subject, test_window(settings, subject))
+    data = primary_set(sets)
+    score = predict(model, data.features)
+    rate = settings.promotion_metric.rsplit("_", 1)[-1]
+    if model.spec["task"] == REVENUE_TASK:
+        revenue = data.labels["revenue_recovered_eur"].to_numpy(dtype=float)
+        result = ranking_metrics(
+            (revenue > 0).astype(int), score, revenue=revenue, with_probabilities=False
+        )
+        return f"revenue_at_{rate}", data.name, float(result["revenue_at"][rate])
+    y = data.labels[f"y_{model.spec['area']}"].to_numpy(dtype=int)
+    result = ranking_metrics(y, score, with_probabilities=False)
+    return f"precision_at_{rate}", data.name, float(result["precision_at"][rate])
+
+
+def _decide(settings: TrainingSettings, client: Any, name: str) -> PromotionDecision:
+    challenger = load_version(client, name, CHALLENGER)
+    champion = load_version(client, name, CHAMPION)
+    if challenger is None:
+        current = None if champion is None else str(champion[0].version)
+        return PromotionDecision(name, None, current, current, False, "no challenger")
+    challenger_version = str(challenger[0].version)
+    if champion is None:
+        client.set_registered_model_alias(name, CHAMPION, challenger_version)
+        return PromotionDecision(
+            name, challenger_version, None, challenger_version, True, "no champion yet"
+        )
+    champion_version = str(champion[0].version)
+    if champion_version == challenger_version:
+        return PromotionDecision(
+            name, challenger_version, champion_version, champion_version, False,
+            "the challenger is already the champion",
+        )  # fmt: skip
+    metric, dataset, new = _metric(challenger[1], settings)
+    _, _, old = _metric(champion[1], settings)
+    margin = settings.promotion_margin
+    promoted = bool(np.isfinite(new) and (not np.isfinite(old) or new >= old - margin))
+    if promoted:
+        client.set_registered_model_alias(name, CHAMPION, challenger_version)
+    reason = f"challenger {metric} {new:.4f} vs champion {old:.4f} (margin {margin}): " + (
+        "not worse, promoted" if promoted else "worse, champion kept"
+    )
+    return PromotionDecision(
+        name, challenger_version, champion_version,
+        challenger_version if promoted else champion_version, promoted, reason, metric, dataset,
+        new, old, margin,
+    )  # fmt: skip
+
+
+def promote(settings: TrainingSettings, names: list[str] | None = None) -> list[PromotionDecision]:
+    """Decide for every registered model (or ``names``); each decision is logged to MLflow."""
+    import mlflow
+
+    client = configure_mlflow(settings)
+    decisions = []
+    for name in names or registered_models(client, settings.model_prefix):
+        decision = _decide(settings, client, name)
+        with mlflow.start_run(run_name=f"crisk promote {name}"):
+            record = asdict(decision)
+            mlflow.set_tags(
+                {"decision": "promoted" if decision.promoted else "kept", "model": name,
+                 "reason": decision.reason}
+            )  # fmt: skip
+            mlflow.log_params(
+                {
+                    k: record[k]
+                    for k in (
+                        "challenger",
+                        "champion_before",
+                        "champion_after",
+                        "metric",
+                        "dataset",
+                        "margin",
+                    )
+                }
+            )
+            for key in ("challenger_value", "champion_value"):
+                if np.isfinite(record[key]):
+                    mlflow.log_metric(key, record[key])
+        logger.info("%s: %s", name, decision.reason)
+        decisions.append(decision)
+    return decisions
