@@ -49,8 +49,12 @@ def _prepare(home: Path, rows: int, folder: Path) -> None:
     feast = historical_features(
         FeatureStoreSettings(home=home), "customs_risk_declaration_v1", entities
     )
-    frame = pd.DataFrame(model_frame(request_features(records, "declaration"), feast, "declaration"))
-    print(f"features for {len(frame):,} rows: {time.perf_counter() - started:.1f} s (not timed below)")
+    frame = pd.DataFrame(
+        model_frame(request_features(records, "declaration"), feast, "declaration")
+    )
+    print(
+        f"features for {len(frame):,} rows: {time.perf_counter() - started:.1f} s (not timed below)"
+    )
     frame.to_parquet(folder / "features.parquet")
     labels[[*(f"irregular_{a}" for a in AREAS), "recoverable_revenue_eur"]].to_parquet(
         folder / "labels.parquet"
@@ -125,7 +129,9 @@ def _sklearn(folder: Path) -> dict:
 
 def _child(method: str, folder: Path) -> dict:
     out = folder / f"{method}.json"
-    subprocess.run([sys.executable, __file__, "--method", method, "--folder", str(folder)], check=True)
+    subprocess.run(
+        [sys.executable, __file__, "--method", method, "--folder", str(folder)], check=True
+    )
     return json.loads(out.read_text())
 
 
@@ -148,7 +154,10 @@ def main() -> None:
         crisk = _child("crisk", folder)
         sklearn = _child("sklearn", folder)
     print(f"training all declaration area models on {args.rows:,} labelled items")
-    print(f"  crisk (LightGBM + calibration): {crisk['seconds']:.1f} s, peak {crisk['peak_gb']:.2f} GB")
+    print(
+        f"  crisk (LightGBM + calibration): {crisk['seconds']:.1f} s, "
+        f"peak {crisk['peak_gb']:.2f} GB"
+    )
     print(f"    rounds: {crisk['rounds']}")
     print(f"  baseline (sklearn HistGradientBoosting): {sklearn['seconds']:.1f} s, "
           f"peak {sklearn['peak_gb']:.2f} GB")  # fmt: skip

@@ -73,9 +73,21 @@ def _code_check(spec: FieldSpec) -> AfterValidator:
 def _parser(spec: FieldSpec) -> BeforeValidator:
     """The shared value parser (``values.py``), exactly as batch validation applies it."""
 
+    kind = spec.type
+    native: type | None = {"str": str, "float": float, "bool": bool}.get(kind)
+
     def parse(value: Any) -> Any:
+        # The commonest case first: a clean value of the right JSON type (what parse_value's
+        # own fast path returns), without the call; text still has to be non-blank and stripped.
+        if native is not None and type(value) is native:
+            same: Any = value  # (mypy would narrow `value` to object here)
+            if native is str:
+                if same and not same[0].isspace() and not same[-1].isspace():
+                    return same
+            elif native is not float or same - same == 0:  # finite
+                return same
         try:
-            parsed = parse_value(value, spec.type)
+            parsed = parse_value(value, kind)
         except ValueRejected as error:
             raise PydanticCustomError(
                 "type", "{field}: {reason}", {"field": spec.name, "reason": str(error)}
@@ -84,7 +96,7 @@ def _parser(spec: FieldSpec) -> BeforeValidator:
             if spec.required:
                 raise PydanticCustomError("missing", "{field} is required", {"field": spec.name})
             return None
-        return parsed.to_pydatetime() if spec.type == "timestamp" else parsed
+        return parsed.to_pydatetime() if kind == "timestamp" else parsed
 
     return BeforeValidator(parse)
 

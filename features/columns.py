@@ -60,6 +60,11 @@ def texts(records: Columns, name: str) -> np.ndarray:
     """Object column of stripped strings, None where missing or blank."""
     values = column(records, name)
     out = np.empty(len(values), dtype=object)
+    if values.dtype == object and all(
+        type(v) is str and v and not v[0].isspace() and not v[-1].isspace() for v in values
+    ):
+        out[:] = values  # already clean text (the usual case in a request)
+        return out
     for i, v in enumerate(values):
         if v is None or v is _NA or (isinstance(v, float) and v != v):
             out[i] = None

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import math
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -21,6 +20,7 @@ import numpy as np
 from data_contracts.signals import risk_signals
 from features.model_input import model_frame, request_features
 from features.retrieval import entity_columns
+from serving.audit import new_scoring_ids
 from serving.bundle import Bundle, LoadedModel, overall_probability
 from serving.channels import ChannelPolicy, assign_channels, random_draw
 from serving.config import ServingSettings
@@ -53,8 +53,10 @@ class FeatureReader(Protocol):
 
 @dataclass
 class ScoreOutcome:
+    """Response items in request order, and the audit log entries (one per subject type)."""
+
     results: list[dict[str, Any]]
-    audit_entries: list[dict[str, Any]]
+    audit: list[tuple[dict[str, Any], list[dict[str, Any]]]]
 
 
 def _clean(value: Any) -> Any:
@@ -65,6 +67,15 @@ def _clean(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     return value
+
+
+def _audit_column(values: Any) -> Any:
+    """A column as the audit log's JSON encoder takes it: numeric arrays as they are (NaN is
+    written as null), anything else as a list of plain values."""
+    array = np.asarray(values)
+    if array.dtype.kind in "fiub":
+        return np.ascontiguousarray(array)
+    return [v if type(v) is str or v is None else _clean(v) for v in array.tolist()]
 
 
 class Scorer:
@@ -113,8 +124,12 @@ class Scorer:
         names = list(items[0])
         records: dict[str, Any] = {}
         for name in names:
+            listed = [item.get(name) for item in items]
+            if all(type(v) is float for v in listed):
+                records[name] = np.array(listed, dtype=np.float64)  # numeric paths stay vectorised
+                continue
             values = np.empty(len(items), dtype=object)
-            values[:] = [item.get(name) for item in items]
+            values[:] = listed
             records[name] = values
         n = len(items)
         signals = risk_signals(records, _KIND[subject])
@@ -141,7 +156,7 @@ class Scorer:
         means = self.area_means.get(subject, {})
         lift = np.column_stack([scores[a] / max(means.get(a, 0.0), 1e-6) for a in areas])
         primary = np.array(areas, dtype=object)[np.argmax(lift, axis=1)]
-        scoring_ids = [uuid.uuid4().hex for _ in range(n)]
+        scoring_ids = new_scoring_ids(n)
         policy = self.policies[subject]
         channel, random_selection = assign_channels(
             overall, primary, revenue, random_draw(scoring_ids), policy
@@ -170,29 +185,45 @@ class Scorer:
         if revenue_model is not None:
             versions["revenue"] = revenue_model.ref
         feature_service = self.bundle.feature_service(subject)
+        thresholds = {
+            "select": policy.select_threshold,
+            "red": policy.red_threshold,
+            "revenue": policy.revenue_threshold,
+        }
         now = datetime.now(UTC).isoformat()
-        results, entries = [], []
+        results: list[dict[str, Any]] = []
+        entries: list[dict[str, Any]] = []
         subject_ids = [str(v) for v in records[_ID[subject]]]
         item_numbers: list[Any] = (
             list(records["item_number"]) if subject == "declaration" else [None] * n
         )
         event_times = [str(v) for v in records[_TIME[subject]]]
         frame_columns = list(frame)
+        # Plain Python values once per column: per-item numpy scalars cost more than the scoring.
+        cold_flags = [
+            (warning, np.isnan(np.asarray(frame[feature], dtype=float)).tolist())
+            for feature, warning in cold.items()
+            if feature in frame
+        ]
+        area_scores = {a: np.round(scores[a], 6).tolist() for a in areas}
+        overall_list = np.round(overall, 6).tolist()
+        revenue_list = np.round(revenue, 2).tolist()
+        channel_list = [str(c) for c in channel]
+        random_list = random_selection.tolist()
+        primary_list = [str(p) for p in primary]
         for i in range(n):
-            warnings = list(signals["warnings"][i]) + list(general_warnings)
-            for feature, warning in cold.items():
-                if feature in frame and not np.isfinite(frame[feature][i]):
-                    warnings.append(warning)
+            warnings = list(signals["warnings"][i]) + general_warnings
+            warnings.extend(warning for warning, missing in cold_flags if missing[i])
             result = {
                 "subject_type": subject,
                 "subject_id": subject_ids[i],
                 "item_number": None if item_numbers[i] is None else int(item_numbers[i]),
-                "scores": {a: round(float(scores[a][i]), 6) for a in areas},
-                "overall": round(float(overall[i]), 6),
-                "expected_revenue_eur": round(float(revenue[i]), 2),
-                "channel": str(channel[i]),
-                "random_selection": bool(random_selection[i]),
-                "primary_area": str(primary[i]),
+                "scores": {a: area_scores[a][i] for a in areas},
+                "overall": overall_list[i],
+                "expected_revenue_eur": revenue_list[i],
+                "channel": channel_list[i],
+                "random_selection": random_list[i],
+                "primary_area": primary_list[i],
                 "reasons": reasons.get(i, []),
                 "warnings": warnings,
                 "model_version": versions,
@@ -200,22 +231,18 @@ class Scorer:
                 "scoring_id": scoring_ids[i],
             }
             results.append(result)
-            entries.append(
-                {
-                    **result,
-                    "created_at": now,
-                    "event_time": event_times[i],
-                    "bundle": self.bundle.tag,
-                    "input": {k: _clean(v) for k, v in items[i].items()},
-                    "features": {c: _clean(frame[c][i]) for c in frame_columns},
-                    "thresholds": {
-                        "select": policy.select_threshold,
-                        "red": policy.red_threshold,
-                        "revenue": policy.revenue_threshold,
-                    },
-                }
-            )
-        return ScoreOutcome(results, entries)
+            entries.append({**result, "event_time": event_times[i]})
+        # Inputs and features are stored by column (an item reads its position in each): far
+        # cheaper to write than a dictionary per item, and the same information.
+        header = {
+            "created_at": now,
+            "subject_type": subject,
+            "bundle": self.bundle.tag,
+            "thresholds": thresholds,
+            "inputs": {name: _audit_column(records[name]) for name in names},
+            "features": {name: _audit_column(frame[name]) for name in frame_columns},
+        }
+        return ScoreOutcome(results, [(header, entries)])
 
     def score(
         self,
@@ -225,9 +252,7 @@ class Scorer:
     ) -> ScoreOutcome:
         first = self.score_subject("declaration", declarations, explain)
         second = self.score_subject("ens", ens, explain)
-        return ScoreOutcome(
-            first.results + second.results, first.audit_entries + second.audit_entries
-        )
+        return ScoreOutcome(first.results + second.results, first.audit + second.audit)
 
 
 def explain_entry(bundle: Bundle, entry: Mapping[str, Any], k: int = 5) -> list[dict[str, Any]]:

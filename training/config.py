@@ -57,7 +57,10 @@ class TrainingSettings(BaseSettings):
         14, ge=0, description="Gap between windows: outcomes arrive after the controls."
     )
     min_positive_labels: int = Field(
-        30, ge=1, description="An area gets a model only with at least this many training hits."
+        200,
+        ge=1,
+        description="An area gets a model only with at least this many training hits; below it "
+        "the area stays with the rule-based profiles (too few to beat them reliably).",
     )
     selection_weighting: Literal["ipw", "none"] = Field(
         "ipw", description="Inverse-propensity weights against the selection bias of controls."
@@ -69,9 +72,18 @@ class TrainingSettings(BaseSettings):
         description="Weights are (1/p)**power: 1 is plain IPW (unbiased, high variance: it "
         "trained worse on the synthetic world), 0.5 tempers it, 0 switches it off.",
     )
+    exclude_selection_reasons: list[str] = Field(
+        default_factory=lambda: ["other"],
+        description="Controls whose selection depended on the outcome itself (an officer's tip "
+        "off is not in the data) are left out of training: their labels are not ignorable.",
+    )
     reference_sample_size: int = Field(20_000, ge=100)
     promotion_margin: float = Field(
-        0.02, ge=0, description="A challenger may be this much worse (Precision@5%) and still win."
+        0.02,
+        ge=0,
+        lt=1,
+        description="A challenger may be this share worse than the champion (relative, on the "
+        "promotion metric) and still win: 0.02 = within 2%.",
     )
     promotion_metric: str = "precision_at_5"
     seed: int = 7

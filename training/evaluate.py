@@ -265,12 +265,15 @@ def evaluate(
         report["window"] = {"from": str(window[0]), "to": str(window[1])}
         profiles = load_profiles(settings.workspace.world_dir, labelled.records)
         register = _register(settings)
+        # The baseline learns from the same rows as the model (same exclusions).
+        reasons = labelled.labels["selection_reason"]
+        train_rows = split.train & ~reasons.isin(settings.exclude_selection_reasons).to_numpy()
         logistic_models = {}
         for area in models:
             if area != REVENUE_TASK:
-                y_train = labelled.labels[f"y_{area}"].to_numpy(dtype=int)[split.train]
+                y_train = labelled.labels[f"y_{area}"].to_numpy(dtype=int)[train_rows]
                 logistic_models[area] = fit_logistic_regression(
-                    labelled.features[split.train], y_train, subject, settings.seed
+                    labelled.features[train_rows], y_train, subject, settings.seed
                 )
         for set_name, data in sets.items():
             scores = score_models(models, data.features)

@@ -2,7 +2,8 @@
 
 Both versions are scored on the same evaluation window and set (ground truth in the synthetic
 world, else the random controls: the unbiased ones); the challenger wins when its metric is at
-least the champion's minus ``promotion_margin``. Every decision, with its numbers, is an MLflow
+least the champion's less ``promotion_margin`` of it (relative, so it means the same in a rare
+area as in a frequent one). Every decision, with its numbers, is an MLflow
 run, so an auditor can see why the model that served on a given day was serving.
 """
 
@@ -85,11 +86,12 @@ def _decide(settings: TrainingSettings, client: Any, name: str) -> PromotionDeci
     metric, dataset, new = _metric(challenger[1], settings)
     _, _, old = _metric(champion[1], settings)
     margin = settings.promotion_margin
-    promoted = bool(np.isfinite(new) and (not np.isfinite(old) or new >= old - margin))
+    promoted = bool(np.isfinite(new) and (not np.isfinite(old) or new >= old * (1 - margin)))
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, challenger_version)
-    reason = f"challenger {metric} {new:.4f} vs champion {old:.4f} (margin {margin}): " + (
-        "not worse, promoted" if promoted else "worse, champion kept"
+    reason = (
+        f"challenger {metric} {new:.4f} vs champion {old:.4f} (allowed {margin:.0%} less): "
+        + ("not worse, promoted" if promoted else "worse, champion kept")
     )
     return PromotionDecision(
         name, challenger_version, champion_version,

@@ -45,7 +45,8 @@ def configure_mlflow(settings: TrainingSettings) -> MlflowClient:
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
     logging.getLogger("mlflow").setLevel(logging.WARNING)
-    warnings.filterwarnings("ignore", module="sqlalchemy")  # MLflow's own mapper deprecations
+    # MLflow's own SQLAlchemy mapper deprecation, printed on every start.
+    warnings.filterwarnings("ignore", message=".*noload.*loader strategy is deprecated")
     logging.getLogger("alembic").setLevel(logging.WARNING)
     import mlflow
     from mlflow import MlflowClient

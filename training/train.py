@@ -16,7 +16,7 @@ import json
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -313,6 +313,8 @@ def _train_subject(
         gap_days=settings.label_delay_days,
         burn_in_days=settings.burn_in_days,
     )
+    usable = ~data.labels["selection_reason"].isin(settings.exclude_selection_reasons).to_numpy()
+    split = replace(split, train=split.train & usable, validation=split.validation & usable)
     features = FEATURES_BY_SUBJECT[subject]
     vocabularies = fit_vocabularies(data.features[split.train], features)
     weights = inverse_propensity_weights(
@@ -352,6 +354,7 @@ def _train_subject(
                 vocabularies=vocabularies,
             )
             model.spec.update(_provenance(data, split, snapshot, name))
+            model.spec["train_positives"] = positives
             score = predict(model, data.features[split.test])
             y_test = y[split.test]
             revenue = data.labels["revenue_recovered_eur"].to_numpy(dtype=float)[split.test]

@@ -255,7 +255,9 @@ def generate_declarations(
     )
     unsafe_seller = sellers["_unsafe"].to_numpy()[i_seller]
     ps_prone = cat["product_safety_prone"].to_numpy()[declared]
-    pi_s = _sigmoid(-6.1 + 5.5 * ps_prone * unsafe_seller + 1.5 * ps_prone * i_ecom + 0.6 * unsafe_seller)
+    pi_s = _sigmoid(
+        -6.1 + 5.5 * ps_prone * unsafe_seller + 1.5 * ps_prone * i_ecom + 0.6 * unsafe_seller
+    )
     prohibited_seller = sellers["_prohibited"].to_numpy()[i_seller]
     p_prone = cat["prohibitions_prone"].to_numpy()[declared]
     pi_p = _sigmoid(-7.4 + 6.0 * p_prone * prohibited_seller + 1.8 * p_prone + 1.0 * i_prop)

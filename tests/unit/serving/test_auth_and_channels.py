@@ -5,6 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
+from serving.audit import new_scoring_ids
 from serving.auth import parse_api_keys
 from serving.channels import ChannelPolicy, assign_channels, random_draw
 
@@ -32,7 +33,7 @@ def test_channels_meet_the_capacity() -> None:
         post_release_share=0.01,
     )
     traffic = rng.beta(1, 20, 100_000)
-    ids = [f"id{i}" for i in range(len(traffic))]
+    ids = new_scoring_ids(len(traffic))
     channel, randomly = assign_channels(
         traffic,
         np.full(len(traffic), "financial", dtype=object),
@@ -47,4 +48,6 @@ def test_channels_meet_the_capacity() -> None:
 
 
 def test_random_draw_is_reproducible() -> None:
-    assert (random_draw(["a", "b"]) == random_draw(["a", "b"])).all()
+    ids = new_scoring_ids(2)
+    assert (random_draw(ids) == random_draw(list(ids))).all()
+    assert ((random_draw(ids) >= 0) & (random_draw(ids) < 1)).all()

@@ -1,0 +1,265 @@
+"""Benchmark: `crisk serve` against `mlflow models serve` of the same champion, and the floor.
+
+Both servers run on this machine over loopback and get the same load from the same client:
+
+- crisk: ``POST /score`` with declaration items; it validates them, fetches online features
+  (Feast + cache), scores every area model, assigns channels, computes 5 TreeSHAP reasons for
+  every non-green item and writes the audit log;
+- mlflow: ``POST /invocations`` of the financial champion's pyfunc with the model features
+  supplied by the client (computed beforehand, as a risk engine would have to), scores only.
+
+Reported: throughput (items/s) at batch 1 and 100 under concurrent clients, p50/p99 latency at
+batch 1 (crisk asked for reasons on every item), and crisk's throughput at batch 1000 against
+the in-process floor (``Booster.predict`` of the same model on the same encoded batch).
+
+    .venv/bin/python benchmarks/serving.py --home .crisk
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any
+
+# Run as a script, this file's folder comes first on sys.path and its own name would shadow the
+# `serving` package: drop that entry before importing the project.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import httpx  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+
+KEYS = {"scorer": "bench-scorer"}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 180) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: server exited with {process.returncode}")
+        try:
+            if httpx.get(url, timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.3)
+    raise RuntimeError(f"{url} not ready in {seconds} s")
+
+
+def _environment(home: Path) -> dict[str, str]:
+    env = dict(os.environ)
+    env.update(
+        {
+            "CRISK_HOME": str(home),
+            "CRISK_API_KEYS": f"scorer:{KEYS['scorer']}",
+            "BENTOML_HOME": str(home / "bentoml"),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+            "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
+            "DO_NOT_TRACK": "true",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "BENTOML_DO_NOT_TRACK": "true",
+            "FEAST_USAGE": "False",
+        }
+    )
+    return env
+
+
+def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    return subprocess.Popen(
+        command, env=env, stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True,
+        cwd=env["CRISK_HOME"],
+    )  # fmt: skip
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.killpg(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def _load(
+    url: str, bodies: list[bytes], headers: dict[str, str], clients: int, seconds: float
+) -> tuple[int, list[float]]:
+    """Send bodies round-robin from ``clients`` threads for ``seconds``; requests and latencies."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def worker(offset: int) -> None:
+        with httpx.Client(
+            timeout=60, headers={"content-type": "application/json", **headers}
+        ) as client:
+            i = offset
+            local = []
+            while time.monotonic() < stop:
+                started = time.perf_counter()
+                response = client.post(url, content=bodies[i % len(bodies)])
+                local.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{url}: {response.status_code} {response.text[:300]}")
+                i += clients
+            with lock:
+                latencies.extend(local)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(latencies), latencies
+
+
+def _inputs(home: Path, n: int) -> tuple[list[dict[str, Any]], pd.DataFrame]:
+    """Declaration records, and the model features a client would send to mlflow for them."""
+    from data_contracts.definitions import contract_for
+    from features.config import FeatureStoreSettings
+    from features.model_input import model_frame, request_features
+    from features.online import OnlineFeatureReader
+    from features.retrieval import entity_columns
+
+    frame = pd.read_parquet(home / "data" / "declarations.parquet").sample(n, random_state=5)
+    records = json.loads(
+        frame[contract_for("declarations").field_names].to_json(orient="records", date_format="iso")
+    )
+    reader = OnlineFeatureReader(FeatureStoreSettings(home=home), "customs_risk_declaration_v1")
+    feast = reader.get(entity_columns(frame, "declaration"))
+    features = pd.DataFrame(
+        model_frame(request_features(frame, "declaration"), feast, "declaration")
+    )
+    return records, features
+
+
+def _mlflow_body(features: pd.DataFrame, spec: dict[str, Any]) -> bytes:
+    columns = spec["features"]
+    frame = features[columns].copy()
+    for name in columns:
+        if name in spec["vocabularies"]:
+            frame[name] = frame[name].astype(object).where(frame[name].notna(), "")
+    payload = {"dataframe_split": json.loads(frame.to_json(orient="split", index=False))}
+    return json.dumps(payload).encode()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--home", type=Path, required=True, help="A workspace with champions.")
+    parser.add_argument("--seconds", type=float, default=20.0, help="Load duration per case.")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--model", default="crisk_declaration_financial")
+    parser.add_argument("--workers", type=int, default=1, help="Worker processes of each server.")
+    args = parser.parse_args()
+    home = args.home.resolve()
+    env = _environment(home)
+    env["CRISK_SERVE_WORKERS"] = str(args.workers)
+    logs = home / "runs" / "benchmark_serving"
+    logs.mkdir(parents=True, exist_ok=True)
+
+    records, features = _inputs(home, 2000)
+    import bentoml
+
+    os.environ["BENTOML_HOME"] = env["BENTOML_HOME"]
+    from serving.bundle import load_bundle
+    from serving.config import ServingSettings
+
+    bundle = load_bundle(ServingSettings(home=home))
+    model = next(m for m in bundle.models if m.name == args.model)
+
+    crisk_port, mlflow_port = _free_port(), _free_port()
+    crisk = _start(
+        [sys.executable, "-m", "bentoml", "serve", "serving.service:CustomsRiskScorer",
+         "--host", "127.0.0.1", "--port", str(crisk_port)],
+        env, logs / "crisk.log",
+    )  # fmt: skip
+    mlflow = _start(
+        [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m",
+         f"models:/{args.model}@champion", "--env-manager", "local", "-h", "127.0.0.1",
+         "-p", str(mlflow_port), "--workers", str(args.workers)],
+        env, logs / "mlflow.log",
+    )  # fmt: skip
+    results: dict[str, Any] = {}
+    try:
+        _wait(f"http://127.0.0.1:{crisk_port}/readyz", crisk)
+        _wait(f"http://127.0.0.1:{mlflow_port}/ping", mlflow)
+        score_url = f"http://127.0.0.1:{crisk_port}/score"
+        invoke_url = f"http://127.0.0.1:{mlflow_port}/invocations"
+        auth = {"Authorization": f"Bearer {KEYS['scorer']}"}
+        for batch in (1, 100):
+            crisk_bodies = [
+                json.dumps({"declarations": records[i : i + batch], "explain": batch == 1}).encode()
+                for i in range(0, len(records) - batch + 1, batch)
+            ]
+            mlflow_bodies = [
+                _mlflow_body(features.iloc[i : i + batch], model.spec)
+                for i in range(0, len(records) - batch + 1, batch)
+            ]
+            _load(score_url, crisk_bodies[:20], auth, 1, 2.0)  # warm the feature cache
+            _load(invoke_url, mlflow_bodies[:20], {}, 1, 2.0)
+            for name, url, bodies, headers in (
+                ("crisk", score_url, crisk_bodies, auth),
+                ("mlflow", invoke_url, mlflow_bodies, {}),
+            ):
+                count, latencies = _load(url, bodies, headers, args.clients, args.seconds)
+                results[f"{name}_batch{batch}"] = {
+                    "items_per_s": count * batch / args.seconds,
+                    "p50_ms": float(np.percentile(latencies, 50) * 1000),
+                    "p99_ms": float(np.percentile(latencies, 99) * 1000),
+                }
+        big = [json.dumps({"declarations": records[i : i + 1000]}).encode() for i in (0, 1000)]
+        count, latencies = _load(score_url, big, auth, 2, args.seconds)
+        results["crisk_batch1000"] = {
+            "items_per_s": count * 1000 / args.seconds,
+            "p50_ms": float(np.percentile(latencies, 50) * 1000),
+            "p99_ms": float(np.percentile(latencies, 99) * 1000),
+        }
+    finally:
+        _stop(crisk)
+        _stop(mlflow)
+
+    matrix = model.encoder(features.iloc[:1000])
+    model.booster.predict(matrix)
+    started = time.perf_counter()
+    repeats = 20
+    for _ in range(repeats):
+        model.booster.predict(matrix)
+    floor = repeats * 1000 / (time.perf_counter() - started)
+    results["floor_booster_predict_batch1000"] = {"items_per_s": floor}
+    _ = bentoml
+
+    print(
+        f"serving benchmark ({args.workers} worker(s) per server, {args.clients} concurrent "
+        f"clients, {args.seconds:.0f} s per case)"
+    )
+    for name, row in results.items():
+        extra = (
+            f", p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms" if "p50_ms" in row else ""
+        )
+        print(f"  {name:>32}: {row['items_per_s']:10.0f} items/s{extra}")
+    throughput_ratio = (
+        results["crisk_batch100"]["items_per_s"] / results["mlflow_batch100"]["items_per_s"]
+    )
+    p99_ratio = results["crisk_batch1"]["p99_ms"] / results["mlflow_batch1"]["p99_ms"]
+    floor_share = results["crisk_batch1000"]["items_per_s"] / floor
+    print(f"  throughput crisk / mlflow at batch 100: {throughput_ratio:.2f}x (target >= 1)")
+    print(f"  p99 crisk (with reasons) / mlflow at batch 1: {p99_ratio:.2f}x (target <= 1.5)")
+    print(f"  crisk at batch 1000 / in-process floor: {floor_share:.1%} (target >= 25%)")
+    (logs / "results.json").write_text(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()
