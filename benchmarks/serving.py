@@ -181,11 +181,9 @@ def main() -> None:
     model = next(m for m in bundle.models if m.name == args.model)
 
     crisk_port, mlflow_port = _free_port(), _free_port()
-    crisk = _start(
-        [sys.executable, "-m", "bentoml", "serve", "serving.service:CustomsRiskScorer",
-         "--host", "127.0.0.1", "--port", str(crisk_port)],
-        env, logs / "crisk.log",
-    )  # fmt: skip
+    from serving.launch import serve_command
+
+    crisk = _start(serve_command("127.0.0.1", crisk_port), env, logs / "crisk.log")
     mlflow = _start(
         [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m",
          f"models:/{args.model}@champion", "--env-manager", "local", "-h", "127.0.0.1",

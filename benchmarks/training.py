@@ -23,8 +23,12 @@ import tempfile
 import time
 from pathlib import Path
 
-import numpy as np
-import pandas as pd
+# Run as a script, this file's folder comes first on sys.path and its own name would shadow the
+# `training` package: drop that entry before importing the project.
+sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
 
 AREAS = ("financial", "ipr", "product_safety", "prohibitions_restrictions")
 

@@ -392,6 +392,8 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default 3000).")] = None,
 ) -> None:
     """Serve the champions over HTTP (BentoML): /score, /feedback, /explain, /readyz, /metrics."""
+    from serving.launch import serve_command
+
     settings = _settings()
     if host:
         settings.serving.host = host
@@ -416,17 +418,7 @@ def serve(
         )
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
-    command = [
-        sys.executable,
-        "-m",
-        "bentoml",
-        "serve",
-        "serving.service:CustomsRiskScorer",
-        "--host",
-        settings.serving.host,
-        "--port",
-        str(settings.serving.port),
-    ]
+    command = serve_command(settings.serving.host, settings.serving.port)
     raise typer.Exit(subprocess.call(command, env=env, cwd=str(settings.workspace.home)))
 
 

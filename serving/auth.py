@@ -7,10 +7,11 @@ from ``CRISK_API_KEYS`` (``role:key,role:key``) or a file named by ``CRISK_API_K
 from __future__ import annotations
 
 import hmac
-import json
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any
+
+from serving.middleware import send_json
 
 __all__ = ["ENDPOINT_ROLES", "ROLES", "ApiKeyMiddleware", "parse_api_keys"]
 
@@ -46,24 +47,6 @@ def parse_api_keys(text: str | None, file: Path | None = None) -> dict[str, str]
             )
         keys[key] = role
     return keys
-
-
-async def _json(
-    send: Send, status: int, body: Mapping[str, Any], headers: list | None = None
-) -> None:
-    payload = json.dumps(body).encode()
-    await send(
-        {
-            "type": "http.response.start",
-            "status": status,
-            "headers": [
-                (b"content-type", b"application/json"),
-                (b"content-length", str(len(payload)).encode()),
-                *(headers or []),
-            ],
-        }
-    )
-    await send({"type": "http.response.body", "body": payload})
 
 
 class ApiKeyMiddleware:
@@ -105,7 +88,7 @@ class ApiKeyMiddleware:
             return
         role = self._role(scope)
         if role is None:
-            await _json(
+            await send_json(
                 send,
                 401,
                 {
@@ -116,7 +99,7 @@ class ApiKeyMiddleware:
             )
             return
         if role not in allowed:
-            await _json(
+            await send_json(
                 send,
                 403,
                 {

@@ -24,7 +24,13 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 
-async def send_json(send: Send, status: int, body: Mapping[str, Any]) -> None:
+async def send_json(
+    send: Send,
+    status: int,
+    body: Mapping[str, Any],
+    headers: list[tuple[bytes, bytes]] | None = None,
+) -> None:
+    """Answer with a JSON body (and any extra headers) without going further into the app."""
     payload = json.dumps(body, default=str).encode()
     await send(
         {
@@ -33,6 +39,7 @@ async def send_json(send: Send, status: int, body: Mapping[str, Any]) -> None:
             "headers": [
                 (b"content-type", b"application/json"),
                 (b"content-length", str(len(payload)).encode()),
+                *(headers or []),
             ],
         }
     )

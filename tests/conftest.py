@@ -16,6 +16,7 @@ import pytest
 
 from data_contracts.workspace import TELEMETRY_OFF
 from pipelines.world.generate import World, WorldConfig, generate_world
+from serving.launch import serve_command
 
 for _name, _value in TELEMETRY_OFF.items():
     os.environ.setdefault(_name, _value)
@@ -85,17 +86,7 @@ def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None)
     )
     handle = log.open("wb")
     process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "bentoml",
-            "serve",
-            "serving.service:CustomsRiskScorer",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+        serve_command("127.0.0.1", port),
         cwd=str(home),
         env=env,
         stdout=handle,

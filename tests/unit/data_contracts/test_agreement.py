@@ -14,12 +14,10 @@ document the gap, and fail loudly once someone closes it.
 
 from __future__ import annotations
 
-import math
 import re
 from collections.abc import Iterator
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from pydantic import ValidationError
@@ -28,32 +26,18 @@ from data_contracts.definitions import KINDS, FieldSpec, RecordContract, contrac
 from data_contracts.models import model_for, reasons_from_error
 from data_contracts.validate import validate_frame
 from pipelines.world.generate import World
+from tests.unit.data_contracts.records import plain
 
 Record = dict[str, Any]
 # (label, record, field the record breaks, or None for a record that must stay valid)
 Case = tuple[str, Record, str | None]
 
 
-def _plain(value: Any) -> Any:
-    """A typed cell as a JSON body carries it: ISO text for timestamps, None for missing."""
-    if isinstance(value, np.ndarray | list | tuple):
-        return [_plain(v) for v in value]
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 def valid_records(frame: pd.DataFrame, kind: str) -> list[Record]:
     """The rows of ``frame`` that pass batch validation, as plain records (no warnings)."""
     names = contract_for(kind).field_names
     valid = validate_frame(frame, kind).valid[names]
-    return [{k: _plain(v) for k, v in row.items()} for row in valid.to_dict("records")]
+    return [{k: plain(v) for k, v in row.items()} for row in valid.to_dict("records")]
 
 
 @pytest.fixture(scope="module")

@@ -21,7 +21,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, fields
 from typing import Any
 
-import numpy as np
 import pandas as pd
 import pytest
 from hypothesis import HealthCheck, Phase, given, settings
@@ -31,6 +30,7 @@ from data_contracts.definitions import KINDS, FieldSpec, RecordContract, contrac
 from data_contracts.suites import build_suite
 from data_contracts.validate import ValidationResult, validate_frame
 from pipelines.world.generate import World
+from tests.unit.data_contracts.records import plain
 
 Record = dict[str, Any]
 Updates = dict[str, Any]
@@ -334,21 +334,6 @@ CORRUPTIONS = {kind: corruptions(contract_for(kind)) for kind in KINDS}
 # --- valid rows from the synthetic world ---------------------------------------------------------
 
 
-def _plain(value: Any) -> Any:
-    """A typed cell as a JSON body or a CSV reader would give it (timestamps as ISO text)."""
-    if isinstance(value, np.ndarray | list | tuple):
-        return [_plain(v) for v in value]
-    if value is None or value is pd.NA or value is pd.NaT:
-        return None
-    if isinstance(value, float) and math.isnan(value):
-        return None
-    if isinstance(value, pd.Timestamp):
-        return value.isoformat()
-    if isinstance(value, np.generic):
-        return value.item()
-    return value
-
-
 @pytest.fixture(scope="module")
 def pools(small_world: World) -> dict[str, list[Record]]:
     """The world's valid rows of each kind, as plain records (one version per key)."""
@@ -361,7 +346,7 @@ def pools(small_world: World) -> dict[str, list[Record]]:
     for kind, frame in frames.items():
         names = contract_for(kind).field_names
         valid = validate_frame(frame, kind).valid[names]
-        out[kind] = [{k: _plain(v) for k, v in row.items()} for row in valid.to_dict("records")]
+        out[kind] = [{k: plain(v) for k, v in row.items()} for row in valid.to_dict("records")]
     return out
 
 
