@@ -22,10 +22,16 @@ class PipelineSettings(BaseSettings):
     home: Path = Field(default=Path(".crisk"), validation_alias=AliasChoices("CRISK_HOME", "home"))
     world_seed: int = Field(7, description="Seed of the built-in synthetic world.")
     world_declarations: int = Field(
-        100_000, ge=1_000, description="Declaration items of the bootstrap world."
+        150_000, ge=1_000, description="Declaration items of the bootstrap world."
     )
     world_ens: int | None = Field(
-        None, ge=100, description="ENS filings (default: half the items)."
+        100_000, ge=100, description="ENS filings of the bootstrap world (None: half the items)."
+    )
+    bootstrap_min_positive_labels: int = Field(
+        50,
+        ge=1,
+        description="The demo world is small: its models may train on fewer labelled hits than "
+        "the production threshold (CRISK_TRAIN_MIN_POSITIVE_LABELS).",
     )
     world_weeks: int = Field(52, ge=20)
     training: TrainingSettings = Field(default_factory=TrainingSettings)

@@ -196,5 +196,12 @@ def bootstrap(settings: PipelineSettings, progress: Progress = _quiet) -> Bootst
     progress("computing features and loading the online store")
     materialized = materialize_features(settings)
     progress("training the area models")
-    models = train_models(settings)
+    demo = settings.model_copy(
+        update={
+            "training": settings.training.model_copy(
+                update={"min_positive_labels": settings.bootstrap_min_positive_labels}
+            )
+        }
+    )
+    models = train_models(demo)
     return BootstrapResult(world=world, ingested=ingested, materialized=materialized, models=models)

@@ -45,7 +45,7 @@ def trained_workspace(tmp_path_factory: pytest.TempPathFactory) -> Path:
         world_declarations=TEST_WORLD_ITEMS,
         world_ens=TEST_WORLD_ENS,
         world_seed=5,
-        training={"home": home, "min_positive_labels": 15},
+        bootstrap_min_positive_labels=15,
     )
     bootstrap(settings)
     return home
