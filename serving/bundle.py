@@ -221,14 +221,28 @@ def _build_from_registry(settings: ServingSettings, champions: dict[str, Any]) -
     return str(bento_model.tag)
 
 
+def _bundle_folder(settings: ServingSettings, tag: str) -> Path:
+    """Where a bundle's files are: this workspace's store first, then BentoML's configured one.
+
+    BentoML resolves its store once per process, so a process that has served or inspected
+    another workspace (a test run, a notebook) would look in the wrong place; the workspace's
+    own layout (``models/<name>/<version>``) is checked first for that reason.
+    """
+    import bentoml
+
+    name, _, version = tag.partition(":")
+    own = settings.workspace.bentoml_home / "models" / name / version
+    if version and (own / "bundle.json").is_file():
+        return own
+    return Path(bentoml.models.get(tag).path)
+
+
 def load_bundle(settings: ServingSettings, tag: str | None = None) -> Bundle:
     """The bundle to serve: built from the registry's champions, else the newest bundled one.
 
     With ``tag``, that exact bundle (used by ``crisk audit show`` to recompute reasons).
     """
     os.environ.setdefault("BENTOML_HOME", str(settings.workspace.bentoml_home))
-    import bentoml
-
     source, reason = "registry", None
     if tag is None:
         try:
@@ -244,11 +258,10 @@ def load_bundle(settings: ServingSettings, tag: str | None = None) -> Bundle:
             logger.warning("%s: serving the last bundled champion %s", reason, tag)
     else:
         source = "bundled"
-    model = bentoml.models.get(tag)
-    folder = Path(model.path)
+    folder = _bundle_folder(settings, tag)
     index = json.loads((folder / "bundle.json").read_text())
     return Bundle(
-        tag=str(model.tag),
+        tag=tag,
         models=_load_models(folder, index),
         quantiles=index["quantiles"],
         source=source,
