@@ -237,6 +237,16 @@ def main() -> None:
         model.booster.predict(matrix)
     floor = repeats * 1000 / (time.perf_counter() - started)
     results["floor_booster_predict_batch1000"] = {"items_per_s": floor}
+    # The service runs every declaration model on the batch (areas + revenue), so the same
+    # in-process work for all of them is the fairer floor; both are printed.
+    served = [m for m in bundle.models if m.subject == model.subject]
+    matrices = [(m.booster, m.encoder(features.iloc[:1000])) for m in served]
+    started = time.perf_counter()
+    for _ in range(repeats):
+        for booster, encoded in matrices:
+            booster.predict(encoded)
+    floor_all = repeats * 1000 / (time.perf_counter() - started)
+    results[f"floor_all_{len(served)}_models_batch1000"] = {"items_per_s": floor_all}
     _ = bentoml
 
     print(
@@ -256,6 +266,10 @@ def main() -> None:
     print(f"  throughput crisk / mlflow at batch 100: {throughput_ratio:.2f}x (target >= 1)")
     print(f"  p99 crisk (with reasons) / mlflow at batch 1: {p99_ratio:.2f}x (target <= 1.5)")
     print(f"  crisk at batch 1000 / in-process floor: {floor_share:.1%} (target >= 25%)")
+    print(
+        f"  crisk at batch 1000 / in-process floor of all {len(served)} models: "
+        f"{results['crisk_batch1000']['items_per_s'] / floor_all:.1%}"
+    )
     (logs / "results.json").write_text(json.dumps(results, indent=1))
 
 

@@ -11,9 +11,11 @@ __all__ = [
     "commodity_origin",
     "consignor",
     "declarant",
+    "first_transit_hub",
     "importer",
     "importer_chapter",
     "importer_origin",
+    "last_transit_hub",
     "route",
     "seller",
 ]
@@ -69,6 +71,25 @@ route = Entity(
     owner="risk-analytics@customs.example",
     tags=_TAGS,
 )
+# A transit country seen in two positions of an ENS itinerary (the first and the last country
+# between loading and EU entry). One table of per-country control history feeds both, under
+# separate keys, so a filing's two hubs are looked up in one request without name clashes.
+first_transit_hub = Entity(
+    name="first_transit_hub",
+    join_keys=["first_transit_hub_id"],
+    value_type=ValueType.STRING,
+    description="First transit country of an ENS itinerary (after loading, before EU entry).",
+    owner="risk-analytics@customs.example",
+    tags=_TAGS,
+)
+last_transit_hub = Entity(
+    name="last_transit_hub",
+    join_keys=["last_transit_hub_id"],
+    value_type=ValueType.STRING,
+    description="Last transit country of an ENS itinerary before EU entry.",
+    owner="risk-analytics@customs.example",
+    tags=_TAGS,
+)
 commodity = Entity(
     name="commodity",
     join_keys=["commodity_id"],
@@ -109,6 +130,8 @@ ALL_ENTITIES = [
     consignor,
     carrier,
     route,
+    first_transit_hub,
+    last_transit_hub,
     commodity,
     commodity_origin,
     importer_chapter,

@@ -14,7 +14,14 @@ import numpy as np
 
 from features.columns import Columns, column, texts
 
-__all__ = ["MISSING_KEY", "declaration_keys", "ens_keys", "ens_route_ids", "party_key"]
+__all__ = [
+    "MISSING_KEY",
+    "declaration_keys",
+    "ens_keys",
+    "ens_route_ids",
+    "party_key",
+    "transit_hubs",
+]
 
 MISSING_KEY = "~"
 
@@ -88,11 +95,20 @@ def party_key(name: str | None, country: str | None) -> str:
     return f"{normalised}|{country}" if normalised else MISSING_KEY
 
 
+def transit_hubs(itinerary: Any) -> list[str]:
+    """Countries an ENS itinerary passes between the country of loading and EU entry."""
+    if itinerary is None or len(itinerary) < 3:
+        return []
+    return [str(c) for c in list(itinerary)[1:-1]]
+
+
 def ens_keys(records: Columns) -> dict[str, np.ndarray]:
     """Join keys of every entity an ENS filing touches (the consignee is looked up as importer)."""
     hs = texts(records, "hs_code")
     names = texts(records, "consignor_name")
     countries = texts(records, "consignor_country")
+    itineraries = column(records, "itinerary")
+    hubs = [transit_hubs(i) for i in itineraries]
     return {
         "consignor_id": np.array(
             [party_key(n, c) for n, c in zip(names, countries, strict=True)], dtype=object
@@ -100,5 +116,7 @@ def ens_keys(records: Columns) -> dict[str, np.ndarray]:
         "importer_id": _keyed(texts(records, "consignee_id")),
         "carrier_id": _keyed(texts(records, "carrier_id")),
         "commodity_id": _keyed(np.array([None if h is None else h[:6] for h in hs], dtype=object)),
-        "route_id": ens_route_ids(column(records, "itinerary"), column(records, "transport_mode")),
+        "route_id": ens_route_ids(itineraries, column(records, "transport_mode")),
+        "first_transit_hub_id": np.array([h[0] if h else MISSING_KEY for h in hubs], dtype=object),
+        "last_transit_hub_id": np.array([h[-1] if h else MISSING_KEY for h in hubs], dtype=object),
     }

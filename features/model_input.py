@@ -16,6 +16,7 @@ import numpy as np
 import pandas as pd
 
 from features.columns import Columns, column, floats, is_missing, length, texts
+from features.keys import transit_hubs
 
 __all__ = [
     "DECLARATION_FEATURES",
@@ -151,6 +152,18 @@ ENS_FEATURES: tuple[ModelFeature, ...] = (
     _f("route_declarations_90d", "filings on this route in the last 90 days"),
     _f("route_hit_rate_365d", "route's past hit rate", monotone=1),
     _f("route_safety_security_hit_rate_365d", "route's past security hit rate", monotone=1),
+    _f("first_transit_hub_filings_90d", "filings through the first transit country, 90 days"),
+    _f(
+        "first_transit_hub_safety_security_hit_rate_365d",
+        "first transit country's past security hit rate",
+        monotone=1,
+    ),
+    _f("last_transit_hub_filings_90d", "filings through the last transit country, 90 days"),
+    _f(
+        "last_transit_hub_safety_security_hit_rate_365d",
+        "last transit country's past security hit rate",
+        monotone=1,
+    ),
     _f("commodity_hit_rate_365d", "commodity's past hit rate"),
     _f("commodity_prohibitions_restrictions_hit_rate_365d", "commodity's past P&R hit rate"),
 )
@@ -209,10 +222,7 @@ def request_features(records: Columns, subject: SubjectType) -> dict[str, np.nda
     else:
         mass = floats(records, "gross_mass_kg")
         value = floats(records, "declared_value_eur")
-        transit = [
-            [] if route is None or len(route) <= 2 else list(route)[1:-1]
-            for route in column(records, "itinerary")
-        ]
+        transit = [transit_hubs(route) for route in column(records, "itinerary")]
         containers = column(records, "container_ids")
         with np.errstate(divide="ignore", invalid="ignore"):
             out.update(

@@ -19,6 +19,7 @@ from features.views.commodity_origin_price_baseline_365d import (
 from features.views.commodity_price_baseline_365d import commodity_price_baseline_365d
 from features.views.consignor_hit_rate_365d import consignor_hit_rate_365d
 from features.views.declarant_hit_rate_365d import declarant_hit_rate_365d
+from features.views.first_transit_hub_hit_rate_365d import first_transit_hub_hit_rate_365d
 from features.views.importer_chapter_declaration_count_365d import (
     importer_chapter_declaration_count_365d,
 )
@@ -28,6 +29,7 @@ from features.views.importer_origin_declaration_count_365d import (
     importer_origin_declaration_count_365d,
 )
 from features.views.importer_registration_current import importer_registration_current
+from features.views.last_transit_hub_hit_rate_365d import last_transit_hub_hit_rate_365d
 from features.views.route_hit_rate_365d import route_hit_rate_365d
 from features.views.seller_hit_rate_365d import seller_hit_rate_365d
 
@@ -36,6 +38,8 @@ __all__ = [
     "SERVICE_FOR_SUBJECT",
     "customs_risk_declaration_v1",
     "customs_risk_ens_v1",
+    "customs_risk_ens_v2",
+    "customs_risk_ens_v3",
 ]
 
 _TAGS = {"team": "customs-risk", "pii": "true"}
@@ -98,9 +102,35 @@ customs_risk_ens_v2 = FeatureService(
     tags=_TAGS,
 )
 
-ALL_SERVICES = [customs_risk_declaration_v1, customs_risk_ens_v1, customs_risk_ens_v2]
+# v3 adds the record of the itinerary's transit countries (transshipment hubs), learned from
+# control results rather than a fixed list, so a hub that turns risky is picked up.
+customs_risk_ens_v3 = FeatureService(
+    name="customs_risk_ens_v3",
+    features=[
+        importer_declaration_count_365d,
+        importer_hit_rate_365d,
+        importer_registration_current,
+        carrier_hit_rate_365d,
+        consignor_hit_rate_365d,
+        route_hit_rate_365d,
+        first_transit_hub_hit_rate_365d,
+        last_transit_hub_hit_rate_365d,
+        commodity_hit_rate_365d,
+        importer_registration_age,
+    ],
+    description="Features of ENS filings, with the consignor's and the transit hubs' history.",
+    owner="risk-analytics@customs.example",
+    tags=_TAGS,
+)
+
+ALL_SERVICES = [
+    customs_risk_declaration_v1,
+    customs_risk_ens_v1,
+    customs_risk_ens_v2,
+    customs_risk_ens_v3,
+]
 # The service new models of each subject type are trained on.
 SERVICE_FOR_SUBJECT = {
     "declaration": customs_risk_declaration_v1.name,
-    "ens": customs_risk_ens_v2.name,
+    "ens": customs_risk_ens_v3.name,
 }

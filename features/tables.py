@@ -19,6 +19,7 @@ unit value per commodity × origin and per HS6, over the previous 365 days.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -26,7 +27,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
-from features.keys import declaration_keys, ens_keys
+from features.keys import declaration_keys, ens_keys, transit_hubs
 from features.transforms import HIT_RATE_PRIOR, HIT_RATE_PRIOR_WEIGHT
 
 __all__ = ["FeatureTableInputs", "build_feature_tables", "cutoff_of"]
@@ -219,6 +220,52 @@ def _price_baselines(
     frame["spread_log_unit_value"] = (quartiles[:, 2] - quartiles[:, 0]) / 1.349
     frame["observations"] = frame["observations"].astype(np.int64)
     return frame
+
+
+def _write_transit_hub_tables(
+    con: duckdb.DuckDBPyConnection,
+    ens: pd.DataFrame,
+    ens_out: pd.DataFrame,
+    cutoff_day: int,
+    write: Callable[[str, pd.DataFrame], None],
+) -> None:
+    """Per transit country: filings through it and their control outcomes, as two views.
+
+    A filing counts once for every country it transits; the same table is written under the
+    first- and the last-hub keys so one filing's two hubs are separate features.
+    """
+    hubs = [transit_hubs(i) for i in ens["itinerary"]]
+    counts = np.array([len(h) for h in hubs])
+    exploded = pd.DataFrame(
+        {
+            "declaration_id": np.repeat(ens["ens_id"].to_numpy(), counts),
+            "hub_id": np.array([c for h in hubs for c in h], dtype=object),
+            "day": np.repeat(_epoch_day(ens["filed_at"]), counts),
+        }
+    ).drop_duplicates(["declaration_id", "hub_id"])
+    outcomes = exploded.merge(ens_out, left_on="declaration_id", right_on="subject_id")
+    con.register("hub_events", exploded)
+    con.register("hub_out", outcomes)
+    frame = con.execute(
+        _activity_snapshot_sql(
+            events="hub_events",
+            outcomes="hub_out",
+            key="hub_id",
+            cutoff_day=cutoff_day,
+            activity_columns={"filings_90d": "1@90"},
+            outcome_columns=_outcome_columns(("safety_security",)),
+        )
+    ).df()
+    table = _add_rates(_to_table(frame, "hub_id"), ("safety_security",))
+    measures = ["filings_90d", "controls_365d", "hit_rate_365d", "safety_security_hit_rate_365d"]
+    for position in ("first", "last"):
+        prefix = f"{position}_transit_hub"
+        write(
+            f"{prefix}_hit_rate_365d",
+            table[["hub_id", "event_timestamp", *measures]].rename(
+                columns={"hub_id": f"{prefix}_id"} | {m: f"{prefix}_{m}" for m in measures}
+            ),
+        )
 
 
 def build_feature_tables(inputs: FeatureTableInputs, out_dir: Path) -> dict[str, Path]:
@@ -449,6 +496,7 @@ def build_feature_tables(inputs: FeatureTableInputs, out_dir: Path) -> dict[str,
                 }
             )
             write(f"{entity}_hit_rate_365d", table)
+        _write_transit_hub_tables(con, ens, ens_out, ens_cutoff_day, write)
     route = pd.concat(route_frames, ignore_index=True)
     if "irregularities_safety_security_365d" not in route:
         route["irregularities_safety_security_365d"] = 0

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from hypothesis import settings
 
 from data_contracts.workspace import TELEMETRY_OFF
 from pipelines.world.generate import World, WorldConfig, generate_world
@@ -22,6 +23,12 @@ for _name, _value in TELEMETRY_OFF.items():
     os.environ.setdefault(_name, _value)
 os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
 os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
+
+# Property tests draw new examples on every developer run (that is how they find bugs); CI
+# (`.ci/run` sets HYPOTHESIS_PROFILE=ci) draws the same ones every time, so a red build is
+# always a change in the code, never a lucky draw.
+settings.register_profile("ci", derandomize=True, database=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "default"))
 
 TEST_WORLD_ITEMS = 30_000
 TEST_WORLD_ENS = 40_000

@@ -42,34 +42,64 @@ def declarations(trained_workspace: Path) -> pd.DataFrame:
     return pd.read_parquet(trained_workspace / "data" / "declarations.parquet")
 
 
-def test_offline_engines_agree(trained_workspace: Path, declarations: pd.DataFrame) -> None:
+# subject -> (records file, event-time field, features that must be among the service's)
+SUBJECTS = {
+    "declaration": ("declarations.parquet", "lodged_at", ("price_z_score",)),
+    "ens": (
+        "ens.parquet",
+        "filed_at",
+        (
+            "first_transit_hub_safety_security_hit_rate_365d",
+            "last_transit_hub_safety_security_hit_rate_365d",
+            "consignor_hit_rate_365d",
+        ),
+    ),
+}
+
+
+def _records(workspace: Path, subject: str) -> pd.DataFrame:
+    return pd.read_parquet(workspace / "data" / SUBJECTS[subject][0])
+
+
+@pytest.mark.parametrize("subject", sorted(SUBJECTS))
+def test_offline_engines_agree(trained_workspace: Path, subject: str) -> None:
     """The DuckDB ASOF path equals Feast's own get_historical_features, row for row."""
     settings = FeatureStoreSettings(home=trained_workspace)
-    sample = declarations.sample(400, random_state=3)
-    entities = entity_frame(sample, "declaration")
-    by_feast = historical_features(settings, DECLARATION_SERVICE, entities, engine="feast")
-    by_duckdb = historical_features(settings, DECLARATION_SERVICE, entities, engine="duckdb")
+    service = SERVICE_FOR_SUBJECT[subject]
+    sample = _records(trained_workspace, subject).sample(400, random_state=3)
+    entities = entity_frame(sample, subject)
+    by_feast = historical_features(settings, service, entities, engine="feast")
+    by_duckdb = historical_features(settings, service, entities, engine="duckdb")
     columns = _feature_columns(by_feast, entities)
-    assert len(columns) > 40
+    assert len(columns) > 20
+    assert set(SUBJECTS[subject][2]) <= set(columns)
     assert len(by_feast) == len(by_duckdb) == len(sample), "no entity row is dropped"
     _assert_same_features(by_feast, by_duckdb, columns)
 
 
+@pytest.mark.parametrize("subject", sorted(SUBJECTS))
 def test_online_features_equal_historical_features_at_the_same_time(
-    trained_workspace: Path, declarations: pd.DataFrame
+    trained_workspace: Path, subject: str
 ) -> None:
     """Training/serving skew: online values are the offline values as of the cut-off."""
     settings = FeatureStoreSettings(home=trained_workspace)
-    cutoff = cutoff_of(declarations["lodged_at"])
-    sample = declarations.sample(300, random_state=4).copy()
-    sample["lodged_at"] = cutoff + pd.Timedelta(hours=2)  # scored now, after the last snapshot
-    entities = entity_frame(sample, "declaration")
-    offline = historical_features(settings, DECLARATION_SERVICE, entities, engine="duckdb")
-    reader = OnlineFeatureReader(settings, DECLARATION_SERVICE)
+    service = SERVICE_FOR_SUBJECT[subject]
+    records = _records(trained_workspace, subject)
+    event = SUBJECTS[subject][1]
+    # The online store holds the snapshot of the latest day any record of the world reached.
+    cutoff = cutoff_of(_records(trained_workspace, "declaration")["lodged_at"])
+    cutoff = max(cutoff, cutoff_of(records[event]))
+    sample = records[records[event] < cutoff].sample(300, random_state=4).copy()
+    sample[event] = cutoff + pd.Timedelta(hours=2)  # scored now, after the last snapshot
+    entities = entity_frame(sample, subject)
+    offline = historical_features(settings, service, entities, engine="duckdb")
+    reader = OnlineFeatureReader(settings, service)
     online = pd.DataFrame(reader.get({c: entities[c].to_numpy() for c in entities.columns}))
     columns = _feature_columns(offline, entities)
     assert set(columns) <= set(online.columns)
-    assert offline[columns].notna().mean().mean() > 0.7, "most entities have history"
+    assert offline[columns].notna().mean().mean() > 0.5, "most entities have history"
+    for name in SUBJECTS[subject][2]:
+        assert offline[name].notna().any(), name
     _assert_same_features(offline.reset_index(drop=True), online, columns)
     # A second read is served from the cache and is identical.
     again = pd.DataFrame(reader.get({c: entities[c].to_numpy() for c in entities.columns}))

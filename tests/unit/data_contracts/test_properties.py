@@ -93,9 +93,10 @@ def _stripped(value: str) -> str:
 def _not_a_code(spec: FieldSpec, codes: frozenset[Any], in_list: bool) -> st.SearchStrategy[Any]:
     """Values outside the code list: near misses of real codes, and arbitrary text.
 
-    In a list, an element may be blank (still a bad code) but may not contain the CSV list
-    separator: see ``separator-in-element`` in test_agreement.py. A blank scalar is a
-    ``required`` problem, not a ``code_list`` one.
+    In a list, an element may not contain the CSV list separator (see ``separator-in-element``
+    in test_agreement.py) and may not be blank: a blank element makes the list unreadable, a
+    ``type`` problem (hypothesis found ``["\x1d", "NL"]``; ``str.strip`` removes ``\x1d``).
+    A blank scalar is a ``required`` problem, not a ``code_list`` one.
     """
     if spec.type == "int":
         return st.integers(-(10**6), 10**6).filter(lambda v: v not in codes)
@@ -106,7 +107,7 @@ def _not_a_code(spec: FieldSpec, codes: frozenset[Any], in_list: bool) -> st.Sea
     anything = st.text(min_size=1, max_size=8)
     if in_list:
         return st.one_of(near_miss, anything).filter(
-            lambda s: s.strip() not in codes and LIST_SEPARATOR not in s
+            lambda s: bool(s.strip()) and s.strip() not in codes and LIST_SEPARATOR not in s
         )
     return st.one_of(near_miss, anything).filter(
         lambda s: bool(s.strip()) and s.strip() not in codes
@@ -203,7 +204,13 @@ def _unparsable(spec: FieldSpec) -> st.SearchStrategy[Any] | None:
             st.text(max_size=10).map(lambda s: "[" + s).filter(lambda s: not _is_json(s, list))
         )
         scalars = st.one_of(st.integers(), st.floats(allow_nan=False, allow_infinity=False))
-        return st.one_of(broken_json, scalars, st.dictionaries(st.text(max_size=3), st.integers()))
+        blank_element = st.sampled_from(["", " ", "\t", "\x1d"]).map(lambda b: ["CN", b])
+        return st.one_of(
+            broken_json,
+            scalars,
+            st.dictionaries(st.text(max_size=3), st.integers()),
+            blank_element,
+        )
     if spec.type == "map":
         not_an_object = st.text(min_size=1, max_size=10).filter(
             lambda s: bool(s.strip()) and not _is_json(s, dict)
