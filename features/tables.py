@@ -19,7 +19,6 @@ unit value per commodity × origin and per HS6, over the previous 365 days.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -222,50 +221,20 @@ def _price_baselines(
     return frame
 
 
-def _write_transit_hub_tables(
-    con: duckdb.DuckDBPyConnection,
-    ens: pd.DataFrame,
-    ens_out: pd.DataFrame,
-    cutoff_day: int,
-    write: Callable[[str, pd.DataFrame], None],
-) -> None:
-    """Per transit country: filings through it and their control outcomes, as two views.
+def _transit_hub_tables(snapshots: pd.DataFrame) -> dict[str, pd.DataFrame]:
+    """The per-country hub snapshots under the first- and the last-hub keys (two views).
 
-    A filing counts once for every country it transits; the same table is written under the
-    first- and the last-hub keys so one filing's two hubs are separate features.
+    One filing's two hubs are then separate features, looked up in one request.
     """
-    hubs = [transit_hubs(i) for i in ens["itinerary"]]
-    counts = np.array([len(h) for h in hubs])
-    exploded = pd.DataFrame(
-        {
-            "declaration_id": np.repeat(ens["ens_id"].to_numpy(), counts),
-            "hub_id": np.array([c for h in hubs for c in h], dtype=object),
-            "day": np.repeat(_epoch_day(ens["filed_at"]), counts),
-        }
-    ).drop_duplicates(["declaration_id", "hub_id"])
-    outcomes = exploded.merge(ens_out, left_on="declaration_id", right_on="subject_id")
-    con.register("hub_events", exploded)
-    con.register("hub_out", outcomes)
-    frame = con.execute(
-        _activity_snapshot_sql(
-            events="hub_events",
-            outcomes="hub_out",
-            key="hub_id",
-            cutoff_day=cutoff_day,
-            activity_columns={"filings_90d": "1@90"},
-            outcome_columns=_outcome_columns(("safety_security",)),
-        )
-    ).df()
-    table = _add_rates(_to_table(frame, "hub_id"), ("safety_security",))
+    table = _add_rates(_to_table(snapshots, "hub_id"), ("safety_security",))
     measures = ["filings_90d", "controls_365d", "hit_rate_365d", "safety_security_hit_rate_365d"]
+    out = {}
     for position in ("first", "last"):
         prefix = f"{position}_transit_hub"
-        write(
-            f"{prefix}_hit_rate_365d",
-            table[["hub_id", "event_timestamp", *measures]].rename(
-                columns={"hub_id": f"{prefix}_id"} | {m: f"{prefix}_{m}" for m in measures}
-            ),
+        out[f"{prefix}_hit_rate_365d"] = table[["hub_id", "event_timestamp", *measures]].rename(
+            columns={"hub_id": f"{prefix}_id"} | {m: f"{prefix}_{m}" for m in measures}
         )
+    return out
 
 
 def build_feature_tables(inputs: FeatureTableInputs, out_dir: Path) -> dict[str, Path]:
@@ -301,12 +270,20 @@ def build_feature_tables(inputs: FeatureTableInputs, out_dir: Path) -> dict[str,
         written[view] = path
         logger.info("feature table %s: %d rows", view, len(frame))
 
-    def snapshot(key: str, activity: dict[str, str], outcome: dict[str, str]) -> pd.DataFrame:
+    def snapshot(
+        key: str,
+        activity: dict[str, str],
+        outcome: dict[str, str],
+        *,
+        events: str = "decl",
+        outcomes: str = "decl_out",
+        last_day: int = cutoff_day,
+    ) -> pd.DataFrame:
         sql = _activity_snapshot_sql(
-            events="decl",
-            outcomes="decl_out",
+            events=events,
+            outcomes=outcomes,
             key=key,
-            cutoff_day=cutoff_day,
+            cutoff_day=last_day,
             activity_columns=activity,
             outcome_columns=outcome,
         )
@@ -460,33 +437,30 @@ def build_feature_tables(inputs: FeatureTableInputs, out_dir: Path) -> dict[str,
         con.register("ens", ens_frame)
         con.register("ens_out", ens_items_out)
         ens_cutoff_day = max(cutoff_day, int(cutoff_of(ens["filed_at"]).value // (86_400 * 10**9)))
+        safety = _outcome_columns(("safety_security",))
         route_frames.append(
-            con.execute(
-                _activity_snapshot_sql(
-                    events="ens",
-                    outcomes="ens_out",
-                    key="route_id",
-                    cutoff_day=ens_cutoff_day,
-                    activity_columns={"route_declarations_90d": "1@90"},
-                    outcome_columns=_outcome_columns(("safety_security",)),
-                )
-            ).df()
+            snapshot(
+                "route_id",
+                {"route_declarations_90d": "1@90"},
+                safety,
+                events="ens",
+                outcomes="ens_out",
+                last_day=ens_cutoff_day,
+            )
         )
         for entity, volume in (
             ("carrier", "carrier_filings_90d"),
             ("consignor", "consignor_filings_90d"),
         ):
             key = f"{entity}_id"
-            frame = con.execute(
-                _activity_snapshot_sql(
-                    events="ens",
-                    outcomes="ens_out",
-                    key=key,
-                    cutoff_day=ens_cutoff_day,
-                    activity_columns={volume: "1@90"},
-                    outcome_columns=_outcome_columns(("safety_security",)),
-                )
-            ).df()
+            frame = snapshot(
+                key,
+                {volume: "1@90"},
+                safety,
+                events="ens",
+                outcomes="ens_out",
+                last_day=ens_cutoff_day,
+            )
             table = _add_rates(_to_table(frame, key), ("safety_security",))
             table = table.rename(
                 columns={
@@ -496,7 +470,30 @@ def build_feature_tables(inputs: FeatureTableInputs, out_dir: Path) -> dict[str,
                 }
             )
             write(f"{entity}_hit_rate_365d", table)
-        _write_transit_hub_tables(con, ens, ens_out, ens_cutoff_day, write)
+        # Per transit country: a filing counts once for every country it transits.
+        hubs = [transit_hubs(i) for i in ens["itinerary"]]
+        counts = np.array([len(h) for h in hubs])
+        hub_events = pd.DataFrame(
+            {
+                "declaration_id": np.repeat(ens["ens_id"].to_numpy(), counts),
+                "hub_id": np.array([c for h in hubs for c in h], dtype=object),
+                "day": np.repeat(_epoch_day(ens["filed_at"]), counts),
+            }
+        ).drop_duplicates(["declaration_id", "hub_id"])
+        con.register("hub_events", hub_events)
+        con.register(
+            "hub_out", hub_events.merge(ens_out, left_on="declaration_id", right_on="subject_id")
+        )
+        hub = snapshot(
+            "hub_id",
+            {"filings_90d": "1@90"},
+            safety,
+            events="hub_events",
+            outcomes="hub_out",
+            last_day=ens_cutoff_day,
+        )
+        for name, table in _transit_hub_tables(hub).items():
+            write(name, table)
     route = pd.concat(route_frames, ignore_index=True)
     if "irregularities_safety_security_365d" not in route:
         route["irregularities_safety_security_365d"] = 0
