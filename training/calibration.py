@@ -28,7 +28,10 @@ def _fit(
         model.fit(margin.reshape(-1, 1), y, sample_weight=weight)
         return {"method": "platt", "a": float(model.coef_[0, 0]), "b": float(model.intercept_[0])}
     probability = 1.0 / (1.0 + np.exp(-margin))
-    iso = IsotonicRegression(out_of_bounds="clip", y_min=0.0, y_max=1.0)
+    # A score range without a single hit in validation is "rarer than one in 2n", not
+    # impossible: a probability of exactly 0 (or 1) would claim a certainty the data cannot give.
+    floor = 0.5 / len(y)
+    iso = IsotonicRegression(out_of_bounds="clip", y_min=floor, y_max=1.0 - floor)
     iso.fit(probability, y, sample_weight=weight)
     return {
         "method": "isotonic",
