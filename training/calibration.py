@@ -24,7 +24,9 @@ def _fit(
     method: str, margin: np.ndarray, y: np.ndarray, weight: np.ndarray | None
 ) -> dict[str, Any]:
     if method == "platt":
-        model = LogisticRegression(C=1e6)
+        # Mild regularisation: irrelevant at thousands of rows, but a tiny or separable
+        # validation window must not drive the slope to infinity (scores of exactly 0 or 1).
+        model = LogisticRegression(C=1.0)
         model.fit(margin.reshape(-1, 1), y, sample_weight=weight)
         return {"method": "platt", "a": float(model.coef_[0, 0]), "b": float(model.intercept_[0])}
     probability = 1.0 / (1.0 + np.exp(-margin))
@@ -49,11 +51,14 @@ def fit_calibration(
         return {"method": "none", "reason": "validation window has too few positives or negatives"}
     rng = np.random.default_rng(seed)
     half = rng.random(len(y)) < 0.5
+    # Each half needs both classes: nothing can be fitted or judged on one class alone. Then
+    # the choice cannot be made on data, and the stiff map (Platt) is fitted on all of it.
+    if any(len(np.unique(y[part])) < 2 for part in (half, ~half)):
+        fitted = _fit("platt", margin, y, weight)
+        fitted["reason"] = "a validation half lacks positives or negatives: Platt, not compared"
+        return fitted
     scores: dict[str, float] = {}
     for method in ("platt", "isotonic"):
-        if y[half].sum() < 1 or y[~half].sum() < 1:
-            scores[method] = float("inf")
-            continue
         w_fit = None if weight is None else weight[half]
         w_eval = None if weight is None else weight[~half]
         fitted = _fit(method, margin[half], y[half], w_fit)
