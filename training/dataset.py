@@ -41,11 +41,18 @@ _TIME = {"declaration": "lodged_at", "ens": "filed_at"}
 def data_snapshot_id(workspace: Workspace) -> str:
     """A short content id of the data store, logged with every model (which data made it)."""
     digest = hashlib.sha256()
-    for name in ("declarations.parquet", "ens.parquet", "control_results.parquet"):
+    for name in (
+        "declarations.parquet",
+        "ens.parquet",
+        "control_results.parquet",
+        "operators.parquet",
+    ):
         path = workspace.data_dir / name
         if path.exists():
-            stat = path.stat()
-            digest.update(f"{name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+            digest.update(name.encode())
+            with path.open("rb") as handle:
+                for block in iter(lambda: handle.read(1 << 20), b""):
+                    digest.update(block)
     return digest.hexdigest()[:16]
 
 

@@ -37,7 +37,7 @@ from training.baselines import (
 )
 from training.config import TrainingSettings
 from training.dataset import item_labels, load_labelled_set, load_records
-from training.metrics import calibration_curve, ranking_metrics
+from training.metrics import calibration_curve, json_safe, ranking_metrics
 from training.registry import CHALLENGER, configure_mlflow, load_version, registered_models
 from training.split import time_split
 from training.train import REVENUE_TASK, AreaModel, predict
@@ -247,7 +247,14 @@ def evaluate(
         versions[name] = str(version.version)
     if not loaded:
         raise LookupError(f"no registered model has the alias {alias!r}; run `crisk train` first")
-    report: dict[str, Any] = {"alias": alias, "models": versions, "areas": {}, "datasets": {}}
+    report: dict[str, Any] = {
+        "alias": alias,
+        "models": versions,
+        "areas": {},
+        "datasets": {},
+        "windows": {},  # per subject type: each has its own data and so its own test window
+        "primary_datasets": {},
+    }
     for subject, models in sorted(loaded.items()):
         labelled = load_labelled_set(settings, subject)
         end = labelled.event_time.max().normalize() + pd.Timedelta(days=1)
@@ -262,7 +269,7 @@ def evaluate(
         primary_name = (
             "synthetic_ground_truth" if "synthetic_ground_truth" in sets else "random_controls"
         )
-        report["window"] = {"from": str(window[0]), "to": str(window[1])}
+        report["windows"][subject] = {"from": str(window[0]), "to": str(window[1])}
         profiles = load_profiles(settings.workspace.world_dir, labelled.records)
         register = _register(settings)
         # The baseline learns from the same rows as the model (same exclusions).
@@ -315,7 +322,7 @@ def evaluate(
                             )
                         }
                     )
-        report["dataset"] = primary_name
+        report["primary_datasets"][subject] = primary_name
     report["selection_bias"] = (
         "Labels exist only for controlled items. Training rows are weighted by "
         f"(1 / P(controlled | declared data)) ** {settings.ipw_power}, the propensity estimated on "
@@ -326,9 +333,20 @@ def evaluate(
     )
     if out_dir is not None:
         out_dir.mkdir(parents=True, exist_ok=True)
-        (out_dir / "metrics.json").write_text(json.dumps(report, indent=1, default=float))
+        # Strict JSON: a metric that does not exist (no hits in a set, no revenue for an area)
+        # is null, not the NaN a strict parser refuses.
+        (out_dir / "metrics.json").write_text(
+            json.dumps(json_safe(report), indent=1, default=float, allow_nan=False)
+        )
     with mlflow.start_run(run_name=f"crisk evaluate @{alias}"):
-        mlflow.set_tags({"alias": alias, "dataset": report["dataset"]})
+        windows = report["windows"]
+        mlflow.set_tags(
+            {
+                "alias": alias,
+                **{f"dataset_{k}": v for k, v in report["primary_datasets"].items()},
+                **{f"window_{k}": f"{w['from']} .. {w['to']}" for k, w in windows.items()},
+            }
+        )
         for key, metrics in report["areas"].items():
             if "@" in key:
                 continue
@@ -337,7 +355,10 @@ def evaluate(
                 if np.isfinite(value):
                     mlflow.log_metric(f"{clean}_precision_at_{rate}", float(value))
         if out_dir is not None:
+            from training.report import write_model_report
+
             mlflow.log_artifact(str(out_dir / "metrics.json"))
+            mlflow.log_artifact(str(write_model_report(report, out_dir / "report.html")))
     return report
 
 

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-__all__ = ["RATES", "calibration_curve", "ranking_metrics", "selection_order"]
+__all__ = ["RATES", "calibration_curve", "json_safe", "ranking_metrics", "selection_order"]
 
 RATES: tuple[int, ...] = (1, 2, 5, 10)
 
@@ -105,3 +105,18 @@ def calibration_curve(
         "observed": [float(y[g].mean()) for g in groups],
         "count": [len(g) for g in groups],
     }
+
+
+def json_safe(value: Any) -> Any:
+    """``value`` with every non-finite float replaced by None, recursively (strict JSON).
+
+    A metric that does not exist (no hits in a set, no revenue for an area) is written as null,
+    not as the bare NaN that strict JSON parsers refuse.
+    """
+    if isinstance(value, dict):
+        return {k: json_safe(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [json_safe(v) for v in value]
+    if isinstance(value, float | np.floating) and not np.isfinite(value):
+        return None
+    return value

@@ -19,6 +19,8 @@ _RATES = ("1", "2", "5", "10")
 
 
 def _fmt(value: Any) -> str:
+    if value is None:
+        return "–"
     if isinstance(value, float):
         return "–" if value != value else f"{value:.3f}"
     return html.escape(str(value))
@@ -98,7 +100,11 @@ def _slices_table(slices: dict[str, Any]) -> str:
 
 def write_model_report(report: dict[str, Any], path: Path) -> Path:
     """Write the report of ``crisk evaluate``'s output to ``path``."""
-    window = report.get("window", {})
+    windows = "; ".join(
+        f"{html.escape(subject)}: {_fmt(w.get('from'))} to {_fmt(w.get('to'))} (data set "
+        f"<b>{_fmt(report.get('primary_datasets', {}).get(subject))}</b>)"
+        for subject, w in report.get("windows", {}).items()
+    )
     parts = [
         "<!doctype html><html><head><meta charset='utf-8'><title>crisk model report</title>",
         "<style>body{font-family:sans-serif;margin:2em;max-width:1100px} table{border-collapse:"
@@ -110,8 +116,7 @@ def write_model_report(report: dict[str, Any], path: Path) -> Path:
             f"{html.escape(k)} v{html.escape(v)}" for k, v in report.get("models", {}).items()
         )
         + "</p>",
-        f"<p>Evaluation window: {_fmt(window.get('from'))} to {_fmt(window.get('to'))}; "
-        f"primary data set: <b>{_fmt(report.get('dataset'))}</b>. "
+        f"<p>Evaluation windows: {windows}. "
         "Selection is the top n% by score, ties broken by expected revenue.</p>",
         "<h2>How selection bias was handled</h2>"
         f"<p>{html.escape(report.get('selection_bias', ''))}</p>",

@@ -36,7 +36,7 @@ from features.model_input import (
 from training.calibration import fit_calibration
 from training.config import TrainingSettings
 from training.dataset import LabelledSet, data_snapshot_id, load_labelled_set
-from training.metrics import calibration_curve, ranking_metrics
+from training.metrics import calibration_curve, json_safe, ranking_metrics
 from training.registry import (
     CHALLENGER,
     CHAMPION,
@@ -237,7 +237,9 @@ def _log_model(
         reference_path = folder / "reference_sample.parquet"
         data.reference.to_parquet(reference_path, index=False)
         metrics_path = folder / "metrics.json"
-        metrics_path.write_text(json.dumps(metrics, indent=1, default=float))
+        metrics_path.write_text(
+            json.dumps(json_safe(metrics), indent=1, default=float, allow_nan=False)
+        )
         mlflow.log_artifact(str(metrics_path))
         chatter = io.StringIO()
         # MLflow prints registration notices straight to stderr; keep them in the debug log.
@@ -276,13 +278,16 @@ def _log_model(
 
 
 def _flatten(prefix: str, metrics: dict[str, Any]) -> dict[str, float]:
+    """Every finite number of a nested metrics dict as an MLflow metric (``a_b_c`` names).
+
+    ``precision_at: {"5": 0.9}`` becomes ``<prefix>precision_at_5``: the headline figures must
+    be comparable across runs in MLflow itself, not only inside the metrics artifact.
+    """
     flat: dict[str, float] = {}
     for key, value in metrics.items():
         if isinstance(value, dict):
-            for sub, v in value.items():
-                if isinstance(v, int | float) and np.isfinite(v):
-                    flat[f"{prefix}{key}_{sub}"] = float(v)
-        elif isinstance(value, int | float) and np.isfinite(value):
+            flat.update(_flatten(f"{prefix}{key}_", value))
+        elif isinstance(value, int | float) and not isinstance(value, bool) and np.isfinite(value):
             flat[f"{prefix}{key}"] = float(value)
     return flat
 

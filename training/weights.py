@@ -3,9 +3,12 @@
 Controls were chosen by rules, by officers and at random, so controlled items over-represent what
 rules look for. Each labelled row is weighted by the inverse of its estimated probability of
 being controlled, P(controlled | declared data): rules are functions of declared data, so the
-propensity is learnable from every item, controlled or not. Randomly selected rows are the one
-place the probability is *known* (the random rate): their weight uses it directly, and they stay
-the unbiased evaluation set. Weights are clipped and normalised so a few rows cannot dominate.
+propensity is learnable from every item, controlled or not. Randomly selected rows are drawn at
+a *known* rate, but an item drawn at random could as well have been picked by a rule: its chance
+of carrying a label is still P(controlled | declared data), so training weights them by the
+estimate like every other row (``random_rate`` substitutes the known rate for administrations
+whose random draw is the only selection). Random rows stay the unbiased evaluation set. Weights
+are clipped and normalised so a few rows cannot dominate.
 """
 
 from __future__ import annotations
