@@ -60,7 +60,8 @@ class TrainingSettings(BaseSettings):
         200,
         ge=1,
         description="An area gets a model only with at least this many training hits; below it "
-        "the area stays with the rule-based profiles (too few to beat them reliably).",
+        "crisk serves no score for the area and the risk engine's rule profiles stay in "
+        "charge (too few labels to beat them reliably).",
     )
     selection_weighting: Literal["ipw", "none"] = Field(
         "ipw", description="Inverse-propensity weights against the selection bias of controls."
