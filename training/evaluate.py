@@ -27,6 +27,7 @@ import pandas as pd
 from data_contracts.reference import origin_region
 from features.model_input import FEATURES_BY_SUBJECT
 from features.retrieval import entity_frame, historical_features
+from features.risk_profiles import RiskProfiles
 from features.services import SERVICE_FOR_SUBJECT
 from training.baselines import (
     fit_logistic_regression,
@@ -42,7 +43,14 @@ from training.registry import CHALLENGER, configure_mlflow, load_version, regist
 from training.split import time_split
 from training.train import REVENUE_TASK, AreaModel, predict
 
-__all__ = ["EvaluationSet", "evaluate", "evaluation_sets", "score_models"]
+__all__ = [
+    "EvaluationSet",
+    "evaluate",
+    "evaluation_sets",
+    "operator_register",
+    "rule_profiles",
+    "score_models",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -270,8 +278,8 @@ def evaluate(
             "synthetic_ground_truth" if "synthetic_ground_truth" in sets else "random_controls"
         )
         report["windows"][subject] = {"from": str(window[0]), "to": str(window[1])}
-        profiles = load_profiles(settings.workspace.world_dir, labelled.records)
-        register = _register(settings)
+        profiles = rule_profiles(settings, subject)
+        register = operator_register(settings)
         # The baseline learns from the same rows as the model (same exclusions).
         reasons = labelled.labels["selection_reason"]
         train_rows = split.train & ~reasons.isin(settings.exclude_selection_reasons).to_numpy()
@@ -362,7 +370,15 @@ def evaluate(
     return report
 
 
-def _register(settings: TrainingSettings) -> pd.Series | None:
+def rule_profiles(settings: TrainingSettings, subject: str) -> RiskProfiles:
+    """The risk unit's profiles: the world's file, else derived from the subject's records."""
+    world = settings.workspace.world_dir
+    if (world / "risk_profiles.json").exists():
+        return load_profiles(world)
+    return load_profiles(world, load_records(settings.workspace, subject))
+
+
+def operator_register(settings: TrainingSettings) -> pd.Series | None:
     path = settings.workspace.data_dir / "operators.parquet"
     if not path.exists():
         return None

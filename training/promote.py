@@ -3,8 +3,10 @@
 Both versions are scored on the same evaluation window and set (ground truth in the synthetic
 world, else the random controls: the unbiased ones); the challenger wins when its metric is at
 least the champion's less ``promotion_margin`` of it (relative, so it means the same in a rare
-area as in a frequent one). Every decision, with its numbers, is an MLflow
-run, so an auditor can see why the model that served on a given day was serving.
+area as in a frequent one) and at least what the rule-based profiles reach on the same set (a
+model that selects worse than the rules it supplements must not take over). Every decision,
+with its numbers, is an MLflow run, so an auditor can see why the model that served on a given
+day was serving.
 """
 
 from __future__ import annotations
@@ -15,8 +17,15 @@ from typing import Any
 
 import numpy as np
 
+from training.baselines import rule_scores
 from training.config import TrainingSettings
-from training.evaluate import evaluation_sets, primary_set, test_window
+from training.evaluate import (
+    evaluation_sets,
+    operator_register,
+    primary_set,
+    rule_profiles,
+    test_window,
+)
 from training.metrics import ranking_metrics
 from training.registry import (
     CHALLENGER,
@@ -45,6 +54,7 @@ class PromotionDecision:
     challenger_value: float = float("nan")
     champion_value: float = float("nan")
     margin: float = 0.0
+    rules_value: float = float("nan")
 
 
 def _metric(model: AreaModel, settings: TrainingSettings) -> tuple[str, str, float]:
@@ -63,6 +73,23 @@ def _metric(model: AreaModel, settings: TrainingSettings) -> tuple[str, str, flo
     y = data.labels[f"y_{model.spec['area']}"].to_numpy(dtype=int)
     result = ranking_metrics(y, score, with_probabilities=False)
     return f"precision_at_{rate}", data.name, float(result["precision_at"][rate])
+
+
+def _rules_metric(settings: TrainingSettings, spec: dict[str, Any], metric: str) -> float:
+    """What the rule-based profiles reach on the same set and metric as the model."""
+    subject = spec["subject"]
+    data = primary_set(evaluation_sets(settings, subject, test_window(settings, subject)))
+    profiles = rule_profiles(settings, subject)
+    score = rule_scores(data.records, subject, profiles, operator_register(settings))
+    rate = metric.rsplit("_", 1)[-1]
+    if spec["task"] == REVENUE_TASK:
+        revenue = data.labels["revenue_recovered_eur"].to_numpy(dtype=float)
+        result = ranking_metrics(
+            (revenue > 0).astype(int), score, revenue=revenue, with_probabilities=False
+        )
+        return float(result["revenue_at"][rate])
+    y = data.labels[f"y_{spec['area']}"].to_numpy(dtype=int)
+    return float(ranking_metrics(y, score, with_probabilities=False)["precision_at"][rate])
 
 
 def _decide(settings: TrainingSettings, client: Any, name: str) -> PromotionDecision:
@@ -85,18 +112,28 @@ def _decide(settings: TrainingSettings, client: Any, name: str) -> PromotionDeci
         )  # fmt: skip
     metric, dataset, new = _metric(challenger[1], settings)
     _, _, old = _metric(champion[1], settings)
+    rules = _rules_metric(settings, challenger[1].spec, metric)
     margin = settings.promotion_margin
-    promoted = bool(np.isfinite(new) and (not np.isfinite(old) or new >= old * (1 - margin)))
+    not_worse = bool(np.isfinite(new) and (not np.isfinite(old) or new >= old * (1 - margin)))
+    beats_rules = bool(not np.isfinite(rules) or (np.isfinite(new) and new >= rules))
+    promoted = not_worse and beats_rules
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, challenger_version)
+    verdict = (
+        "not worse, promoted"
+        if promoted
+        else "worse than the rule profiles, champion kept"
+        if not_worse
+        else "worse, champion kept"
+    )
     reason = (
-        f"challenger {metric} {new:.4f} vs champion {old:.4f} (allowed {margin:.0%} less): "
-        + ("not worse, promoted" if promoted else "worse, champion kept")
+        f"challenger {metric} {new:.4f} vs champion {old:.4f} (allowed {margin:.0%} less), "
+        f"rule profiles {rules:.4f}: {verdict}"
     )
     return PromotionDecision(
         name, challenger_version, champion_version,
         challenger_version if promoted else champion_version, promoted, reason, metric, dataset,
-        new, old, margin,
+        new, old, margin, rules,
     )  # fmt: skip
 
 
@@ -127,7 +164,7 @@ def promote(settings: TrainingSettings, names: list[str] | None = None) -> list[
                     )
                 }
             )
-            for key in ("challenger_value", "champion_value"):
+            for key in ("challenger_value", "champion_value", "rules_value"):
                 if np.isfinite(record[key]):
                     mlflow.log_metric(key, record[key])
         logger.info("%s: %s", name, decision.reason)

@@ -487,6 +487,9 @@ def test_promote_a_challenger_as_good_as_the_champion_moves_the_alias_and_logs_w
     values = decision.data.metrics
     assert _probability(values["challenger_value"])
     assert values["challenger_value"] == pytest.approx(values["champion_value"])
+    # The rule profiles were measured on the same set, and the model is not below them.
+    assert _probability(values["rules_value"])
+    assert values["challenger_value"] >= values["rules_value"]
 
     for name in set(before) - {GATED_MODEL}:
         assert _champion(client, name) == before[name]

@@ -40,6 +40,7 @@ def _decide(
     challenger: tuple[str, float] | None,
     champion: tuple[str, float] | None,
     margin: float = 0.02,
+    rules: float = 0.0,  # the rule profiles bind only in the tests about them
 ) -> tuple[PromotionDecision, FakeRegistry]:
     versions = {
         alias: entry
@@ -52,13 +53,14 @@ def _decide(
         if alias not in client.versions:
             return None
         version, value = client.versions[alias]
-        return SimpleNamespace(version=version), SimpleNamespace(value=value)
+        return SimpleNamespace(version=version), SimpleNamespace(value=value, spec={})
 
     def metric(model: Any, settings: TrainingSettings) -> tuple[str, str, float]:
         return "precision_at_5", "random_controls", model.value
 
     monkeypatch.setattr(promote, "load_version", load_version)
     monkeypatch.setattr(promote, "_metric", metric)
+    monkeypatch.setattr(promote, "_rules_metric", lambda settings, spec, metric: rules)
     settings = TrainingSettings(promotion_margin=margin)
     return promote._decide(settings, registry, NAME), registry
 
@@ -82,6 +84,27 @@ def test_a_better_challenger_is_promoted_and_the_record_carries_the_numbers(
     assert "0.4200" in decision.reason
     assert "0.4000" in decision.reason
     assert "not worse, promoted" in decision.reason
+
+
+def test_a_challenger_below_the_rule_profiles_is_refused_even_when_better_than_the_champion(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decision, registry = _decide(
+        monkeypatch, challenger=("3", 0.042), champion=("2", 0.040), rules=0.050
+    )
+    assert not decision.promoted
+    assert decision.champion_after == "2"
+    assert registry.alias_calls == []
+    assert decision.rules_value == pytest.approx(0.050)
+    assert "rule profiles 0.0500" in decision.reason
+    assert "worse than the rule profiles, champion kept" in decision.reason
+
+
+def test_a_challenger_level_with_the_rule_profiles_may_be_promoted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    decision, _ = _decide(monkeypatch, challenger=("3", 0.05), champion=("2", 0.05), rules=0.05)
+    assert decision.promoted
 
 
 def test_an_equal_challenger_is_promoted_as_not_worse(monkeypatch: pytest.MonkeyPatch) -> None:
