@@ -202,8 +202,10 @@ def ingest(
     result = ingest_file(_settings().workspace, kind, file)
     out.print(
         f"{result.n_input:,} rows: {result.n_valid:,} valid, {result.n_quarantined:,} quarantined, "
-        f"{result.n_replaced:,} stored records replaced by newer versions"
+        f"{result.n_replaced:,} stored records replaced by newer versions, "
+        f"{result.n_unchanged:,} already stored unchanged"
     )
+    raise typer.Exit(result.exit_code)
 
 
 # --- features ----------------------------------------------------------------------------------
@@ -317,6 +319,13 @@ def retrain(
     from pipelines.retrain import retrain as run_retrain
 
     result = run_retrain(_settings(), feedback, _progress)
+    if result.feedback is not None:
+        out.print(
+            f"control results: {result.feedback.n_valid:,} valid, "
+            f"{result.feedback.n_quarantined:,} quarantined, "
+            f"{result.feedback.n_unchanged:,} already stored unchanged"
+        )
+    out.print(f"models trained: {len(result.models)}")
     for d in result.decisions:
         out.print(f"{d.name}: {d.reason}")
 
@@ -436,8 +445,9 @@ def feedback_ingest(
     result = ingest_feedback(_settings(), file)
     out.print(
         f"{result.n_input:,} control results: {result.n_valid:,} valid, "
-        f"{result.n_quarantined:,} quarantined"
+        f"{result.n_quarantined:,} quarantined, {result.n_unchanged:,} already stored unchanged"
     )
+    raise typer.Exit(result.exit_code)
 
 
 @audit_app.command("verify")

@@ -11,6 +11,7 @@ import logging
 from dataclasses import dataclass
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from data_contracts.definitions import contract_for
@@ -37,6 +38,12 @@ class IngestResult:
     n_quarantined: int
     n_replaced: int
     data_path: Path
+    n_unchanged: int = 0  # valid rows identical to the stored version: nothing to do
+
+    @property
+    def exit_code(self) -> int:
+        """As ``crisk validate``: 0 every row stored, 1 some quarantined."""
+        return 1 if self.n_quarantined else 0
 
 
 def subject_times(workspace: Workspace) -> dict[tuple[str, str], pd.Timestamp]:
@@ -72,12 +79,17 @@ def ingest_frame(workspace: Workspace, kind: str, raw: pd.DataFrame, source: str
     contract = contract_for(kind)
     path = data_file(workspace, kind)
     valid = result.valid
-    replaced = 0
+    replaced = unchanged = 0
     if path.exists():
         stored = pd.read_parquet(path)
         key = list(contract.key)
         incoming = valid[key].astype(str).agg("|".join, axis=1)
         stored_keys = stored[key].astype(str).agg("|".join, axis=1)
+        # A row sent again unchanged (the service's feedback store is re-read on every retrain)
+        # is neither new nor a newer version: it is dropped, and no history is written for it.
+        same = _unchanged(valid, incoming, stored, stored_keys, contract.field_names)
+        unchanged = int(same.sum())
+        valid, incoming = valid[~same], incoming[~same]
         superseded = stored_keys.isin(set(incoming))
         replaced = int(superseded.sum())
         if replaced:
@@ -103,7 +115,43 @@ def ingest_frame(workspace: Workspace, kind: str, raw: pd.DataFrame, source: str
     logger.info(
         "%s: %d valid, %d quarantined (%s)", kind, result.n_valid, result.n_quarantined, source
     )
-    return IngestResult(kind, result.n_input, result.n_valid, result.n_quarantined, replaced, path)
+    return IngestResult(
+        kind, result.n_input, result.n_valid, result.n_quarantined, replaced, path, unchanged
+    )
+
+
+def _comparable(value: object) -> str:
+    if isinstance(value, np.ndarray):  # lists come back from Parquet as arrays
+        value = value.tolist()
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NaT:
+        return ""
+    return str(value)
+
+
+def _unchanged(
+    incoming: pd.DataFrame,
+    incoming_keys: pd.Series,
+    stored: pd.DataFrame,
+    stored_keys: pd.Series,
+    fields: list[str],
+) -> np.ndarray:
+    """Which incoming rows equal the stored row of the same key, field by field."""
+    shared = set(incoming_keys) & set(stored_keys)
+    same = np.zeros(len(incoming), dtype=bool)
+    if not shared:
+        return same
+    columns = [c for c in fields if c in incoming.columns and c in stored.columns]
+
+    def rows(frame: pd.DataFrame, keys: pd.Series) -> tuple[np.ndarray, list[str], list[tuple]]:
+        mask = keys.isin(shared).to_numpy()
+        values = frame[columns][mask].itertuples(index=False, name=None)
+        return np.flatnonzero(mask), list(keys[mask]), [tuple(map(_comparable, v)) for v in values]
+
+    _, keys, values = rows(stored, stored_keys)
+    stored_rows = dict(zip(keys, values, strict=True))
+    for position, key, value in zip(*rows(incoming, incoming_keys), strict=True):
+        same[position] = stored_rows[key] == value
+    return same
 
 
 def ingest_file(workspace: Workspace, kind: str, path: Path) -> IngestResult:

@@ -46,6 +46,13 @@ def retrain(
     materialized = materialize_features(settings)
     progress("training challengers")
     models = train_models(settings)
+    if not models:
+        # Too few labels in every area: nothing new to evaluate or gate, champions unchanged.
+        progress(
+            f"no area has {settings.training.min_positive_labels} training hits yet: "
+            "nothing trained, the champions stay"
+        )
+        return RetrainResult(feedback, materialized, models, {})
     progress("evaluating challengers")
     run_dir = settings.workspace.runs_dir / "latest_evaluation"
     metrics = evaluate(settings.training, out_dir=run_dir)

@@ -110,6 +110,8 @@ def ingest_feedback(settings: PipelineSettings, path: Path | None = None) -> Ing
     from serving.feedback import FeedbackStore
 
     frame = FeedbackStore(workspace.feedback_db).frame()
+    if frame.empty:  # the service is up but no officer has reported yet
+        return IngestResult("control-results", 0, 0, 0, 0, data_file(workspace, "control-results"))
     return ingest_frame(workspace, "control-results", frame, str(workspace.feedback_db))
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import socket
 import subprocess
@@ -12,6 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import httpx
+import psutil
 import pytest
 from hypothesis import settings
 
@@ -118,13 +120,24 @@ def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None)
 
 
 def stop_server(process: subprocess.Popen[bytes], sig: int = 15) -> None:
-    if process.poll() is None:
-        os.killpg(process.pid, sig)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, 9)
-            process.wait(timeout=10)
+    """Stop the server and every process it started.
+
+    BentoML's workers run in sessions of their own: a SIGTERM reaches them through the arbiter,
+    but after a SIGKILL (the durability test) they would outlive it, so they are killed here.
+    """
+    if process.poll() is not None:
+        return
+    workers = psutil.Process(process.pid).children(recursive=True)
+    os.killpg(process.pid, sig)
+    try:
+        process.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, 9)
+        process.wait(timeout=10)
+    for worker in workers:
+        with contextlib.suppress(psutil.NoSuchProcess):
+            worker.kill()
+    psutil.wait_procs(workers, timeout=10)
 
 
 @pytest.fixture(scope="session")

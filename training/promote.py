@@ -143,7 +143,7 @@ def promote(settings: TrainingSettings, names: list[str] | None = None) -> list[
 
     client = configure_mlflow(settings)
     decisions = []
-    for name in names or registered_models(client, settings.model_prefix):
+    for name in registered_models(client, settings.model_prefix) if names is None else names:
         decision = _decide(settings, client, name)
         with mlflow.start_run(run_name=f"crisk promote {name}"):
             record = asdict(decision)

@@ -10,10 +10,7 @@ from __future__ import annotations
 
 import json
 import math
-import shutil
-import sqlite3
 from collections.abc import Iterator
-from contextlib import closing, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -29,6 +26,9 @@ from data_contracts.definitions import CONTRACT_VERSION
 from data_contracts.workspace import Workspace
 from features.services import SERVICE_FOR_SUBJECT
 from pipelines.cli import app
+from tests.integration.workspaces import copy_workspace as _copy_workspace
+from tests.integration.workspaces import crisk_home as _crisk_home
+from tests.integration.workspaces import mlflow_client as _client
 from training.dataset import data_snapshot_id
 
 pytestmark = pytest.mark.integration
@@ -38,65 +38,9 @@ BASELINES = {"random", "rules", "logistic_regression"}
 EXPERIMENT = "crisk"
 PREFIX = "crisk"
 GATED_MODEL = "crisk_declaration_financial"  # the area with the most labels in the test world
-# MLflow columns holding absolute artifact locations (everything else is relative or an id).
-_LOCATION_COLUMNS = (
-    ("experiments", "artifact_location"),
-    ("runs", "artifact_uri"),
-    ("model_versions", "storage_location"),
-    ("logged_models", "artifact_location"),
-)
 
 
 # --- helpers ------------------------------------------------------------------------------------
-
-
-def _copy_workspace(source: Path, target: Path) -> Path:
-    """A private copy of ``source`` whose MLflow store points at the copy's own artifacts.
-
-    The Feast registry still names the original's feature tables: the copy only reads them.
-    """
-    shutil.copytree(source, target, ignore=shutil.ignore_patterns("bentoml", "service"))
-    old = str(Workspace.at(source).home) + "/"
-    new = str(Workspace.at(target).home) + "/"
-    with closing(sqlite3.connect(target / "mlflow" / "mlflow.db")) as connection:
-        for table, column in _LOCATION_COLUMNS:
-            connection.execute(f"UPDATE {table} SET {column} = replace({column}, ?, ?)", (old, new))
-        connection.commit()
-        for table, column in _LOCATION_COLUMNS:
-            (left,) = connection.execute(
-                f"SELECT count(*) FROM {table} WHERE instr({column}, ?) > 0", (old,)
-            ).fetchone()
-            assert left == 0, f"{table}.{column} still points into the original workspace"
-    return target
-
-
-@contextmanager
-def _crisk_home(home: Path) -> Iterator[MlflowClient]:
-    """CRISK_HOME and MLflow's process-wide URIs on ``home``; everything restored on exit."""
-    workspace = Workspace.at(home)
-    uri = workspace.mlflow_tracking_uri
-    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
-    with pytest.MonkeyPatch.context() as patch:
-        # Set (not setdefault, as the CLI does) so nothing of this copy outlives the test.
-        for name, value in {
-            **workspace.environment(),
-            "CRISK_HOME": str(home),
-            "MLFLOW_REGISTRY_URI": uri,
-        }.items():
-            patch.setenv(name, value)
-        # MLflow's registry store resolves `models:/m-...` sources with the global tracking URI.
-        mlflow.set_tracking_uri(uri)
-        mlflow.set_registry_uri(uri)
-        try:
-            yield MlflowClient(tracking_uri=uri, registry_uri=uri)
-        finally:
-            mlflow.set_tracking_uri(previous[0])
-            mlflow.set_registry_uri(previous[1])
-
-
-def _client(home: Path) -> MlflowClient:
-    uri = Workspace.at(home).mlflow_tracking_uri
-    return MlflowClient(tracking_uri=uri, registry_uri=uri)
 
 
 def _registered(client: MlflowClient) -> list[str]:
