@@ -12,6 +12,7 @@ day was serving.
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from typing import Any
 
@@ -20,6 +21,7 @@ import numpy as np
 from training.baselines import rule_scores
 from training.config import TrainingSettings
 from training.evaluate import (
+    EvaluationSet,
     evaluation_sets,
     operator_register,
     primary_set,
@@ -57,31 +59,12 @@ class PromotionDecision:
     rules_value: float = float("nan")
 
 
-def _metric(model: AreaModel, settings: TrainingSettings) -> tuple[str, str, float]:
-    """(metric name, dataset, value) of one model on its subject's evaluation set."""
-    subject = model.spec["subject"]
-    sets = evaluation_sets(settings, subject, test_window(settings, subject))
-    data = primary_set(sets)
-    score = predict(model, data.features)
-    rate = settings.promotion_metric.rsplit("_", 1)[-1]
-    if model.spec["task"] == REVENUE_TASK:
-        revenue = data.labels["revenue_recovered_eur"].to_numpy(dtype=float)
-        result = ranking_metrics(
-            (revenue > 0).astype(int), score, revenue=revenue, with_probabilities=False
-        )
-        return f"revenue_at_{rate}", data.name, float(result["revenue_at"][rate])
-    y = data.labels[f"y_{model.spec['area']}"].to_numpy(dtype=int)
-    result = ranking_metrics(y, score, with_probabilities=False)
-    return f"precision_at_{rate}", data.name, float(result["precision_at"][rate])
+def _rate(settings: TrainingSettings) -> str:
+    return settings.promotion_metric.rsplit("_", 1)[-1]
 
 
-def _rules_metric(settings: TrainingSettings, spec: dict[str, Any], metric: str) -> float:
-    """What the rule-based profiles reach on the same set and metric as the model."""
-    subject = spec["subject"]
-    data = primary_set(evaluation_sets(settings, subject, test_window(settings, subject)))
-    profiles = rule_profiles(settings, subject)
-    score = rule_scores(data.records, subject, profiles, operator_register(settings))
-    rate = metric.rsplit("_", 1)[-1]
+def _value(spec: dict[str, Any], score: np.ndarray, data: EvaluationSet, rate: str) -> float:
+    """Precision at ``rate`` % (revenue share for the revenue model) of a ranking by ``score``."""
     if spec["task"] == REVENUE_TASK:
         revenue = data.labels["revenue_recovered_eur"].to_numpy(dtype=float)
         result = ranking_metrics(
@@ -92,7 +75,34 @@ def _rules_metric(settings: TrainingSettings, spec: dict[str, Any], metric: str)
     return float(ranking_metrics(y, score, with_probabilities=False)["precision_at"][rate])
 
 
-def _decide(settings: TrainingSettings, client: Any, name: str) -> PromotionDecision:
+def _metric(
+    model: AreaModel, settings: TrainingSettings, data: EvaluationSet
+) -> tuple[str, str, float]:
+    """(metric name, dataset, value) of one model on its subject's evaluation set."""
+    rate = _rate(settings)
+    measure = "revenue_at" if model.spec["task"] == REVENUE_TASK else "precision_at"
+    value = _value(model.spec, predict(model, data.features), data, rate)
+    return f"{measure}_{rate}", data.name, value
+
+
+def _rules_metric(settings: TrainingSettings, spec: dict[str, Any], data: EvaluationSet) -> float:
+    """What the rule-based profiles reach on the same set and metric as the model."""
+    subject = spec["subject"]
+    profiles = rule_profiles(settings, subject)
+    score = rule_scores(data.records, subject, profiles, operator_register(settings))
+    return _value(spec, score, data, _rate(settings))
+
+
+def _evaluation_data(settings: TrainingSettings, subject: str) -> EvaluationSet:
+    return primary_set(evaluation_sets(settings, subject, test_window(settings, subject)))
+
+
+def _decide(
+    settings: TrainingSettings,
+    client: Any,
+    name: str,
+    evaluation_data: Callable[[str], EvaluationSet] | None = None,
+) -> PromotionDecision:
     challenger = load_version(client, name, CHALLENGER)
     champion = load_version(client, name, CHAMPION)
     if challenger is None:
@@ -110,9 +120,12 @@ def _decide(settings: TrainingSettings, client: Any, name: str) -> PromotionDeci
             name, challenger_version, champion_version, champion_version, False,
             "the challenger is already the champion",
         )  # fmt: skip
-    metric, dataset, new = _metric(challenger[1], settings)
-    _, _, old = _metric(champion[1], settings)
-    rules = _rules_metric(settings, challenger[1].spec, metric)
+    data = (evaluation_data or (lambda subject: _evaluation_data(settings, subject)))(
+        challenger[1].spec["subject"]
+    )
+    metric, dataset, new = _metric(challenger[1], settings, data)
+    _, _, old = _metric(champion[1], settings, data)
+    rules = _rules_metric(settings, challenger[1].spec, data)
     margin = settings.promotion_margin
     not_worse = bool(np.isfinite(new) and (not np.isfinite(old) or new >= old * (1 - margin)))
     beats_rules = bool(not np.isfinite(rules) or (np.isfinite(new) and new >= rules))
@@ -143,8 +156,15 @@ def promote(settings: TrainingSettings, names: list[str] | None = None) -> list[
 
     client = configure_mlflow(settings)
     decisions = []
+    cache: dict[str, EvaluationSet] = {}  # one evaluation set per subject type for all decisions
+
+    def evaluation_data(subject: str) -> EvaluationSet:
+        if subject not in cache:
+            cache[subject] = _evaluation_data(settings, subject)
+        return cache[subject]
+
     for name in registered_models(client, settings.model_prefix) if names is None else names:
-        decision = _decide(settings, client, name)
+        decision = _decide(settings, client, name, evaluation_data)
         with mlflow.start_run(run_name=f"crisk promote {name}"):
             record = asdict(decision)
             mlflow.set_tags(

@@ -53,14 +53,17 @@ def _decide(
         if alias not in client.versions:
             return None
         version, value = client.versions[alias]
-        return SimpleNamespace(version=version), SimpleNamespace(value=value, spec={})
+        return SimpleNamespace(version=version), SimpleNamespace(
+            value=value, spec={"subject": "declaration"}
+        )
 
-    def metric(model: Any, settings: TrainingSettings) -> tuple[str, str, float]:
+    def metric(model: Any, settings: TrainingSettings, data: Any) -> tuple[str, str, float]:
         return "precision_at_5", "random_controls", model.value
 
     monkeypatch.setattr(promote, "load_version", load_version)
     monkeypatch.setattr(promote, "_metric", metric)
-    monkeypatch.setattr(promote, "_rules_metric", lambda settings, spec, metric: rules)
+    monkeypatch.setattr(promote, "_rules_metric", lambda settings, spec, data: rules)
+    monkeypatch.setattr(promote, "_evaluation_data", lambda settings, subject: None)
     settings = TrainingSettings(promotion_margin=margin)
     return promote._decide(settings, registry, NAME), registry
 
@@ -208,7 +211,8 @@ def _metric_with(
     monkeypatch.setattr(promote, "predict", lambda model, features: score)
     model = SimpleNamespace(spec={"subject": "declaration", "task": task, "area": "origin"})
     settings = TrainingSettings(promotion_metric=promotion_metric)
-    return promote._metric(model, settings)  # type: ignore[arg-type]
+    data = promote._evaluation_data(settings, "declaration")
+    return promote._metric(model, settings, data)  # type: ignore[arg-type]
 
 
 def _evaluation_set(name: str, labels: dict[str, list[int] | list[float]]) -> EvaluationSet:
