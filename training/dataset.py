@@ -23,7 +23,9 @@ from training.config import TrainingSettings
 from training.weights import estimate_propensity
 
 __all__ = [
+    "EVENT_TIME",
     "SUBJECT_FILES",
+    "SUBJECT_KEYS",
     "LabelledSet",
     "data_snapshot_id",
     "item_labels",
@@ -34,8 +36,8 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SUBJECT_FILES = {"declaration": "declarations.parquet", "ens": "ens.parquet"}
-_KEYS = {"declaration": ["declaration_id", "item_number"], "ens": ["ens_id"]}
-_TIME = {"declaration": "lodged_at", "ens": "filed_at"}
+SUBJECT_KEYS = {"declaration": ["declaration_id", "item_number"], "ens": ["ens_id"]}
+EVENT_TIME = {"declaration": "lodged_at", "ens": "filed_at"}
 
 
 def data_snapshot_id(workspace: Workspace) -> str:
@@ -72,7 +74,7 @@ def item_labels(records: pd.DataFrame, results: pd.DataFrame, subject: str) -> p
     are known once its last control result is in (``label_time``).
     """
     results = results[results["subject_type"] == subject].copy()
-    keys = _KEYS[subject]
+    keys = SUBJECT_KEYS[subject]
     items = records[keys].copy()
     items["__row"] = np.arange(len(records))
     if subject == "declaration":
@@ -143,7 +145,7 @@ def load_labelled_set(settings: TrainingSettings, subject: str) -> LabelledSet:
         labels["propensity"] = 1.0
     labelled = records.iloc[labels.index.to_numpy()].reset_index(drop=True)
     labels = labels.reset_index(drop=True)
-    time_column = _TIME[subject]
+    time_column = EVENT_TIME[subject]
     event_time = pd.to_datetime(records[time_column], utc=True)
     recent_from = event_time.max() - pd.Timedelta(
         days=settings.test_days + settings.validation_days

@@ -37,7 +37,13 @@ from training.baselines import (
     rule_scores,
 )
 from training.config import TrainingSettings
-from training.dataset import item_labels, load_labelled_set, load_records
+from training.dataset import (
+    EVENT_TIME,
+    SUBJECT_KEYS,
+    item_labels,
+    load_labelled_set,
+    load_records,
+)
 from training.metrics import calibration_curve, json_safe, ranking_metrics
 from training.registry import CHALLENGER, configure_mlflow, load_version, registered_models
 from training.split import time_split
@@ -54,8 +60,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-_TIME = {"declaration": "lodged_at", "ens": "filed_at"}
-_KEY = {"declaration": ["declaration_id", "item_number"], "ens": ["ens_id"]}
 _SLICE_MIN_ITEMS = 50
 
 
@@ -90,11 +94,11 @@ def _ground_truth(
     truth = truth[truth["subject_type"] == subject]
     if subject == "declaration":
         truth = truth.assign(item_number=truth["item_number"].astype("int64"))
-        joined = records[_KEY[subject]].merge(
-            truth, left_on=_KEY[subject], right_on=["subject_id", "item_number"], how="left"
+        joined = records[SUBJECT_KEYS[subject]].merge(
+            truth, left_on=SUBJECT_KEYS[subject], right_on=["subject_id", "item_number"], how="left"
         )
     else:
-        joined = records[_KEY[subject]].merge(
+        joined = records[SUBJECT_KEYS[subject]].merge(
             truth, left_on="ens_id", right_on="subject_id", how="left"
         )
     if joined["subject_id"].isna().mean() > 0.01:
@@ -109,7 +113,7 @@ def evaluation_sets(
     """The evaluation sets of one subject type in ``window``."""
     workspace = settings.workspace
     records = load_records(workspace, subject)
-    event = pd.to_datetime(records[_TIME[subject]], utc=True)
+    event = pd.to_datetime(records[EVENT_TIME[subject]], utc=True)
     in_window = records[(event >= window[0]) & (event < window[1])].reset_index(drop=True)
     features = _window_features(settings, subject, in_window)
     results = pd.read_parquet(workspace.data_dir / "control_results.parquet")
@@ -148,7 +152,7 @@ def test_window(settings: TrainingSettings, subject: str) -> tuple[pd.Timestamp,
     labels = item_labels(
         records, pd.read_parquet(workspace.data_dir / "control_results.parquet"), subject
     )
-    event = pd.to_datetime(records[_TIME[subject]], utc=True)
+    event = pd.to_datetime(records[EVENT_TIME[subject]], utc=True)
     labelled_event = event.iloc[labels.index.to_numpy()].reset_index(drop=True)
     end = labelled_event.max().normalize() + pd.Timedelta(days=1)
     split = time_split(
