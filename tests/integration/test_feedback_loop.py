@@ -20,7 +20,6 @@ import numpy as np
 import pandas as pd
 import pytest
 from mlflow import MlflowClient
-from mlflow.entities import Run
 from typer.testing import CliRunner, Result
 
 from data_contracts.workspace import Workspace
@@ -32,8 +31,15 @@ from features.tables import cutoff_of
 from pipelines.cli import app
 from serving.feedback import FeedbackStore
 from tests.conftest import start_server, stop_server
-from tests.integration.workspaces import copy_workspace, crisk_home, mlflow_client
+from tests.integration.workspaces import (
+    alias_version,
+    copy_workspace,
+    crisk_home,
+    mlflow_client,
+    runs_named,
+)
 from training.dataset import data_snapshot_id
+from training.registry import registered_models
 
 pytestmark = pytest.mark.integration
 
@@ -157,24 +163,8 @@ def _history(home: Path, entities: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataF
     )
 
 
-def _registered(client: MlflowClient) -> list[str]:
-    return sorted(m.name for m in client.search_registered_models(f"name LIKE '{PREFIX}_%'"))
-
-
-def _alias(client: MlflowClient, name: str, alias: str) -> str:
-    return str(client.get_model_version_by_alias(name, alias).version)
-
-
 def _latest_version(client: MlflowClient, name: str) -> int:
     return max(int(v.version) for v in client.search_model_versions(f"name = '{name}'"))
-
-
-def _runs(client: MlflowClient, run_name: str) -> list[Run]:
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    assert experiment is not None
-    return client.search_runs(
-        [experiment.experiment_id], filter_string=f"attributes.run_name = '{run_name}'"
-    )
 
 
 def _invoke(*args: str) -> Result:
@@ -244,10 +234,12 @@ def loop(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory) -> L
 
         probe = _probe(home, importers, cutoff)
         history_before = _history(home, probe)
-        names = _registered(client)
-        champions_before = {name: _alias(client, name, "champion") for name in names}
+        names = registered_models(client, PREFIX)
+        champions_before = {name: alias_version(client, name, "champion") for name in names}
         latest_before = {name: _latest_version(client, name) for name in names}
-        decision_runs_before = {name: len(_runs(client, f"crisk promote {name}")) for name in names}
+        decision_runs_before = {
+            name: len(runs_named(client, f"crisk promote {name}")) for name in names
+        }
         snapshot_before = data_snapshot_id(Workspace.at(home))
 
         first = _ingest(home)
@@ -387,7 +379,7 @@ def test_retrain_registers_challengers_trained_on_the_new_data_and_evaluates_the
     )
     assert report["alias"] == "challenger"
     assert report["models"] == challengers
-    (evaluation,) = _runs(client, "crisk evaluate @challenger")
+    (evaluation,) = runs_named(client, "crisk evaluate @challenger")
     assert evaluation.data.tags["alias"] == "challenger"
     logged = sorted(a.path for a in client.list_artifacts(evaluation.info.run_id))
     assert logged == ["metrics.json", "report.html"]
@@ -397,12 +389,12 @@ def test_retrain_logs_one_promotion_decision_per_model_with_its_reason(loop: Loo
     output = _words(_retrained(loop).output)
     client = mlflow_client(loop.home)
     for name, champion_before in loop.champions_before.items():
-        runs = _runs(client, f"crisk promote {name}")
+        runs = runs_named(client, f"crisk promote {name}")
         assert len(runs) == loop.decision_runs_before[name] + 1, name
         decision = max(runs, key=lambda r: r.info.start_time)
         tags, params = decision.data.tags, decision.data.params
-        challenger = _alias(client, name, "challenger")
-        champion = _alias(client, name, "champion")
+        challenger = alias_version(client, name, "challenger")
+        champion = alias_version(client, name, "champion")
         assert params["challenger"] == challenger != champion_before
         assert params["champion_before"] == champion_before
         assert params["champion_after"] == champion
@@ -422,7 +414,7 @@ def test_the_loop_leaves_the_shared_workspace_untouched(
     assert len(_data(trained_workspace)) == len(loop.data_before)
     original = mlflow_client(trained_workspace)
     for name, champion in loop.champions_before.items():
-        assert _alias(original, name, "champion") == champion
+        assert alias_version(original, name, "champion") == champion
         assert _latest_version(original, name) == loop.latest_before[name]
 
 

@@ -26,10 +26,12 @@ from data_contracts.definitions import CONTRACT_VERSION
 from data_contracts.workspace import Workspace
 from features.services import SERVICE_FOR_SUBJECT
 from pipelines.cli import app
+from tests.integration.workspaces import alias_version, runs_named
 from tests.integration.workspaces import copy_workspace as _copy_workspace
 from tests.integration.workspaces import crisk_home as _crisk_home
 from tests.integration.workspaces import mlflow_client as _client
 from training.dataset import data_snapshot_id
+from training.registry import registered_models
 
 pytestmark = pytest.mark.integration
 
@@ -44,11 +46,11 @@ GATED_MODEL = "crisk_declaration_financial"  # the area with the most labels in 
 
 
 def _registered(client: MlflowClient) -> list[str]:
-    return sorted(m.name for m in client.search_registered_models(f"name LIKE '{PREFIX}_%'"))
+    return registered_models(client, PREFIX)
 
 
 def _champion(client: MlflowClient, name: str) -> str:
-    return str(client.get_model_version_by_alias(name, "champion").version)
+    return alias_version(client, name, "champion")
 
 
 def _invoke(*args: str) -> Result:
@@ -88,13 +90,7 @@ def _probability(value: float) -> bool:
 
 
 def _decision_runs(client: MlflowClient, name: str) -> list[Run]:
-    experiment = client.get_experiment_by_name(EXPERIMENT)
-    assert experiment is not None
-    return client.search_runs(
-        [experiment.experiment_id],
-        filter_string=f"attributes.run_name = 'crisk promote {name}'",
-        order_by=["attributes.start_time DESC"],
-    )
+    return runs_named(client, f"crisk promote {name}", EXPERIMENT)
 
 
 def _promote(client: MlflowClient, name: str, *options: str) -> Run:

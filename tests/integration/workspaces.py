@@ -16,10 +16,11 @@ from pathlib import Path
 import mlflow
 import pytest
 from mlflow import MlflowClient
+from mlflow.entities import Run
 
 from data_contracts.workspace import Workspace
 
-__all__ = ["copy_workspace", "crisk_home", "mlflow_client"]
+__all__ = ["alias_version", "copy_workspace", "crisk_home", "mlflow_client", "runs_named"]
 
 # MLflow columns holding absolute artifact locations (everything else is relative or an id).
 _LOCATION_COLUMNS = (
@@ -81,3 +82,19 @@ def mlflow_client(home: Path) -> MlflowClient:
     """A client on the workspace's MLflow store, whatever the process-wide URIs are."""
     uri = Workspace.at(home).mlflow_tracking_uri
     return MlflowClient(tracking_uri=uri, registry_uri=uri)
+
+
+def alias_version(client: MlflowClient, name: str, alias: str) -> str:
+    """The version number an alias (``champion``, ``challenger``) points at."""
+    return str(client.get_model_version_by_alias(name, alias).version)
+
+
+def runs_named(client: MlflowClient, run_name: str, experiment: str = "crisk") -> list[Run]:
+    """Runs of that name in the crisk experiment, newest first."""
+    found = client.get_experiment_by_name(experiment)
+    assert found is not None, f"no experiment {experiment!r}"
+    return client.search_runs(
+        [found.experiment_id],
+        filter_string=f"attributes.run_name = '{run_name}'",
+        order_by=["attributes.start_time DESC"],
+    )
