@@ -9,8 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
-__all__ = ["TELEMETRY_OFF", "Workspace"]
+from pydantic import Field
+
+__all__ = ["DEFAULT_HOME", "HOME_VARIABLE", "TELEMETRY_OFF", "Workspace", "home_field"]
+
+DEFAULT_HOME = Path(".crisk")
+HOME_VARIABLE = "CRISK_HOME"
 
 # Nothing leaves the machine: every component's usage reporting is switched off.
 TELEMETRY_OFF: dict[str, str] = {
@@ -20,6 +26,21 @@ TELEMETRY_OFF: dict[str, str] = {
     "FEAST_USAGE": "False",
     "GX_ANALYTICS_ENABLED": "false",
 }
+
+
+def home_field() -> Any:
+    """The workspace field of every settings class: ``CRISK_HOME``, default ``./.crisk``.
+
+    Read from ``CRISK_HOME`` only, never aliased as ``home``: pydantic-settings matches
+    environment names case-insensitively, so an alias ``home`` would read ``HOME`` and make the
+    user's home directory the workspace. Settings classes set ``populate_by_name`` so that
+    ``Settings(home=...)`` still works in code.
+    """
+    return Field(
+        default=DEFAULT_HOME,
+        validation_alias=HOME_VARIABLE,
+        description="Workspace directory (CRISK_HOME).",
+    )
 
 
 @dataclass(frozen=True)

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field
+from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from data_contracts.workspace import Workspace
+from data_contracts.workspace import Workspace, home_field
 
 __all__ = ["FeatureStoreSettings"]
 
@@ -16,13 +16,11 @@ __all__ = ["FeatureStoreSettings"]
 class FeatureStoreSettings(BaseSettings):
     """Where the Feast registry and stores live, and which online store to use."""
 
-    model_config = SettingsConfigDict(env_prefix="CRISK_FEATURES_", extra="ignore")
-
-    home: Path = Field(
-        default=Path(".crisk"),
-        validation_alias=AliasChoices("CRISK_HOME", "home"),
-        description="Workspace directory.",
+    model_config = SettingsConfigDict(
+        env_prefix="CRISK_FEATURES_", extra="ignore", populate_by_name=True
     )
+
+    home: Path = home_field()
     online_store: Literal["sqlite", "redis"] = Field(
         default="sqlite",
         description="sqlite for one machine; redis (Feast's own integration) when it outgrows one.",

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from data_contracts.workspace import Workspace
+from data_contracts.workspace import Workspace, home_field
 from serving.config import ServingSettings
 from training.config import TrainingSettings
 
@@ -17,9 +17,9 @@ __all__ = ["PipelineSettings"]
 class PipelineSettings(BaseSettings):
     """One workspace (``CRISK_HOME``, default ``./.crisk``) for every step."""
 
-    model_config = SettingsConfigDict(env_prefix="CRISK_", extra="ignore")
+    model_config = SettingsConfigDict(env_prefix="CRISK_", extra="ignore", populate_by_name=True)
 
-    home: Path = Field(default=Path(".crisk"), validation_alias=AliasChoices("CRISK_HOME", "home"))
+    home: Path = home_field()
     world_seed: int = Field(7, description="Seed of the built-in synthetic world.")
     world_declarations: int = Field(
         150_000, ge=1_000, description="Declaration items of the bootstrap world."

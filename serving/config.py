@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from data_contracts.workspace import Workspace
+from data_contracts.workspace import Workspace, home_field
 from features.config import FeatureStoreSettings
 
 __all__ = ["ServingSettings"]
@@ -16,21 +16,23 @@ __all__ = ["ServingSettings"]
 class ServingSettings(BaseSettings):
     """What `crisk serve` runs with."""
 
-    model_config = SettingsConfigDict(env_prefix="CRISK_SERVE_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CRISK_SERVE_", extra="ignore", populate_by_name=True
+    )
 
-    home: Path = Field(default=Path(".crisk"), validation_alias=AliasChoices("CRISK_HOME", "home"))
+    home: Path = home_field()
     features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=1, le=65535)
     workers: int = Field(1, ge=1, description="BentoML worker processes.")
     api_keys: str | None = Field(
         default=None,
-        validation_alias=AliasChoices("CRISK_API_KEYS", "api_keys"),
+        validation_alias="CRISK_API_KEYS",
         description="role:key,role:key,… (roles: scorer, officer, auditor, admin).",
     )
     api_keys_file: Path | None = Field(
         default=None,
-        validation_alias=AliasChoices("CRISK_API_KEYS_FILE", "api_keys_file"),
+        validation_alias="CRISK_API_KEYS_FILE",
         description="A file with one role:key per line (used when CRISK_API_KEYS is unset).",
     )
     model_prefix: str = "crisk"

@@ -5,10 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import AliasChoices, Field, model_validator
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-from data_contracts.workspace import Workspace
+from data_contracts.workspace import Workspace, home_field
 from features.config import FeatureStoreSettings
 
 __all__ = ["LightGBMParams", "TrainingSettings"]
@@ -17,7 +17,9 @@ __all__ = ["LightGBMParams", "TrainingSettings"]
 class LightGBMParams(BaseSettings):
     """Model capacity, chosen with TreeSHAP's cost in mind: trees × leaves × depth² per reason."""
 
-    model_config = SettingsConfigDict(env_prefix="CRISK_TRAIN_LGBM_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CRISK_TRAIN_LGBM_", extra="ignore", populate_by_name=True
+    )
 
     learning_rate: float = Field(0.05, gt=0, le=1)
     num_leaves: int = Field(31, ge=2)
@@ -38,9 +40,11 @@ class LightGBMParams(BaseSettings):
 class TrainingSettings(BaseSettings):
     """What `crisk train`, `crisk evaluate` and `crisk promote` use."""
 
-    model_config = SettingsConfigDict(env_prefix="CRISK_TRAIN_", extra="ignore")
+    model_config = SettingsConfigDict(
+        env_prefix="CRISK_TRAIN_", extra="ignore", populate_by_name=True
+    )
 
-    home: Path = Field(default=Path(".crisk"), validation_alias=AliasChoices("CRISK_HOME", "home"))
+    home: Path = home_field()
     features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
     lgbm: LightGBMParams = Field(default_factory=LightGBMParams)
     experiment: str = "crisk"
