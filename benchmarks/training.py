@@ -76,7 +76,8 @@ def _data(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame, np.ndarray]:
 def _crisk(folder: Path) -> dict:
     from features.model_input import FEATURES_BY_SUBJECT, fit_vocabularies
     from training.config import TrainingSettings
-    from training.train import REVENUE_TASK, fit_area_model
+    from training.model import REVENUE_TASK
+    from training.train import fit_area_model
 
     frame, labels, valid = _data(folder)
     settings = TrainingSettings(home=folder)

@@ -45,9 +45,9 @@ from training.dataset import (
     load_records,
 )
 from training.metrics import calibration_curve, json_safe, ranking_metrics
+from training.model import REVENUE_TASK, AreaModel, predict
 from training.registry import CHALLENGER, configure_mlflow, load_version, registered_models
 from training.split import time_split
-from training.train import REVENUE_TASK, AreaModel, predict
 
 __all__ = [
     "EvaluationSet",

@@ -29,6 +29,7 @@ from training.evaluate import (
     test_window,
 )
 from training.metrics import ranking_metrics
+from training.model import REVENUE_TASK, AreaModel, predict
 from training.registry import (
     CHALLENGER,
     CHAMPION,
@@ -36,7 +37,6 @@ from training.registry import (
     load_version,
     registered_models,
 )
-from training.train import REVENUE_TASK, AreaModel, predict
 
 __all__ = ["PromotionDecision", "promote"]
 

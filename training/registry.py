@@ -12,6 +12,7 @@ import warnings
 from typing import TYPE_CHECKING, Any
 
 from training.config import TrainingSettings
+from training.model import AreaModel
 
 if TYPE_CHECKING:
     from mlflow import MlflowClient
@@ -79,7 +80,9 @@ def version_tags(version: Any) -> dict[str, str]:
     return dict(version.tags or {})
 
 
-def load_version(client: MlflowClient, name: str, alias: str) -> tuple[Any, Any] | None:
+def load_version(
+    client: MlflowClient, name: str, alias: str
+) -> tuple[ModelVersion, AreaModel] | None:
     """(ModelVersion, AreaModel) behind ``name@alias``, read from its logged artifacts."""
     import json
     import tempfile
@@ -87,8 +90,6 @@ def load_version(client: MlflowClient, name: str, alias: str) -> tuple[Any, Any]
 
     import lightgbm as lgb
     import mlflow
-
-    from training.train import AreaModel
 
     version = version_by_alias(client, name, alias)
     if version is None:

@@ -29,7 +29,6 @@ from data_contracts.definitions import CONTRACT_VERSION
 from features.model_input import (
     FEATURES_BY_SUBJECT,
     ModelFeature,
-    calibrate,
     encode,
     fit_vocabularies,
 )
@@ -37,6 +36,7 @@ from training.calibration import fit_calibration
 from training.config import TrainingSettings
 from training.dataset import LabelledSet, data_snapshot_id, load_labelled_set
 from training.metrics import calibration_curve, json_safe, ranking_metrics
+from training.model import REVENUE_TASK, AreaModel, predict
 from training.registry import (
     CHALLENGER,
     CHAMPION,
@@ -47,7 +47,7 @@ from training.registry import (
 from training.split import TimeSplit, time_split
 from training.weights import inverse_propensity_weights
 
-__all__ = ["AREAS_BY_SUBJECT", "AreaModel", "TrainedModel", "fit_area_model", "train"]
+__all__ = ["AREAS_BY_SUBJECT", "TrainedModel", "fit_area_model", "train"]
 
 logger = logging.getLogger(__name__)
 
@@ -61,15 +61,6 @@ AREAS_BY_SUBJECT: dict[str, tuple[str, ...]] = {
     ),
     "ens": ("safety_security", "prohibitions_restrictions", "ipr", "product_safety", "financial"),
 }
-REVENUE_TASK = "revenue"
-
-
-@dataclass
-class AreaModel:
-    """A fitted model and everything serving needs to use it (``spec`` travels as JSON)."""
-
-    booster: lgb.Booster
-    spec: dict[str, Any]
 
 
 @dataclass
@@ -181,15 +172,6 @@ def fit_area_model(
         margin = np.asarray(booster.predict(x_valid, raw_score=True))
         spec["calibration"] = fit_calibration(margin, y_valid, w_valid, seed=settings.seed)
     return AreaModel(booster=booster, spec=spec)
-
-
-def predict(model: AreaModel, frame: pd.DataFrame) -> np.ndarray:
-    """Calibrated probability (classifiers) or expected revenue (revenue model)."""
-    matrix = encode(frame, model.spec["features"], model.spec["vocabularies"])
-    if model.spec["task"] == REVENUE_TASK:
-        return np.maximum(model.booster.predict(matrix), 0.0)
-    margin = np.asarray(model.booster.predict(matrix, raw_score=True))
-    return calibrate(margin, model.spec["calibration"])
 
 
 def _signature(model: AreaModel, features: tuple[ModelFeature, ...]) -> Any:

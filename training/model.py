@@ -1,0 +1,37 @@
+"""The trained area model as training, evaluation, promotion and the registry all see it.
+
+Its own module so that ``training.train`` (which fits and registers models) and
+``training.registry`` (which loads them back) both depend on it, not on each other.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import lightgbm as lgb
+import numpy as np
+import pandas as pd
+
+from features.model_input import calibrate, encode
+
+__all__ = ["REVENUE_TASK", "AreaModel", "predict"]
+
+REVENUE_TASK = "revenue"
+
+
+@dataclass
+class AreaModel:
+    """A fitted model and everything serving needs to use it (``spec`` travels as JSON)."""
+
+    booster: lgb.Booster
+    spec: dict[str, Any]
+
+
+def predict(model: AreaModel, frame: pd.DataFrame) -> np.ndarray:
+    """Calibrated probability (classifiers) or expected revenue (revenue model)."""
+    matrix = encode(frame, model.spec["features"], model.spec["vocabularies"])
+    if model.spec["task"] == REVENUE_TASK:
+        return np.maximum(model.booster.predict(matrix), 0.0)
+    margin = np.asarray(model.booster.predict(matrix, raw_score=True))
+    return calibrate(margin, model.spec["calibration"])
