@@ -4,7 +4,7 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
-PACKAGES := data_contracts features training serving pipelines
+PACKAGES := data_contracts features training serving world pipelines
 
 export CRISK_HOME ?= $(CURDIR)/.crisk
 # Nothing leaves the machine.

@@ -23,7 +23,7 @@ import pandas as pd
 
 from data_contracts.definitions import RecordContract, contract_for
 from data_contracts.validate import validate_frame
-from pipelines.world.generate import WorldConfig, generate_world
+from world.generate import WorldConfig, generate_world
 
 TARGET_SECONDS = 60.0
 TARGET_ROWS = 1_000_000

@@ -18,7 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from pipelines.world.generate import WorldConfig, generate_world, write_world
+from world.generate import WorldConfig, generate_world, write_world
 
 
 def floor_seconds(rows: int, columns: int, out: Path) -> float:

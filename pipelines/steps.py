@@ -22,7 +22,7 @@ from data_contracts.report import write_report
 from data_contracts.validate import ValidationResult, validate_frame
 from pipelines.config import PipelineSettings
 from pipelines.ingest import IngestResult, data_file, ingest_file, ingest_frame
-from pipelines.world.generate import WorldConfig, WorldFiles, generate_world, write_world
+from world.generate import WorldConfig, WorldFiles, generate_world, write_world
 
 __all__ = [
     "BootstrapResult",

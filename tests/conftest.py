@@ -18,8 +18,8 @@ import pytest
 from hypothesis import settings
 
 from data_contracts.workspace import TELEMETRY_OFF
-from pipelines.world.generate import World, WorldConfig, generate_world
 from serving.launch import serve_command
+from world.generate import World, WorldConfig, generate_world
 
 for _name, _value in TELEMETRY_OFF.items():
     os.environ.setdefault(_name, _value)

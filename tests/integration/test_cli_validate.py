@@ -24,7 +24,7 @@ from typer.testing import CliRunner, Result
 from data_contracts.definitions import contract_for
 from data_contracts.validate import validate_frame
 from pipelines.cli import app
-from pipelines.world.generate import World
+from world.generate import World
 
 pytestmark = pytest.mark.integration
 

@@ -25,8 +25,8 @@ from pydantic import ValidationError
 from data_contracts.definitions import KINDS, FieldSpec, RecordContract, contract_for
 from data_contracts.models import model_for, reasons_from_error
 from data_contracts.validate import validate_frame
-from pipelines.world.generate import World
 from tests.unit.data_contracts.records import plain
+from world.generate import World
 
 Record = dict[str, Any]
 # (label, record, field the record breaks, or None for a record that must stay valid)

@@ -29,8 +29,8 @@ from hypothesis import strategies as st
 from data_contracts.definitions import KINDS, FieldSpec, RecordContract, contract_for
 from data_contracts.suites import build_suite
 from data_contracts.validate import ValidationResult, validate_frame
-from pipelines.world.generate import World
 from tests.unit.data_contracts.records import plain
+from world.generate import World
 
 Record = dict[str, Any]
 Updates = dict[str, Any]

@@ -15,8 +15,8 @@ import pandas as pd
 
 from data_contracts.codelists import EU_MEMBER_STATES
 from data_contracts.reference import VAGUE_DESCRIPTIONS
-from pipelines.world.catalogue import ORIGINS, TRANSIT_HUBS
-from pipelines.world.operators import Operators
+from world.catalogue import ORIGINS, TRANSIT_HUBS
+from world.operators import Operators
 
 __all__ = ["EnsDraw", "generate_ens"]
 

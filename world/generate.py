@@ -25,11 +25,11 @@ import numpy as np
 import pandas as pd
 
 from features.risk_profiles import RiskProfiles, declaration_rule_hits, ens_rule_hits
-from pipelines.world.catalogue import CHAPTERS, ORIGINS, build_commodities
-from pipelines.world.controls import ControlPolicy, control_outcomes, historical_selection
-from pipelines.world.declarations import PriceModel, generate_declarations
-from pipelines.world.ens import generate_ens
-from pipelines.world.operators import Operators, build_operators
+from world.catalogue import CHAPTERS, ORIGINS, build_commodities
+from world.controls import ControlPolicy, control_outcomes, historical_selection
+from world.declarations import PriceModel, generate_declarations
+from world.ens import generate_ens
+from world.operators import Operators, build_operators
 
 __all__ = ["World", "WorldConfig", "WorldFiles", "generate_world", "write_world"]
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.codelists import EU_MEMBER_STATES
-from pipelines.world.catalogue import CHAPTERS, ORIGINS
+from world.catalogue import CHAPTERS, ORIGINS
 
 __all__ = ["Operators", "build_operators", "eori_ids", "party_names"]
 
@@ -208,7 +208,7 @@ def build_operators(rng: np.random.Generator, n_items: int, n_days: int, n_ens: 
         }
     )
 
-    from pipelines.world.catalogue import TRANSIT_HUBS
+    from world.catalogue import TRANSIT_HUBS
 
     hubs = rng.permutation(np.array(TRANSIT_HUBS))
     return Operators(

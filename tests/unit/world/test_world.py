@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from pipelines.world.generate import WorldConfig, generate_world
+from world.generate import WorldConfig, generate_world
 
 
 def test_same_seed_gives_the_same_world() -> None:

@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.reference import VAGUE_DESCRIPTIONS
-from pipelines.world.catalogue import CHAPTERS, OFFICES, ORIGINS
-from pipelines.world.operators import Operators
+from world.catalogue import CHAPTERS, OFFICES, ORIGINS
+from world.operators import Operators
 
 __all__ = ["DeclarationDraw", "PriceModel", "generate_declarations"]
 
