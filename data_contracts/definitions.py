@@ -462,6 +462,14 @@ CONTROL_RESULT = RecordContract(
             "2026-11-02T15:00:00Z",
         ),
         FieldSpec(
+            "reported_at",
+            "timestamp",
+            "When the outcome became known (UTC); absent: the service's receive time, or "
+            "controlled_at plus the configured reporting delay for files.",
+            "2026-11-03T10:00:00Z",
+            required=False,
+        ),
+        FieldSpec(
             "control_type",
             "str",
             "documentary, physical, scan or post_release_audit.",
@@ -501,6 +509,15 @@ CONTROL_RESULT = RecordContract(
             "undervalued invoice",
             required=False,
             max_length=2000,
+        ),
+    ),
+    pair_rules=(
+        PairRule(
+            "reported_after_control",
+            "reported_at",
+            "controlled_at",
+            True,
+            "reported_at must not be before controlled_at",
         ),
     ),
     conditional_required=(

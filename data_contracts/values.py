@@ -219,7 +219,7 @@ def parse_value(value: Any, kind: str) -> Any:
         return value
     if kind == "bool" and kind_of_value is bool:
         return value
-    if kind == "timestamp" and kind_of_value is str:
+    if kind == "timestamp" and kind_of_value is str and not is_blank(value):
         return _timestamp_text(value)
     if kind not in ("str_list", "map") and is_blank(value):
         return None

@@ -22,3 +22,17 @@ def plain(value: Any) -> Any:
     if isinstance(value, np.generic):
         return value.item()
     return value
+
+
+def scaled_below(value: Any, fraction: float) -> Any:
+    """A value below ``value`` for an ordering rule: a share of a number, or an earlier time.
+
+    ``fraction`` in (0, 1]: 1 gives the value itself (the boundary of an or-equal rule); times
+    move back by (1 - fraction) × 30 days, at least one second.
+    """
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return value * fraction
+    moment = pd.Timestamp(value)
+    if fraction >= 1:
+        return plain(moment)
+    return plain(moment - pd.Timedelta(seconds=max(1.0, (1 - fraction) * 30 * 86_400)))

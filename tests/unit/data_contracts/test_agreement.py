@@ -25,7 +25,7 @@ from pydantic import ValidationError
 from data_contracts.definitions import KINDS, FieldSpec, RecordContract, contract_for
 from data_contracts.models import model_for, reasons_from_error
 from data_contracts.validate import validate_frame
-from tests.unit.data_contracts.records import plain
+from tests.unit.data_contracts.records import plain, scaled_below
 from world.generate import World
 
 Record = dict[str, Any]
@@ -152,6 +152,10 @@ def _keep_cross_rules(contract: RecordContract, base: Record, updates: Record) -
     for pair in contract.pair_rules:
         for name, partner, scale in ((pair.left, pair.right, 0.5), (pair.right, pair.left, 2.0)):
             if name in updates and not _is_blank(updates[name]):
+                if contract.spec(name).type == "timestamp":
+                    # Times: the partner takes the same instant (every pair rule is or-equal).
+                    out[partner] = updates[name]
+                    continue
                 number = float(updates[name])
                 out[partner] = number if pair.or_equal else number * scale
     for cond_max in contract.conditional_max:
@@ -185,8 +189,12 @@ def cases(contract: RecordContract, base: Record) -> Iterator[Case]:
             )
     for pair in contract.pair_rules:
         right = base[pair.right]
-        yield pair.rule, {pair.left: right * 0.5}, pair.left
-        yield f"{pair.rule}:equal", {pair.left: right}, None if pair.or_equal else pair.left
+        yield pair.rule, {pair.left: scaled_below(right, 0.5)}, pair.left
+        yield (
+            f"{pair.rule}:equal",
+            {pair.left: scaled_below(right, 1.0)},
+            None if pair.or_equal else pair.left,
+        )
     for cond in contract.conditional_required:
         for when in cond.when_values:
             for missing in (None, ""):

@@ -29,7 +29,7 @@ from hypothesis import strategies as st
 from data_contracts.definitions import KINDS, FieldSpec, RecordContract, contract_for
 from data_contracts.suites import build_suite
 from data_contracts.validate import ValidationResult, validate_frame
-from tests.unit.data_contracts.records import plain
+from tests.unit.data_contracts.records import plain, scaled_below
 from world.generate import World
 
 Record = dict[str, Any]
@@ -302,9 +302,9 @@ def corruptions(contract: RecordContract) -> list[Corruption]:
     for pair in contract.pair_rules:
         # Both values stay valid on their own; only their order is wrong.
         def smaller(record: Record, rule: Any = pair) -> st.SearchStrategy[Updates]:
-            right = float(record[rule.right])
+            right = record[rule.right]
             factors = st.floats(0.01, 0.99) if rule.or_equal else st.floats(0.01, 1.0)
-            return factors.map(lambda f: {rule.left: right * f})
+            return factors.map(lambda f: {rule.left: scaled_below(right, f)})
 
         out.append(Corruption(pair.left, pair.rule, smaller, field_level=False))
     for cond in contract.conditional_required:
