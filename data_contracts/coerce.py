@@ -47,9 +47,10 @@ def coerce_frame(
     reasons: list[list[Reason]] = [[] for _ in range(len(raw))]
     for spec in contract.fields:
         if spec.name not in raw.columns:
-            typed[spec.name] = pd.Series([None] * len(raw), index=raw.index, dtype=object)
-            if spec.type == "str":
-                typed[spec.name] = typed[spec.name].astype("string")
+            # An absent optional column has its kind's dtype, as a present one would: the data
+            # store's column types never depend on whether a file happened to carry the field.
+            absent = pd.Series([None] * len(raw), index=raw.index, dtype=object)
+            typed[spec.name] = parse_column(absent, spec.type)[0]
             continue
         column, bad = parse_column(raw[spec.name], spec.type)
         typed[spec.name] = column

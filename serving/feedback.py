@@ -28,6 +28,11 @@ CREATE TABLE IF NOT EXISTS control_results (
 """
 
 
+def _utc(text: str) -> pd.Timestamp:
+    stamp = pd.Timestamp(text)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
 class FeedbackStore:
     def __init__(self, path: Path) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -76,10 +81,30 @@ class FeedbackStore:
         return int(self._connect().execute("SELECT count(*) FROM control_results").fetchone()[0])
 
     def frame(self) -> pd.DataFrame:
-        """Every stored control result, as contract columns (for `crisk retrain`)."""
+        """Every stored control result, as contract columns (for `crisk retrain`).
+
+        A result sent without ``reported_at`` became known when the service received it
+        (spec §2): that time is filled in, so features never see it earlier. A receive time
+        before ``controlled_at`` (the sender's clock ahead of ours, or a replayed world whose
+        calendar runs ahead of the wall clock) is raised to ``controlled_at``: an outcome is
+        never known before its control.
+        """
         rows = (
             self._connect()
-            .execute("SELECT payload FROM control_results ORDER BY received_at, control_id")
+            .execute(
+                "SELECT payload, received_at FROM control_results ORDER BY received_at, control_id"
+            )
             .fetchall()
         )
-        return pd.DataFrame([json.loads(r[0]) for r in rows])
+        records = []
+        for payload, received_at in rows:
+            record = json.loads(payload)
+            if not record.get("reported_at"):
+                controlled = record.get("controlled_at")
+                record["reported_at"] = (
+                    controlled
+                    if controlled and _utc(controlled) > _utc(received_at)
+                    else received_at
+                )
+            records.append(record)
+        return pd.DataFrame(records)

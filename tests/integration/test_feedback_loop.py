@@ -278,6 +278,10 @@ def test_the_service_stores_officers_results_once_and_rejects_the_invalid_one(lo
 
     stored = _by_id(loop.stored_by_service)
     assert stored["control_id"].tolist() == sorted(r["control_id"] for r in loop.sent)
+    # Sent without reported_at: the outcome is known from the moment the service received it.
+    received = pd.to_datetime(stored.pop("reported_at"), utc=True, format="ISO8601")
+    assert received.notna().all()
+    assert (received >= pd.to_datetime(stored["controlled_at"], utc=True, format="ISO8601")).all()
     assert stored.to_dict("records") == sorted(loop.sent, key=lambda r: r["control_id"])
 
 
