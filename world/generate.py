@@ -178,71 +178,79 @@ def _break_rows(rng: np.random.Generator, items: pd.DataFrame, rate: float) -> p
     return items
 
 
+@dataclass(frozen=True)
+class _Streams:
+    """One independent random stream per part of the world: changing one part (or adding a
+    new one at the end) leaves the others' draws as they were."""
+
+    operators: np.random.Generator
+    catalogue: np.random.Generator
+    declarations: np.random.Generator
+    ens: np.random.Generator
+    declaration_controls: np.random.Generator
+    resends: np.random.Generator
+    prices: np.random.Generator
+    ens_controls: np.random.Generator
+
+    @classmethod
+    def from_seed(cls, seed: int) -> _Streams:
+        children = np.random.SeedSequence(seed).spawn(8)
+        return cls(*(np.random.default_rng(s) for s in children))
+
+
 def generate_world(config: WorldConfig) -> World:
     """Draw a world. The same config (seed included) gives the same world, row for row."""
-    seeds = np.random.SeedSequence(config.seed).spawn(8)
-    rng_ops, rng_cat, rng_decl, rng_ens, rng_ctl, rng_dup, rng_price, rng_ens_ctl = (
-        np.random.default_rng(s) for s in seeds
-    )
+    rng = _Streams.from_seed(config.seed)
     start = pd.Timestamp(config.start)
     n_days = config.weeks * 7
     world_end = (start + pd.Timedelta(days=n_days)).tz_localize("UTC")
 
-    catalogue = build_commodities(rng_cat, config.commodities_per_chapter)
-    ops = build_operators(rng_ops, config.declarations, n_days, config.n_ens)
+    catalogue = build_commodities(rng.catalogue, config.commodities_per_chapter)
+    ops = build_operators(rng.operators, config.declarations, n_days, config.n_ens)
     operators, latent = _operator_register(ops, start)
     profiles = _risk_profiles(ops)
-    prices = _price_model(rng_price, catalogue)
+    prices = _price_model(rng.prices, catalogue)
 
     draw = generate_declarations(
-        rng_decl, config.declarations, n_days, start, ops, catalogue, prices
+        rng.declarations, config.declarations, n_days, start, ops, catalogue, prices
     )
-    items = draw.items
     registered = operators.set_index("operator_id")["registered_at"]
-    hits = declaration_rule_hits(items, profiles, registered)
-    any_irregular = np.asarray(np.column_stack(list(draw.irregular.values())).any(axis=1))
-    reason = historical_selection(
-        rng_ctl, hits.any(axis=1).to_numpy(), any_irregular, config.controls
-    )
-    decl_controls = control_outcomes(
-        rng_ctl,
+    rule_hit = declaration_rule_hits(draw.items, profiles, registered).any(axis=1).to_numpy()
+    decl_controls = _historical_controls(
+        rng.declaration_controls,
+        config,
         subject_type="declaration",
-        subject_id=items["declaration_id"].to_numpy(),
-        item_number=items["item_number"].to_numpy(),
-        event_at=items["lodged_at"],
-        reason=reason,
+        subject_id=draw.items["declaration_id"].to_numpy(),
+        item_number=draw.items["item_number"].to_numpy(),
+        event_at=draw.items["lodged_at"],
+        rule_hit=rule_hit,
         irregular=draw.irregular,
         recoverable_eur=draw.recoverable_eur,
         world_end=world_end,
-        id_prefix="CD",
     )
-
-    ens_draw = generate_ens(rng_ens, config.n_ens, n_days, start, ops, catalogue)
-    filings = ens_draw.filings
-    ens_hits = ens_rule_hits(filings, profiles)
-    ens_irregular = np.asarray(np.column_stack(list(ens_draw.irregular.values())).any(axis=1))
-    ens_reason = historical_selection(
-        rng_ens_ctl, ens_hits.any(axis=1).to_numpy(), ens_irregular, config.controls
-    )
-    ens_controls = control_outcomes(
-        rng_ens_ctl,
+    ens_draw = generate_ens(rng.ens, config.n_ens, n_days, start, ops, catalogue)
+    ens_controls = _historical_controls(
+        rng.ens_controls,
+        config,
         subject_type="ens",
-        subject_id=filings["ens_id"].to_numpy(),
+        subject_id=ens_draw.filings["ens_id"].to_numpy(),
         item_number=None,
-        event_at=filings["filed_at"],
-        reason=ens_reason,
+        event_at=ens_draw.filings["filed_at"],
+        rule_hit=ens_rule_hits(ens_draw.filings, profiles).any(axis=1).to_numpy(),
         irregular=ens_draw.irregular,
-        recoverable_eur=np.zeros(len(filings)),
+        recoverable_eur=np.zeros(len(ens_draw.filings)),
         world_end=world_end,
-        id_prefix="CE",
     )
     controls = pd.concat([decl_controls, ens_controls], ignore_index=True)
     controls = controls.sort_values("controlled_at", kind="stable").reset_index(drop=True)
 
     declarations = _resends(
-        rng_dup, _break_rows(rng_dup, items, config.broken_rate), config, "gross_mass_kg"
+        rng.resends,
+        _break_rows(rng.resends, draw.items, config.broken_rate),
+        config,
+        "gross_mass_kg",
     )
-    ens = _resends(rng_dup, filings, config, "gross_mass_kg")
+    ens = _resends(rng.resends, ens_draw.filings, config, "gross_mass_kg")
     truth = pd.concat([draw.truth, ens_draw.truth], ignore_index=True)
     return World(
         declarations=declarations,
@@ -253,6 +261,36 @@ def generate_world(config: WorldConfig) -> World:
         ground_truth=truth,
         ground_truth_operators=latent,
         config=config,
+    )
+
+
+def _historical_controls(
+    rng: np.random.Generator,
+    config: WorldConfig,
+    *,
+    subject_type: str,
+    subject_id: np.ndarray,
+    item_number: np.ndarray | None,
+    event_at: pd.Series,
+    rule_hit: np.ndarray,
+    irregular: dict[str, np.ndarray],
+    recoverable_eur: np.ndarray,
+    world_end: pd.Timestamp,
+) -> pd.DataFrame:
+    """Who was controlled before crisk (rules, random sample, officers' tips) and what was found."""
+    any_irregular = np.asarray(np.column_stack(list(irregular.values())).any(axis=1))
+    reason = historical_selection(rng, rule_hit, any_irregular, config.controls)
+    return control_outcomes(
+        rng,
+        subject_type=subject_type,
+        subject_id=subject_id,
+        item_number=item_number,
+        event_at=event_at,
+        reason=reason,
+        irregular=irregular,
+        recoverable_eur=recoverable_eur,
+        world_end=world_end,
+        id_prefix="CD" if subject_type == "declaration" else "CE",
     )
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.codelists import EU_MEMBER_STATES
-from world.catalogue import CHAPTERS, ORIGINS
+from world.catalogue import CHAPTERS, ORIGINS, TRANSIT_HUBS
 
 __all__ = ["Operators", "build_operators", "eori_ids", "party_names"]
 
@@ -98,42 +98,70 @@ def build_operators(rng: np.random.Generator, n_items: int, n_days: int, n_ens: 
     n_declarants = max(10, n_items // 900)
     n_sellers = max(80, n_items // 25)
     n_carriers = max(20, min(400, n_ens // 400 + 20))
-
-    # Importers -------------------------------------------------------------------------------
-    country = _eu_countries(rng, n_importers)
-    ecommerce = rng.random(n_importers) < 0.08
-    # A share of operators enter during the year; newcomers are riskier (missing-trader schemes).
-    newcomer = rng.random(n_importers) < 0.25
-    first_day = np.where(newcomer, rng.integers(0, max(1, n_days - 14), n_importers), -1)
-    registered_days_before = np.where(
-        newcomer, rng.integers(5, 120, n_importers), rng.integers(200, 5000, n_importers)
+    importers = _importers(rng, n_importers, n_days)
+    declarants = _declarants(rng, n_declarants)
+    # Each importer's customs representative (or itself): drawn after the declarants exist.
+    importers["_declarant"] = rng.integers(0, n_declarants, n_importers)
+    importers["_self_declares"] = rng.random(n_importers) < 0.25
+    sellers = _sellers(rng, n_sellers)
+    carriers = _carriers(rng, n_carriers)
+    hubs = rng.permutation(np.array(TRANSIT_HUBS))
+    return Operators(
+        importers=importers,
+        declarants=declarants,
+        sellers=sellers,
+        carriers=carriers,
+        risky_hubs=(str(hubs[0]), str(hubs[1])),
+        late_hub=str(hubs[2]),
     )
-    risky = rng.random(n_importers) < np.where(newcomer, 0.30, 0.10)
-    propensity = np.where(risky, rng.beta(2.0, 2.2, n_importers), rng.beta(1.0, 40.0, n_importers))
-    aeo = (~newcomer) & (rng.random(n_importers) < np.where(propensity < 0.05, 0.16, 0.01))
-    activity = rng.lognormal(0.0, 1.3, n_importers) * np.where(ecommerce, 6.0, 1.0)
+
+
+def _usual_chapters(rng: np.random.Generator, ecommerce: np.ndarray) -> np.ndarray:
+    """Two usual HS chapters per importer: consumer goods for e-commerce platforms."""
     chapter_codes = np.array([c.code for c in CHAPTERS])
     chapter_weights = np.array([c.weight for c in CHAPTERS])
     consumer = np.isin(chapter_codes, _CONSUMER_CHAPTERS)
-    usual_chapters = np.empty((n_importers, 2), dtype=object)
+    usual = np.empty((len(ecommerce), 2), dtype=object)
     for slot in range(2):
         general = chapter_codes[
-            rng.choice(len(chapter_codes), n_importers, p=chapter_weights / chapter_weights.sum())
+            rng.choice(
+                len(chapter_codes), len(ecommerce), p=chapter_weights / chapter_weights.sum()
+            )
         ]
         cons_w = chapter_weights * consumer
-        shop = chapter_codes[rng.choice(len(chapter_codes), n_importers, p=cons_w / cons_w.sum())]
-        usual_chapters[:, slot] = np.where(ecommerce, shop, general)
+        shop = chapter_codes[
+            rng.choice(len(chapter_codes), len(ecommerce), p=cons_w / cons_w.sum())
+        ]
+        usual[:, slot] = np.where(ecommerce, shop, general)
+    return usual
+
+
+def _origin_choice(rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` third countries drawn by their share of trade."""
     origin_codes = np.array([o.country for o in ORIGINS])
     origin_weights = np.array([o.weight for o in ORIGINS])
-    usual_origin = origin_codes[
-        rng.choice(len(origin_codes), n_importers, p=origin_weights / origin_weights.sum())
-    ]
-    importers = pd.DataFrame(
+    return origin_codes[rng.choice(len(origin_codes), n, p=origin_weights / origin_weights.sum())]
+
+
+def _importers(rng: np.random.Generator, n: int, n_days: int) -> pd.DataFrame:
+    country = _eu_countries(rng, n)
+    ecommerce = rng.random(n) < 0.08
+    # A share of operators enter during the year; newcomers are riskier (missing-trader schemes).
+    newcomer = rng.random(n) < 0.25
+    first_day = np.where(newcomer, rng.integers(0, max(1, n_days - 14), n), -1)
+    registered_days_before = np.where(newcomer, rng.integers(5, 120, n), rng.integers(200, 5000, n))
+    risky = rng.random(n) < np.where(newcomer, 0.30, 0.10)
+    propensity = np.where(risky, rng.beta(2.0, 2.2, n), rng.beta(1.0, 40.0, n))
+    aeo = (~newcomer) & (rng.random(n) < np.where(propensity < 0.05, 0.16, 0.01))
+    activity = rng.lognormal(0.0, 1.3, n) * np.where(ecommerce, 6.0, 1.0)
+    usual_chapters = _usual_chapters(rng, ecommerce)
+    usual_origin = _origin_choice(rng, n)
+    return pd.DataFrame(
         {
             "operator_id": eori_ids(rng, country),
             "role": "importer",
             "country": country,
-            "name": party_names(rng, n_importers),
+            "name": party_names(rng, n),
             "aeo": aeo,
             "registered_day": first_day - registered_days_before,
             "_first_day": first_day,
@@ -147,75 +175,59 @@ def build_operators(rng: np.random.Generator, n_items: int, n_days: int, n_ens: 
         }
     )
 
-    # Declarants (customs representatives) ------------------------------------------------------
-    d_country = _eu_countries(rng, n_declarants)
-    d_propensity = np.where(
-        rng.random(n_declarants) < 0.1, rng.beta(2, 3, n_declarants), rng.beta(1, 40, n_declarants)
-    )
-    declarants = pd.DataFrame(
+
+def _declarants(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """Customs representatives; a few are complicit (latent propensity)."""
+    country = _eu_countries(rng, n)
+    propensity = np.where(rng.random(n) < 0.1, rng.beta(2, 3, n), rng.beta(1, 40, n))
+    return pd.DataFrame(
         {
-            "operator_id": eori_ids(rng, d_country),
+            "operator_id": eori_ids(rng, country),
             "role": "declarant",
-            "country": d_country,
-            "name": party_names(rng, n_declarants),
-            "aeo": rng.random(n_declarants) < 0.3,
-            "registered_day": -rng.integers(300, 6000, n_declarants),
-            "_propensity": d_propensity,
+            "country": country,
+            "name": party_names(rng, n),
+            "aeo": rng.random(n) < 0.3,
+            "registered_day": -rng.integers(300, 6000, n),
+            "_propensity": propensity,
         }
     )
-    importers["_declarant"] = rng.integers(0, n_declarants, n_importers)
-    importers["_self_declares"] = rng.random(n_importers) < 0.25
 
-    # Sellers (third-country parties) -----------------------------------------------------------
-    s_origin = origin_codes[
-        rng.choice(len(origin_codes), n_sellers, p=origin_weights / origin_weights.sum())
-    ]
-    counterfeit = rng.random(n_sellers) < 0.05
-    sellers = pd.DataFrame(
+
+def _sellers(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """Third-country sellers; a few supply counterfeit, unsafe or prohibited goods."""
+    origin = _origin_choice(rng, n)
+    counterfeit = rng.random(n) < 0.05
+    return pd.DataFrame(
         {
             "operator_id": np.char.add(
-                np.char.add(s_origin.astype(str), "S"),
-                np.char.zfill(rng.choice(10**9, n_sellers, replace=False).astype(str), 9),
+                np.char.add(origin.astype(str), "S"),
+                np.char.zfill(rng.choice(10**9, n, replace=False).astype(str), 9),
             ),
             "role": "seller",
-            "country": s_origin,
-            "name": party_names(rng, n_sellers),
+            "country": origin,
+            "name": party_names(rng, n),
             "aeo": False,
             "registered_day": np.nan,
             "_counterfeit": counterfeit,
-            "_unsafe": rng.random(n_sellers) < 0.04,
-            "_prohibited": rng.random(n_sellers) < 0.02,
-            "_activity": rng.lognormal(0, 1.0, n_sellers),
+            "_unsafe": rng.random(n) < 0.04,
+            "_prohibited": rng.random(n) < 0.02,
+            "_activity": rng.lognormal(0, 1.0, n),
         }
     )
 
-    # Carriers ------------------------------------------------------------------------------------
-    c_country = np.array(list(EU_MEMBER_STATES))[
-        rng.integers(len(EU_MEMBER_STATES), size=n_carriers)
-    ]
-    carriers = pd.DataFrame(
+
+def _carriers(rng: np.random.Generator, n: int) -> pd.DataFrame:
+    """Carriers filing ENS; a few are used by smugglers (latent risk)."""
+    country = np.array(list(EU_MEMBER_STATES))[rng.integers(len(EU_MEMBER_STATES), size=n)]
+    return pd.DataFrame(
         {
-            "operator_id": eori_ids(rng, c_country),
+            "operator_id": eori_ids(rng, country),
             "role": "carrier",
-            "country": c_country,
-            "name": party_names(rng, n_carriers),
-            "aeo": rng.random(n_carriers) < 0.4,
-            "registered_day": -rng.integers(300, 8000, n_carriers),
-            "_risk": np.where(
-                rng.random(n_carriers) < 0.08, rng.uniform(0.5, 1.0, n_carriers), 0.0
-            ),
-            "_activity": rng.lognormal(0, 1.2, n_carriers),
+            "country": country,
+            "name": party_names(rng, n),
+            "aeo": rng.random(n) < 0.4,
+            "registered_day": -rng.integers(300, 8000, n),
+            "_risk": np.where(rng.random(n) < 0.08, rng.uniform(0.5, 1.0, n), 0.0),
+            "_activity": rng.lognormal(0, 1.2, n),
         }
-    )
-
-    from world.catalogue import TRANSIT_HUBS
-
-    hubs = rng.permutation(np.array(TRANSIT_HUBS))
-    return Operators(
-        importers=importers,
-        declarants=declarants,
-        sellers=sellers,
-        carriers=carriers,
-        risky_hubs=(str(hubs[0]), str(hubs[1])),
-        late_hub=str(hubs[2]),
     )
