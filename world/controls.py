@@ -208,7 +208,7 @@ def control_results(
         unit="h",
     )
     if world_end is not None:
-        results = results[results["controlled_at"] <= world_end].reset_index(drop=True)
+        results = results[results["reported_at"] <= world_end].reset_index(drop=True)
     results.insert(0, "control_id", [f"{id_prefix}{i:09d}" for i in range(len(results))])
     results["item_number"] = results["item_number"].astype("Int64")
     results["note"] = None

@@ -26,6 +26,7 @@ import pandas as pd
 
 from data_contracts.reference import VAGUE_DESCRIPTIONS
 from world.catalogue import CHAPTERS, OFFICES, ORIGINS
+from world.drift import ShiftedFraud, ShiftPlan, shifted_fraud
 from world.operators import Operators
 
 __all__ = ["DeclarationDraw", "PriceModel", "generate_declarations"]
@@ -94,23 +95,30 @@ def generate_declarations(
     ops: Operators,
     catalogue: pd.DataFrame,
     prices: PriceModel,
+    shift: tuple[np.random.Generator, ShiftPlan | None] | None = None,
 ) -> DeclarationDraw:
     """Draw ``n_items`` declaration items over ``n_days`` days from ``start``.
 
     The steps follow the generative story of the module docstring; each draws from ``rng`` in
-    a fixed order, so the same seed gives the same world.
+    a fixed order, so the same seed gives the same world. ``shift`` (its own random stream and
+    the drawn scheme) plants the fraud pattern of :mod:`world.drift`.
     """
+    shift_rng, plan = shift if shift is not None else (np.random.default_rng(0), None)
     headers = _headers(rng, n_items, n_days, start, ops.importers)
     _origins_and_modes(rng, headers, ops.importers)
     headers.office = _offices(rng, headers.mode)
     _sellers_and_dispatch(rng, headers, ops)
     items = _items(rng, headers, ops, catalogue, n_items)
-    priors = _priors(items, headers, ops, catalogue, n_days)
+    displaced = (items.day >= plan.start_day) * plan.displacement if plan else 0.0
+    priors = _priors(items, headers, ops, catalogue, n_days, displaced)
     flips = _irregularities(rng, priors, items)
     traces = _values_and_traces(rng, items, flips, catalogue, prices)
     described = _descriptions(rng, items, flips, ops.importers, catalogue)
     posterior = _oracle_posterior(items, priors, traces, described, catalogue, prices)
-    revenue = _duties_and_revenue(rng, items, flips, traces, catalogue)
+    scheme = shifted_fraud(shift_rng, plan, items.day, items.seller, traces.true_value)
+    # The scheme is independent of the traces: it combines with the posterior as a second cause.
+    posterior.financial = 1 - (1 - posterior.financial) * (1 - scheme.probability)
+    revenue = _duties_and_revenue(rng, items, flips, traces, catalogue, scheme)
     attributes = _other_attributes(rng, items, headers, traces, revenue, ops, catalogue)
     frame = _item_frame(rng, items, headers, traces, described, revenue, attributes, ops, start)
     irregular = {
@@ -121,6 +129,7 @@ def generate_declarations(
         "safety_security": np.zeros(n_items, dtype=bool),
     }
     truth = _truth_frame(frame, priors, posterior, irregular, flips, traces, revenue, catalogue)
+    truth["origin_misdeclared"] = scheme.misdeclared
     return DeclarationDraw(
         items=frame,
         truth=truth,
@@ -348,8 +357,14 @@ class _Priors:
 
 
 def _priors(
-    items: _Items, headers: _Headers, ops: Operators, cat: pd.DataFrame, n_days: int
+    items: _Items,
+    headers: _Headers,
+    ops: Operators,
+    cat: pd.DataFrame,
+    n_days: int,
+    displaced: np.ndarray | float = 0.0,
 ) -> _Priors:
+    """``displaced``: how much rarer undervaluation has become (logit), per item."""
     imp = ops.importers
     sellers = ops.sellers
     duty = cat["duty_rate"].to_numpy()
@@ -372,6 +387,7 @@ def _priors(
         + 1.6 * in_drift
         # Platforms shave the value of dearer goods to get under the 150 EUR duty threshold.
         + 1.2 * items.ecommerce * (cat["price_eur_per_kg"].to_numpy()[declared] > 30)
+        - displaced
     )
     duty_gap = np.where(has_src, duty[np.maximum(items.source, 0)] - duty[declared], 0.0)
     pi_m = np.where(
@@ -580,7 +596,12 @@ def _duties(v: np.ndarray, rate: np.ndarray, low_value: np.ndarray) -> np.ndarra
 
 
 def _duties_and_revenue(
-    rng: np.random.Generator, items: _Items, flips: _Flips, traces: _Traces, cat: pd.DataFrame
+    rng: np.random.Generator,
+    items: _Items,
+    flips: _Flips,
+    traces: _Traces,
+    cat: pd.DataFrame,
+    scheme: ShiftedFraud,
 ) -> _Revenue:
     """Declaration type (H7 for low-value e-commerce), duties declared and the revenue lost."""
     value = traces.value
@@ -597,8 +618,12 @@ def _duties_and_revenue(
     duty = cat["duty_rate"].to_numpy()
     declared_duty = np.round(_duties(value, duty[items.declared], decl_type == "H7"), 2)
     true_duty = _duties(traces.true_value, duty[flips.goods], traces.true_value <= H7_THRESHOLD_EUR)
-    financial = flips.undervalued | flips.misclassified
-    recoverable = np.where(financial, np.maximum(true_duty - declared_duty, 0.0), 0.0).round(2)
+    lost = np.where(
+        flips.undervalued | flips.misclassified, np.maximum(true_duty - declared_duty, 0.0), 0.0
+    )
+    # An evaded anti-dumping duty is due with the import VAT on it.
+    recoverable = (lost + scheme.evaded_eur * (1 + VAT_RATE)).round(2)
+    financial = flips.undervalued | flips.misclassified | scheme.misdeclared
     return _Revenue(decl_type, declared_duty, financial, recoverable)
 
 

@@ -74,6 +74,7 @@ def generate_ens(
             **{f"irregular_{area}": flags for area, flags in irregular.items()},
             "undervalued": False,
             "misclassified": False,
+            "origin_misdeclared": False,
             "recoverable_revenue_eur": 0.0,
             "true_hs6": catalogue["hs6"].to_numpy()[goods.commodity],
             "true_customs_value_eur": goods.value,

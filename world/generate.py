@@ -28,6 +28,7 @@ from features.risk_profiles import RiskProfiles, declaration_rule_hits, ens_rule
 from world.catalogue import CHAPTERS, ORIGINS, build_commodities
 from world.controls import ControlPolicy, control_outcomes, historical_selection
 from world.declarations import PriceModel, generate_declarations
+from world.drift import FraudShift, plan_shift
 from world.ens import generate_ens
 from world.operators import Operators, build_operators
 
@@ -52,6 +53,7 @@ class WorldConfig:
     amendment_rate: float = 0.004  # amended versions of an item, sent later
     broken_rate: float = 0.001  # rows that break the contract
     controls: ControlPolicy = field(default_factory=ControlPolicy)
+    shift: FraudShift = field(default_factory=FraudShift)
 
     @property
     def n_ens(self) -> int:
@@ -191,10 +193,11 @@ class _Streams:
     resends: np.random.Generator
     prices: np.random.Generator
     ens_controls: np.random.Generator
+    shift: np.random.Generator
 
     @classmethod
     def from_seed(cls, seed: int) -> _Streams:
-        children = np.random.SeedSequence(seed).spawn(8)
+        children = np.random.SeedSequence(seed).spawn(9)
         return cls(*(np.random.default_rng(s) for s in children))
 
 
@@ -211,9 +214,15 @@ def generate_world(config: WorldConfig) -> World:
     profiles = _risk_profiles(ops)
     prices = _price_model(rng.prices, catalogue)
 
+    plan = plan_shift(rng.shift, config.shift, ops.sellers, n_days)
     draw = generate_declarations(
-        rng.declarations, config.declarations, n_days, start, ops, catalogue, prices
-    )
+        rng.declarations, config.declarations, n_days, start, ops, catalogue, prices,
+        shift=(rng.shift, plan),
+    )  # fmt: skip
+    if plan is not None:
+        latent["origin_fraud"] = latent["operator_id"].isin(
+            ops.sellers["operator_id"].to_numpy()[plan.sellers]
+        )
     registered = operators.set_index("operator_id")["registered_at"]
     rule_hit = declaration_rule_hits(draw.items, profiles, registered).any(axis=1).to_numpy()
     decl_controls = _historical_controls(

@@ -67,3 +67,38 @@ def test_irregular_outcomes_name_a_risk_area(small_world) -> None:
     assert np.isin(
         controls["control_type"], ["documentary", "physical", "scan", "post_release_audit"]
     ).all()
+
+
+def test_outcomes_are_known_when_reported(small_world) -> None:
+    controls = small_world.control_results
+    delay = (controls["reported_at"] - controls["controlled_at"]).dt.total_seconds() / 3600
+    assert (delay >= 0).all(), "an outcome is never known before its control"
+    clean = controls["outcome"] == "no_irregularity"
+    same_day = controls["control_type"].isin(["physical", "scan"]) & clean
+    assert (delay[same_day] <= 10).all(), "a clean physical check or scan is known the same day"
+    audits = controls["control_type"] == "post_release_audit"
+    assert (delay[audits] >= 14 * 24).all(), "an audit report takes weeks"
+    end = pd.Timestamp(small_world.config.start, tz="UTC") + pd.Timedelta(
+        weeks=small_world.config.weeks
+    )
+    assert (controls["reported_at"] <= end).all(), "results not reported yet do not exist"
+
+
+def test_the_planted_scheme_starts_mid_way_and_lives_only_in_the_ground_truth() -> None:
+    world = generate_world(WorldConfig(seed=5, declarations=20_000))
+    truth = world.ground_truth[world.ground_truth["subject_type"] == "declaration"]
+    week = (truth["event_at"] - pd.Timestamp(world.config.start, tz="UTC")).dt.days // 7
+    scheme = truth["origin_misdeclared"].to_numpy()
+    assert scheme.any() and (week[scheme] >= world.config.shift.start_week).all()
+    assert truth.loc[scheme, "irregular_financial"].all()
+    assert (truth.loc[scheme, "recoverable_revenue_eur"] > 0).all()
+    assert "origin_fraud" in world.ground_truth_operators
+    observable = set(world.declarations.columns) | set(world.operators.columns)
+    assert not {"origin_misdeclared", "origin_fraud"} & observable
+
+
+def test_without_the_scheme_nothing_is_misdeclared() -> None:
+    from world.drift import FraudShift
+
+    world = generate_world(WorldConfig(seed=5, declarations=5_000, shift=FraudShift(None)))
+    assert not world.ground_truth["origin_misdeclared"].fillna(False).astype(bool).any()
