@@ -484,6 +484,17 @@ CONTROL_RESULT = RecordContract(
             codes=_codes(SELECTION_REASONS),
         ),
         FieldSpec(
+            "selection_probability",
+            "float",
+            "Chance that the item was selected for this control, as the selecting system "
+            "recorded it (the service fills it from its audit log); the propensity that "
+            "unbiased estimates and training weights use. Absent: estimated.",
+            0.005,
+            required=False,
+            gt=0,
+            le=1,
+        ),
+        FieldSpec(
             "outcome",
             "str",
             "no_irregularity or irregularity.",

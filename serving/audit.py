@@ -214,6 +214,34 @@ class AuditLog:
         )
         return row[0] if row else None
 
+    def subject_items(self, subject_type: str, subject_ids: Sequence[str]) -> dict[str, list[Any]]:
+        """Every audited item of these subjects, newest entry first: ``subject_id ->
+        [item, ...]`` (each the item as scored: scoring id, item number, channel, selection,
+        and ``_seq``, its entry's place in the chain)."""
+        connection = self._connect()
+        wanted = sorted(set(subject_ids))
+        rows: list[tuple[str, int, int]] = []
+        for start in range(0, len(wanted), 500):
+            chunk = wanted[start : start + 500]
+            marks = ",".join("?" * len(chunk))
+            rows.extend(
+                connection.execute(
+                    f"SELECT subject_id, seq, position FROM audit_items WHERE subject_type = ? "
+                    f"AND subject_id IN ({marks}) ORDER BY seq DESC, position",
+                    (subject_type, *chunk),
+                ).fetchall()
+            )
+        entries: dict[int, list[Any]] = {}
+        found: dict[str, list[Any]] = {}
+        for subject_id, seq, position in rows:
+            if seq not in entries:
+                (record_json,) = connection.execute(
+                    "SELECT record FROM audit WHERE seq = ?", (seq,)
+                ).fetchone()
+                entries[seq] = orjson.loads(record_json)["items"]
+            found.setdefault(subject_id, []).append({**entries[seq][position], "_seq": seq})
+        return found
+
     def verify(self) -> AuditVerification:
         """Recompute the chain; check the index against the entries. Reports the first problem."""
         connection = self._connect()

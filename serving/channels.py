@@ -8,9 +8,16 @@ so that the share of items sent to control matches ``control_capacity``:
 - ``yellow`` (documentary): the other model selections;
 - ``blue`` (post-release audit): items not selected whose expected revenue is in the top
   ``post_release_share`` (audits do not hold the goods);
-- random selections (``random_rate``, counted inside the capacity) are marked as such: they are
-  the unbiased sample that evaluation and retraining rely on;
+- random selections (``random_rate``, counted inside the capacity) are drawn among *all* scored
+  items, whatever their score, from a number read from the item's scoring id (so the draw can be
+  checked against the audit log): they are the uniform sample that evaluation and retraining
+  rely on, marked as such and sent to ``red``;
 - ``green``: release.
+
+Every item also gets its selection probability (:class:`Selection`): 1 where the thresholds
+select it (nothing but the score decides), ``random_rate`` elsewhere (only the draw can select
+it). That is the propensity training uses for inverse-probability weights, recorded rather than
+estimated.
 """
 
 from __future__ import annotations
@@ -19,7 +26,13 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["ChannelPolicy", "assign_channels", "random_draw"]
+__all__ = [
+    "ChannelPolicy",
+    "assign_channels",
+    "random_draw",
+    "selections",
+    "threshold_selected",
+]
 
 
 @dataclass(frozen=True)
@@ -41,7 +54,9 @@ class ChannelPolicy:
         post_release_share: float,
     ) -> ChannelPolicy:
         grid = np.linspace(0.0, 1.0, len(overall_quantiles))
-        model_share = capacity - random_rate
+        # The random draw also falls on items the model selects: the model's share is set so
+        # that model + random (without double counting) meets the capacity.
+        model_share = (capacity - random_rate) / (1.0 - random_rate)
         select = float(np.interp(1.0 - model_share, grid, overall_quantiles))
         red = float(np.interp(1.0 - model_share * physical_share, grid, overall_quantiles))
         revenue = (
@@ -65,7 +80,11 @@ def assign_channels(
     draw: np.ndarray,
     policy: ChannelPolicy,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Channel per item and whether it was a random selection."""
+    """Channel per item and whether it was a random selection.
+
+    The random draw is independent of the score: an item the model would select anyway can be
+    drawn too, and is then marked random (the sample stays uniform over all traffic).
+    """
     selected = overall >= policy.select_threshold
     non_financial = primary_area != "financial"
     channel = np.full(len(overall), "green", dtype=object)
@@ -73,6 +92,35 @@ def assign_channels(
     channel[selected & ((overall >= policy.red_threshold) | non_financial)] = "red"
     blue = ~selected & (expected_revenue >= policy.revenue_threshold)
     channel[blue] = "blue"
-    random_selection = (channel == "green") & (draw < policy.random_rate)
+    random_selection = np.asarray(draw < policy.random_rate)
     channel[random_selection] = "red"
     return channel, random_selection
+
+
+def threshold_selected(
+    overall: np.ndarray, expected_revenue: np.ndarray, policy: ChannelPolicy
+) -> np.ndarray:
+    """Items the thresholds select (yellow, red or blue before any random draw)."""
+    return np.asarray(
+        (overall >= policy.select_threshold) | (expected_revenue >= policy.revenue_threshold)
+    )
+
+
+def selections(
+    by_threshold: np.ndarray, random_selection: np.ndarray, random_rate: float
+) -> list[dict[str, str | float | None]]:
+    """Per item: ``{"reason", "probability"}`` of its selection (audit entry shape).
+
+    ``reason`` is ``random`` for a drawn item (even one the thresholds would select: the sample
+    stays uniform), ``model`` for a threshold selection, None for a release. ``probability`` is
+    the chance the service selects the item given its score: 1 above a threshold, the random
+    rate below.
+    """
+    rate = float(random_rate)
+    return [
+        {
+            "reason": "random" if drawn else "model" if chosen else None,
+            "probability": 1.0 if chosen else rate,
+        }
+        for chosen, drawn in zip(by_threshold.tolist(), random_selection.tolist(), strict=True)
+    ]

@@ -17,6 +17,8 @@ from typing import Any
 
 import pandas as pd
 
+from serving.selection import reconcile
+
 __all__ = ["FeedbackStore"]
 
 _SCHEMA = """
@@ -84,7 +86,9 @@ class FeedbackStore:
         """Every stored control result, as contract columns (for `crisk retrain`).
 
         A result sent without ``reported_at`` became known when the service received it
-        (spec §2): that time is filled in, so features never see it earlier. A receive time
+        (spec §2): that time is filled in, so features never see it earlier. A result whose
+        selection the audit log contradicted goes out with the audit's selection (see
+        :mod:`serving.selection`; the stored payload keeps the claim as sent). A receive time
         before ``controlled_at`` (the sender's clock ahead of ours, or a replayed world whose
         calendar runs ahead of the wall clock) is raised to ``controlled_at``: an outcome is
         never known before its control.
@@ -98,7 +102,8 @@ class FeedbackStore:
         )
         records = []
         for payload, received_at in rows:
-            record = json.loads(payload)
+            stored = json.loads(payload)
+            record = reconcile(stored, stored.pop("_selection_check", None))
             if not record.get("reported_at"):
                 controlled = record.get("controlled_at")
                 record["reported_at"] = (

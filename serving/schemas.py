@@ -20,6 +20,7 @@ __all__ = [
     "ScoreRequest",
     "ScoreResponse",
     "ScoreResult",
+    "Selection",
 ]
 
 
@@ -49,6 +50,19 @@ class Reason(BaseModel):
     sentence: str = Field(description="The reason in plain language.")
 
 
+class Selection(BaseModel):
+    reason: str | None = Field(
+        description="model (a threshold selected it), random (the uniform draw over all items) "
+        "or null (released).",
+        examples=["model"],
+    )
+    probability: float = Field(
+        description="Chance the service selects this item given its score: 1 above a threshold, "
+        "the random rate below (the recorded propensity for unbiased estimates).",
+        examples=[1.0],
+    )
+
+
 class ScoreResult(BaseModel):
     subject_type: str = Field(examples=["declaration"])
     subject_id: str = Field(description="declaration_id or ens_id.")
@@ -58,6 +72,7 @@ class ScoreResult(BaseModel):
     expected_revenue_eur: float = Field(description="Expected revenue at risk, EUR.")
     channel: str = Field(description="green, yellow, red or blue.", examples=["yellow"])
     random_selection: bool = Field(description="Selected at random (unbiased sample), not by risk.")
+    selection: Selection = Field(description="Why and how likely the item was selected.")
     primary_area: str = Field(description="The area in which the item stands out most.")
     reasons: list[Reason] = Field(description="Top reasons (every item that is not green).")
     warnings: list[str] = Field(description="Data-quality findings, cold starts, fallbacks.")
@@ -83,6 +98,12 @@ class FeedbackResponse(BaseModel):
     accepted: int
     duplicates: int
     rejected: list[dict[str, Any]]
+    warnings: list[dict[str, Any]] = Field(
+        default_factory=list,
+        description="Accepted results whose selection_reason the audit log contradicts "
+        "(stored with the audit's selection) or cannot check: index, field, rule, value, "
+        "audited, scoring_id, message.",
+    )
 
 
 class ExplainRequest(BaseModel):

@@ -22,7 +22,13 @@ from features.model_input import model_frame, request_features
 from features.retrieval import entity_columns
 from serving.audit import new_scoring_ids
 from serving.bundle import Bundle, LoadedModel, overall_probability
-from serving.channels import ChannelPolicy, assign_channels, random_draw
+from serving.channels import (
+    ChannelPolicy,
+    assign_channels,
+    random_draw,
+    selections,
+    threshold_selected,
+)
 from serving.config import ServingSettings
 from serving.reasons import top_reasons
 
@@ -161,6 +167,9 @@ class Scorer:
         channel, random_selection = assign_channels(
             overall, primary, revenue, random_draw(scoring_ids), policy
         )
+        selection = selections(
+            threshold_selected(overall, revenue, policy), random_selection, policy.random_rate
+        )
 
         need_reasons = np.flatnonzero((channel != "green") | explain)
         reasons: dict[int, list[dict[str, Any]]] = {}
@@ -189,6 +198,7 @@ class Scorer:
             "select": policy.select_threshold,
             "red": policy.red_threshold,
             "revenue": policy.revenue_threshold,
+            "random_rate": policy.random_rate,
         }
         now = datetime.now(UTC).isoformat()
         results: list[dict[str, Any]] = []
@@ -223,6 +233,7 @@ class Scorer:
                 "expected_revenue_eur": revenue_list[i],
                 "channel": channel_list[i],
                 "random_selection": random_list[i],
+                "selection": selection[i],
                 "primary_area": primary_list[i],
                 "reasons": reasons.get(i, []),
                 "warnings": warnings,

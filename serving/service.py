@@ -35,6 +35,7 @@ from serving.schemas import (
     ScoreResponse,
 )
 from serving.scorer import Scorer, explain_entry
+from serving.selection import check_selections
 
 __all__ = ["CustomsRiskScorer"]
 
@@ -168,6 +169,7 @@ class CustomsRiskScorer:
     def feedback(self, request: FeedbackRequest, /) -> FeedbackResponse:
         """Store control results (durable, idempotent by control_id); they feed the next retrain."""
         valid: list[dict[str, Any]] = []
+        positions: list[int] = []
         rejected: list[dict[str, Any]] = []
         for index, raw in enumerate(request.control_results):
             try:
@@ -193,8 +195,19 @@ class CustomsRiskScorer:
                 )
                 continue
             valid.append(record)
+            positions.append(index)
+        warnings = []
+        for record, index, check in zip(
+            valid, positions, check_selections(self.audit, valid), strict=True
+        ):
+            # Accepted either way (the outcome is real); the audit's account is kept beside it.
+            record["_selection_check"] = check.as_dict()
+            if check.status != "ok":
+                warnings.append(check.warning(index))
         accepted, duplicates = self.feedback_store.add(valid)
-        return FeedbackResponse(accepted=accepted, duplicates=duplicates, rejected=rejected)
+        return FeedbackResponse(
+            accepted=accepted, duplicates=duplicates, rejected=rejected, warnings=warnings
+        )
 
     @bentoml.api(route="/explain")
     def explain(self, request: ExplainRequest, /, ctx: bentoml.Context) -> dict[str, Any]:

@@ -61,7 +61,8 @@ def test_score_feedback_and_resend(server, trained_workspace) -> None:
         "item_number": first["item_number"],
         "controlled_at": "2027-02-01T10:00:00Z",
         "control_type": "physical",
-        "selection_reason": "model",
+        # What the service did (its audit entry), or a national rule for an item it released.
+        "selection_reason": first["selection"]["reason"] or "rule",
         "outcome": "irregularity",
         "risk_area": "financial",
         "revenue_recovered_eur": 250.0,
@@ -76,13 +77,14 @@ def test_score_feedback_and_resend(server, trained_workspace) -> None:
         "accepted": 1,
         "duplicates": 0,
         "rejected": [],
+        "warnings": [],
     }
     again = httpx.post(
         f"{server.url}/feedback",
         json={"control_results": [control]},
         headers=_auth(server, "officer"),
     )
-    assert again.json() == {"accepted": 0, "duplicates": 1, "rejected": []}
+    assert again.json() == {"accepted": 0, "duplicates": 1, "rejected": [], "warnings": []}
 
     explained = httpx.post(
         f"{server.url}/explain",
@@ -189,3 +191,43 @@ def test_unknown_importer_is_scored_with_a_cold_start_warning(server, trained_wo
     result = response.json()["results"][0]
     assert "cold_start_importer" in result["warnings"]
     assert 0.0 <= result["overall"] <= 1.0
+
+
+def test_feedback_claiming_a_random_selection_the_audit_does_not_record_is_flagged(
+    server, trained_workspace
+) -> None:
+    from serving.feedback import FeedbackStore
+
+    declarations = _records(trained_workspace, "declarations", 30, seed=9)
+    scored = httpx.post(
+        f"{server.url}/score", json={"declarations": declarations}, headers=_auth(server, "scorer")
+    ).json()["results"]
+    for result in scored:
+        assert set(result["selection"]) == {"reason", "probability"}
+        assert 0 < result["selection"]["probability"] <= 1
+    item = next(r for r in scored if r["selection"]["reason"] != "random")
+    claim = {
+        "control_id": "IT-CTL-CLAIM",
+        "subject_type": "declaration",
+        "subject_id": item["subject_id"],
+        "item_number": item["item_number"],
+        "controlled_at": "2027-02-01T10:00:00Z",
+        "control_type": "documentary",
+        "selection_reason": "random",
+        "outcome": "no_irregularity",
+        "revenue_recovered_eur": 0,
+        "seizure": False,
+    }
+    body = httpx.post(
+        f"{server.url}/feedback",
+        json={"control_results": [claim]},
+        headers=_auth(server, "officer"),
+    ).json()
+    assert body["accepted"] == 1, "the outcome is kept"
+    (warning,) = body["warnings"]
+    assert warning["field"] == "selection_reason" and warning["value"] == "random"
+    assert warning["scoring_id"] == item["scoring_id"]
+    stored = FeedbackStore(trained_workspace / "service" / "feedback.sqlite").frame()
+    row = stored[stored["control_id"] == "IT-CTL-CLAIM"].iloc[0]
+    assert row["selection_reason"] != "random", "it never enters the random-control set"
+    assert "reported as 'random'" in row["note"]

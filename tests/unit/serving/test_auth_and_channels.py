@@ -7,7 +7,13 @@ import pytest
 
 from serving.audit import new_scoring_ids
 from serving.auth import parse_api_keys
-from serving.channels import ChannelPolicy, assign_channels, random_draw
+from serving.channels import (
+    ChannelPolicy,
+    assign_channels,
+    random_draw,
+    selections,
+    threshold_selected,
+)
 
 
 def test_api_keys_parse_roles() -> None:
@@ -51,3 +57,47 @@ def test_random_draw_is_reproducible() -> None:
     ids = new_scoring_ids(2)
     assert (random_draw(ids) == random_draw(list(ids))).all()
     assert ((random_draw(ids) >= 0) & (random_draw(ids) < 1)).all()
+
+
+def _policy(reference: np.ndarray, random_rate: float = 0.005) -> ChannelPolicy:
+    quantiles = np.quantile(reference, np.linspace(0, 1, 2001)).tolist()
+    return ChannelPolicy.from_quantiles(
+        quantiles, None, capacity=0.05, random_rate=random_rate, physical_share=0.3,
+        post_release_share=0.01,
+    )  # fmt: skip
+
+
+def test_the_random_draw_ignores_the_score() -> None:
+    """Random selections are a uniform sample of all traffic, not of what the model released."""
+    rng = np.random.default_rng(1)
+    traffic = rng.beta(1, 20, 400_000)
+    policy = _policy(traffic, random_rate=0.02)
+    _, randomly = assign_channels(
+        traffic, np.full(len(traffic), "financial", dtype=object), np.zeros(len(traffic)),
+        random_draw(new_scoring_ids(len(traffic))), policy,
+    )  # fmt: skip
+    high = traffic >= policy.select_threshold
+    assert randomly[high].any(), "items the model selects are drawn too"
+    assert abs(randomly[high].mean() - randomly[~high].mean()) < 0.01
+    # The score distribution of the random sample is the traffic's.
+    for q in (0.5, 0.9, 0.99):
+        assert abs(np.quantile(traffic[randomly], q) / np.quantile(traffic, q) - 1) < 0.1
+
+
+def test_every_item_records_its_selection_probability() -> None:
+    rng = np.random.default_rng(2)
+    traffic = rng.beta(1, 20, 50_000)
+    policy = _policy(traffic, random_rate=0.01)
+    revenue = np.zeros(len(traffic))
+    channel, randomly = assign_channels(
+        traffic, np.full(len(traffic), "financial", dtype=object), revenue,
+        random_draw(new_scoring_ids(len(traffic))), policy,
+    )  # fmt: skip
+    chosen = threshold_selected(traffic, revenue, policy)
+    recorded = selections(chosen, randomly, policy.random_rate)
+    reasons = np.array([s["reason"] for s in recorded], dtype=object)
+    probability = np.array([s["probability"] for s in recorded])
+    assert set(reasons[randomly]) == {"random"}
+    assert set(reasons[chosen & ~randomly]) == {"model"}
+    assert set(reasons[(channel == "green")].tolist()) == {None}
+    assert (probability[chosen] == 1.0).all() and (probability[~chosen] == 0.01).all()
