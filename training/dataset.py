@@ -20,7 +20,6 @@ from features.model_input import model_frame, request_features
 from features.retrieval import entity_frame, historical_features
 from features.services import SERVICE_FOR_SUBJECT
 from training.config import TrainingSettings
-from training.weights import estimate_propensity
 
 __all__ = [
     "EVENT_TIME",
@@ -94,11 +93,18 @@ def item_labels(records: pd.DataFrame, results: pd.DataFrame, subject: str) -> p
     for area in RISK_AREAS:
         joined[f"y_{area}"] = (irregular & (joined["risk_area"] == area)).astype(int)
     joined["y_any"] = irregular.astype(int)
+    if "selection_probability" not in joined:
+        joined["selection_probability"] = np.nan
+    joined["selection_probability"] = pd.to_numeric(
+        joined["selection_probability"], errors="coerce"
+    )
     joined = joined.sort_values("controlled_at", kind="stable")
     grouped = joined.groupby("__row")
     labels = grouped.agg(
         label_time=("controlled_at", "max"),
         selection_reason=("selection_reason", "first"),
+        # The recorded propensity of the item's first control (NaN: none recorded).
+        selection_probability=("selection_probability", "first"),
         control_type=("control_type", "first"),
         revenue_recovered_eur=("revenue_recovered_eur", "sum"),
         **{f"y_{a}": (f"y_{a}", "max") for a in (*RISK_AREAS, "any")},
@@ -114,10 +120,15 @@ class LabelledSet:
     feature_service: str
     records: pd.DataFrame  # the labelled records (validated fields)
     features: pd.DataFrame  # model frame, aligned with records
-    labels: pd.DataFrame  # y_<area>, revenue, label_time, selection_reason, control_type
+    # y_<area>, revenue, label_time, selection_reason, control_type, selection_probability
+    labels: pd.DataFrame
     event_time: pd.Series
     reference: pd.DataFrame  # model frame of a random sample of *all* recent items
     reference_event_time: pd.Series
+    # Every record of the subject type, controlled or not, and where the labelled ones are in
+    # it: what the selection propensity is estimated from (training.weights).
+    population: pd.DataFrame | None = None
+    labelled_rows: np.ndarray | None = None
 
 
 def _features_for(settings: TrainingSettings, subject: str, records: pd.DataFrame) -> pd.DataFrame:
@@ -136,14 +147,8 @@ def load_labelled_set(settings: TrainingSettings, subject: str) -> LabelledSet:
     records = load_records(workspace, subject).reset_index(drop=True)
     results = pd.read_parquet(workspace.data_dir / "control_results.parquet")
     labels = item_labels(records, results, subject)
-    controlled = np.zeros(len(records), dtype=bool)
-    controlled[labels.index.to_numpy()] = True
-    if settings.selection_weighting == "ipw":
-        propensity = estimate_propensity(records, controlled, subject, seed=settings.seed)
-        labels["propensity"] = propensity[labels.index.to_numpy()]
-    else:
-        labels["propensity"] = 1.0
-    labelled = records.iloc[labels.index.to_numpy()].reset_index(drop=True)
+    labelled_rows = labels.index.to_numpy()
+    labelled = records.iloc[labelled_rows].reset_index(drop=True)
     labels = labels.reset_index(drop=True)
     time_column = EVENT_TIME[subject]
     event_time = pd.to_datetime(records[time_column], utc=True)
@@ -169,4 +174,6 @@ def load_labelled_set(settings: TrainingSettings, subject: str) -> LabelledSet:
         event_time=pd.to_datetime(labelled[time_column], utc=True).reset_index(drop=True),
         reference=features.iloc[n:].reset_index(drop=True),
         reference_event_time=pd.to_datetime(reference_records[time_column], utc=True),
+        population=records,
+        labelled_rows=labelled_rows,
     )

@@ -337,8 +337,11 @@ def evaluate(
         report["primary_datasets"][subject] = primary_name
     report["selection_bias"] = (
         "Labels exist only for controlled items. Training rows are weighted by "
-        f"(1 / P(controlled | declared data)) ** {settings.ipw_power}, the propensity estimated on "
-        "every item, controlled or not, with LightGBM (training/weights.py); weighting "
+        f"(1 / p) ** {settings.ipw_power}: p is the selection probability the service recorded "
+        "in its audit log where it selected the item, else P(controlled | declared data) "
+        "estimated with a cross-fitted LightGBM on the training and validation windows only "
+        "(training/weights.py; each model spec's selection_bias says how many rows had a "
+        "recorded propensity); weighting "
         f"{'on' if settings.selection_weighting == 'ipw' else 'off'}. The unbiased estimate of "
         "real-world performance is the random_controls set, reported with its size; on the "
         "synthetic world the ground truth of every item in the window is used as well."

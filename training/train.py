@@ -34,7 +34,7 @@ from features.model_input import (
 )
 from training.calibration import fit_calibration
 from training.config import TrainingSettings
-from training.dataset import LabelledSet, data_snapshot_id, load_labelled_set
+from training.dataset import EVENT_TIME, LabelledSet, data_snapshot_id, load_labelled_set
 from training.metrics import calibration_curve, json_safe, ranking_metrics
 from training.model import REVENUE_TASK, AreaModel, predict
 from training.registry import (
@@ -45,7 +45,7 @@ from training.registry import (
     version_by_alias,
 )
 from training.split import TimeSplit, time_split
-from training.weights import inverse_propensity_weights
+from training.weights import SelectionWeights, selection_weights
 
 __all__ = ["AREAS_BY_SUBJECT", "TrainedModel", "fit_area_model", "train"]
 
@@ -304,9 +304,8 @@ def _train_subject(
     split = replace(split, train=split.train & usable, validation=split.validation & usable)
     features = FEATURES_BY_SUBJECT[subject]
     vocabularies = fit_vocabularies(data.features[split.train], features)
-    weights = inverse_propensity_weights(
-        data.labels["propensity"], data.labels["selection_reason"], power=settings.ipw_power
-    )
+    selection = _selection_weights(settings, data, split)
+    weights = selection.weights
     trained: list[TrainedModel] = []
     tasks = [(area, "classification") for area in AREAS_BY_SUBJECT[subject]]
     if subject == "declaration":
@@ -341,6 +340,7 @@ def _train_subject(
                 vocabularies=vocabularies,
             )
             model.spec.update(_provenance(data, split, snapshot, name))
+            model.spec["selection_bias"] = selection.info
             model.spec["train_positives"] = positives
             score = predict(model, data.features[split.test])
             y_test = y[split.test]
@@ -366,6 +366,11 @@ def _train_subject(
                     **{k: v for k, v in model.spec["params"].items() if not isinstance(v, list)},
                     "best_iteration": model.spec["best_iteration"],
                     "calibration": model.spec["calibration"]["method"],
+                    **{
+                        f"selection_bias_{k}": v
+                        for k, v in selection.info.items()
+                        if not isinstance(v, list)
+                    },
                 }
             )
             mlflow.log_metrics(_flatten("test_", metrics))
@@ -392,6 +397,28 @@ def _train_subject(
             "%s v%s trained in %.1f s", name, trained[-1].version, time.perf_counter() - started
         )
     return trained
+
+
+def _selection_weights(
+    settings: TrainingSettings, data: LabelledSet, split: TimeSplit
+) -> SelectionWeights:
+    """Inverse-propensity weights: recorded probabilities where the service selected, a
+    propensity fitted on the training and validation windows elsewhere (training.weights)."""
+    assert data.population is not None and data.labelled_rows is not None
+    event = pd.to_datetime(data.population[EVENT_TIME[data.subject]], utc=True)
+    window = (split.train_window[0], split.validation_window[1])
+    fit_rows = ((event >= window[0]) & (event < window[1])).to_numpy()
+    power = settings.ipw_power if settings.selection_weighting == "ipw" else 0.0
+    return selection_weights(
+        data.population,
+        data.labelled_rows,
+        data.labels["selection_probability"].to_numpy(dtype=float),
+        data.subject,
+        fit_rows=fit_rows,
+        power=power,
+        seed=settings.seed,
+        fit_window=window,
+    )
 
 
 def _log_diagnostics(

@@ -101,3 +101,68 @@ def test_settings_temper_the_weights_and_exclude_outcome_driven_controls(
 def test_settings_reject_a_power_outside_zero_to_one(power: float) -> None:
     with pytest.raises(ValueError, match="ipw_power"):
         TrainingSettings(ipw_power=power)
+
+
+def _population(n: int = 6_000, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray]:
+    """Declaration-like records where controls favour air transport (a rule's doing)."""
+    from world.generate import WorldConfig, generate_world
+
+    rng = np.random.default_rng(seed)
+    world = generate_world(WorldConfig(seed=seed, declarations=n, ens=100))
+    records = world.declarations.drop_duplicates(["declaration_id", "item_number"])
+    records = records.reset_index(drop=True)
+    n = len(records)
+    air = records["transport_mode"].to_numpy() == 4
+    controlled = rng.random(n) < np.where(air, 0.3, 0.03)
+    return records, controlled
+
+
+def test_recorded_probabilities_are_used_as_they_are() -> None:
+    from training.weights import selection_weights
+
+    records, controlled = _population()
+    rows = np.flatnonzero(controlled)
+    recorded = np.where(np.arange(len(rows)) % 2 == 0, 0.01, 1.0)  # every row recorded
+    result = selection_weights(
+        records, rows, recorded, "declaration", fit_rows=np.ones(len(records), bool), power=1.0
+    )
+    assert result.recorded.all() and result.info["recorded_share"] == 1.0
+    np.testing.assert_allclose(result.propensity, recorded)
+    assert result.weights[0] / result.weights[1] == pytest.approx(100.0)
+
+
+def test_estimated_propensities_see_only_the_training_windows() -> None:
+    """Changing which test-window items were controlled changes no training weight."""
+    from training.weights import selection_weights
+
+    records, controlled = _population(seed=1)
+    n = len(records)
+    fit_rows = np.arange(n) < int(n * 0.7)  # the training windows; the rest is the test window
+    other = controlled.copy()
+    other[~fit_rows] = ~controlled[~fit_rows]  # a different history in the test window
+    weights = []
+    for flags in (controlled, other):
+        rows = np.flatnonzero(flags)
+        result = selection_weights(
+            records, rows, np.full(len(rows), np.nan), "declaration", fit_rows=fit_rows,
+            power=1.0,
+        )  # fmt: skip
+        train = fit_rows[rows]
+        assert result.info["estimated_rows"] == int(train.sum())
+        assert np.isnan(result.propensity[~train]).all(), "test-window rows are not estimated"
+        weights.append(pd.Series(result.weights[train], index=rows[train]))
+    pd.testing.assert_series_equal(weights[0], weights[1])
+
+
+def test_estimated_propensities_follow_the_selection_and_are_cross_fitted() -> None:
+    from training.weights import estimate_propensity
+
+    records, controlled = _population(seed=2)
+    air = records["transport_mode"].to_numpy() == 4
+    p = estimate_propensity(records, controlled, "declaration", seed=3)
+    assert p[air].mean() > 3 * p[~air].mean(), "the rule's preference is learnt"
+    # Cross-fitted: a row's own label does not set its propensity (flipping it moves little).
+    flipped = controlled.copy()
+    flipped[0] = not flipped[0]
+    q = estimate_propensity(records, flipped, "declaration", seed=3)
+    assert abs(q[0] - p[0]) < 0.05
