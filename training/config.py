@@ -84,11 +84,27 @@ class TrainingSettings(BaseSettings):
     )
     reference_sample_size: int = Field(20_000, ge=100)
     promotion_margin: float = Field(
-        0.02,
+        0.0,
         ge=0,
         lt=1,
-        description="A challenger may be this share worse than the champion (relative, on the "
-        "promotion metric) and still win: 0.02 = within 2%.",
+        description="A loss the gate tolerates beyond its interval, as a share of the champion's "
+        "value: the challenger is refused when the whole interval of challenger - champion lies "
+        "below -margin × champion (0: refused only when significantly worse).",
+    )
+    gate_min_hits: int = Field(
+        30,
+        ge=1,
+        description="Hits the gate's evaluation set must hold before a challenger may replace a "
+        "champion (random controls first, else all labelled controls of the window).",
+    )
+    gate_resamples: int = Field(1000, ge=100, description="Paired bootstrap resamples.")
+    gate_confidence: float = Field(
+        0.95, gt=0.5, lt=1, description="Level of the gate's intervals of the difference."
+    )
+    diagnostics: bool = Field(
+        True,
+        description="PR, calibration and SHAP plots logged with each model (the simulator, "
+        "retraining every few weeks, switches them off).",
     )
     promotion_metric: str = "precision_at_5"
     seed: int = 7

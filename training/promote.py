@@ -1,12 +1,23 @@
-"""`crisk promote`: the challenger replaces the champion only if it is not worse.
+"""`crisk promote`: the challenger replaces the champion unless it is significantly worse.
 
-Both versions are scored on the same evaluation window and set (ground truth in the synthetic
-world, else the random controls: the unbiased ones); the challenger wins when its metric is at
-least the champion's less ``promotion_margin`` of it (relative, so it means the same in a rare
-area as in a frequent one) and at least what the rule-based profiles reach on the same set (a
-model that selects worse than the rules it supplements must not take over). Every decision,
-with its numbers, is an MLflow run, so an auditor can see why the model that served on a given
-day was serving.
+A gate that knows its uncertainty. Challenger and champion are scored on the *same* labelled
+items of their subject's evaluation window — what a deployment has, never the synthetic ground
+truth: the random controls when they hold at least ``gate_min_hits`` hits (the unbiased set),
+else every labelled control of the window (``controlled``). A paired bootstrap over those items
+gives the interval of the difference challenger − champion in Precision@n% and Revenue@n% (n
+from ``promotion_metric``). The challenger is promoted when
+
+- the evidence is enough: the set holds at least ``gate_min_hits`` hits (else the champion is
+  kept: a coin toss on a handful of hits must not replace a model);
+- it is not significantly worse than the champion: the interval's upper bound is not below
+  ``-promotion_margin`` × the champion's value (on precision, and on revenue for the financial
+  and revenue models);
+- it is not significantly worse than the rule-based profiles on the same items (a model that
+  selects worse than the rules it supplements must not take over).
+
+Every decision is an MLflow run (tags ``decision``, ``model``, ``reason``; parameters and metrics
+with the counts, the values, the interval bounds), so an auditor can see why the model that
+served on a given day was serving.
 """
 
 from __future__ import annotations
@@ -19,17 +30,16 @@ from typing import Any
 import numpy as np
 
 from training.baselines import rule_scores
+from training.bootstrap import Interval, paired_bootstrap
 from training.config import TrainingSettings
 from training.evaluate import (
     EvaluationSet,
     evaluation_sets,
     operator_register,
-    primary_set,
     rule_profiles,
     test_window,
 )
-from training.metrics import ranking_metrics
-from training.model import REVENUE_TASK, AreaModel, predict
+from training.model import REVENUE_TASK, predict
 from training.registry import (
     CHALLENGER,
     CHAMPION,
@@ -38,9 +48,13 @@ from training.registry import (
     registered_models,
 )
 
-__all__ = ["PromotionDecision", "promote"]
+__all__ = ["GATE_SETS", "Comparison", "PromotionDecision", "compare", "gate_set", "promote"]
 
 logger = logging.getLogger(__name__)
+
+# The sets the gate may decide on, in order of preference; never the synthetic ground truth.
+GATE_SETS = ("random_controls", "controlled")
+_NAN = float("nan")
 
 
 @dataclass(frozen=True)
@@ -53,55 +67,211 @@ class PromotionDecision:
     reason: str
     metric: str = ""
     dataset: str = ""
-    challenger_value: float = float("nan")
-    champion_value: float = float("nan")
+    challenger_value: float = _NAN
+    champion_value: float = _NAN
     margin: float = 0.0
-    rules_value: float = float("nan")
+    rules_value: float = _NAN
+    n_items: int = 0
+    n_hits: int = 0
+    difference: float = _NAN
+    difference_low: float = _NAN
+    difference_high: float = _NAN
+    rules_difference_low: float = _NAN
+    rules_difference_high: float = _NAN
+    revenue_challenger: float = _NAN
+    revenue_champion: float = _NAN
+    revenue_difference_low: float = _NAN
+    revenue_difference_high: float = _NAN
+    confidence: float = _NAN
+    resamples: int = 0
+    min_hits: int = 0
+
+
+@dataclass(frozen=True)
+class Comparison:
+    """Challenger, champion and rules on the same items, with paired-bootstrap intervals."""
+
+    dataset: str
+    n_items: int
+    n_hits: int
+    metric: str  # precision_at_<n> or revenue_at_<n>: the one the decision leads with
+    challenger: Interval
+    champion: Interval
+    rules: Interval
+    difference: Interval  # challenger - champion on the metric
+    rules_difference: Interval  # challenger - rules on the metric
+    revenue_challenger: Interval
+    revenue_champion: Interval
+    revenue_difference: Interval
+    revenue_decides: bool  # revenue is this model's own objective (financial, revenue model)
 
 
 def _rate(settings: TrainingSettings) -> str:
     return settings.promotion_metric.rsplit("_", 1)[-1]
 
 
-def _value(spec: dict[str, Any], score: np.ndarray, data: EvaluationSet, rate: str) -> float:
-    """Precision at ``rate`` % (revenue share for the revenue model) of a ranking by ``score``."""
+def _target(spec: dict[str, Any], data: EvaluationSet) -> np.ndarray:
     if spec["task"] == REVENUE_TASK:
-        revenue = data.labels["revenue_recovered_eur"].to_numpy(dtype=float)
-        result = ranking_metrics(
-            (revenue > 0).astype(int), score, revenue=revenue, with_probabilities=False
-        )
-        return float(result["revenue_at"][rate])
-    y = data.labels[f"y_{spec['area']}"].to_numpy(dtype=int)
-    return float(ranking_metrics(y, score, with_probabilities=False)["precision_at"][rate])
+        return (data.labels["revenue_recovered_eur"].to_numpy(dtype=float) > 0).astype(int)
+    return data.labels[f"y_{spec['area']}"].to_numpy(dtype=int)
 
 
-def _metric(
-    model: AreaModel, settings: TrainingSettings, data: EvaluationSet
-) -> tuple[str, str, float]:
-    """(metric name, dataset, value) of one model on its subject's evaluation set."""
+def gate_set(
+    sets: dict[str, EvaluationSet], spec: dict[str, Any], min_hits: int
+) -> tuple[EvaluationSet | None, str]:
+    """The set to decide on: random controls with enough hits, else every labelled control.
+
+    Returns (None, why) when no set holds ``min_hits`` hits of the model's target.
+    """
+    counts = []
+    for name in GATE_SETS:
+        data = sets.get(name)
+        if data is None:
+            continue
+        hits = int(_target(spec, data).sum())
+        counts.append(f"{hits} in {name} ({len(data.labels)} items)")
+        if hits >= min_hits:
+            return data, ""
+    return None, f"not enough evidence: {', '.join(counts) or 'no labelled set'}; {min_hits} needed"
+
+
+def compare(
+    spec: dict[str, Any],
+    challenger_score: np.ndarray,
+    champion_score: np.ndarray,
+    rules_score: np.ndarray,
+    data: EvaluationSet,
+    settings: TrainingSettings,
+) -> Comparison:
+    """Paired bootstrap of challenger, champion and rules on ``data`` (same items)."""
     rate = _rate(settings)
-    measure = "revenue_at" if model.spec["task"] == REVENUE_TASK else "precision_at"
-    value = _value(model.spec, predict(model, data.features), data, rate)
-    return f"{measure}_{rate}", data.name, value
+    y = _target(spec, data)
+    revenue = data.labels["revenue_recovered_eur"].to_numpy(dtype=float)
+    boot = paired_bootstrap(
+        y,
+        {
+            "challenger": (challenger_score, None),
+            "champion": (champion_score, None),
+            "rules": (rules_score, None),
+        },
+        rate=float(rate),
+        revenue=revenue,
+        resamples=settings.gate_resamples,
+        confidence=settings.gate_confidence,
+        seed=settings.seed,
+    )
+    revenue_model = spec["task"] == REVENUE_TASK
+    measure = "revenue" if revenue_model else "precision"
+    return Comparison(
+        dataset=data.name,
+        n_items=len(y),
+        n_hits=int(y.sum()),
+        metric=f"{measure}_at_{rate}",
+        challenger=boot.value(measure, "challenger"),
+        champion=boot.value(measure, "champion"),
+        rules=boot.value(measure, "rules"),
+        difference=boot.difference(measure, "challenger", "champion"),
+        rules_difference=boot.difference(measure, "challenger", "rules"),
+        revenue_challenger=boot.value("revenue", "challenger"),
+        revenue_champion=boot.value("revenue", "champion"),
+        revenue_difference=boot.difference("revenue", "challenger", "champion"),
+        revenue_decides=revenue_model or spec.get("area") == "financial",
+    )
 
 
-def _rules_metric(settings: TrainingSettings, spec: dict[str, Any], data: EvaluationSet) -> float:
-    """What the rule-based profiles reach on the same set and metric as the model."""
+def _significantly_worse(difference: Interval, reference: Interval, margin: float) -> bool:
+    """The whole interval lies below the tolerated loss (``margin`` of the reference)."""
+    if not difference.finite:
+        return False
+    tolerance = margin * abs(reference.value) if reference.finite else 0.0
+    return bool(difference.high < -tolerance)
+
+
+def _verdict(comparison: Comparison, settings: TrainingSettings) -> tuple[bool, str]:
+    margin = settings.promotion_margin
+    if not comparison.challenger.finite:
+        return False, "the challenger cannot be scored on this set, champion kept"
+    worse = _significantly_worse(comparison.difference, comparison.champion, margin)
+    worse_revenue = comparison.revenue_decides and _significantly_worse(
+        comparison.revenue_difference, comparison.revenue_champion, margin
+    )
+    below_rules = _significantly_worse(comparison.rules_difference, comparison.rules, 0.0)
+    if worse or worse_revenue:
+        what = "precision" if worse else "revenue"
+        return False, f"significantly worse than the champion ({what}), champion kept"
+    if below_rules:
+        return False, "significantly worse than the rule profiles, champion kept"
+    return True, "not significantly worse, promoted"
+
+
+def _describe(comparison: Comparison, settings: TrainingSettings, verdict: str) -> str:
+    d, r = comparison.difference, comparison.revenue_difference
+    level = f"{settings.gate_confidence:.0%}"
+    revenue = (
+        f"; revenue share {comparison.revenue_challenger.value:.4f} vs "
+        f"{comparison.revenue_champion.value:.4f}, difference {level} [{r.low:+.4f}, {r.high:+.4f}]"
+        if r.finite
+        else ""
+    )
+    return (
+        f"{comparison.dataset}: {comparison.n_items} items, {comparison.n_hits} hits; challenger "
+        f"{comparison.metric} {comparison.challenger.value:.4f} vs champion "
+        f"{comparison.champion.value:.4f}, difference {d.value:+.4f} {level} "
+        f"[{d.low:+.4f}, {d.high:+.4f}]{revenue}; rule profiles {comparison.rules.value:.4f}: "
+        f"{verdict}"
+    )
+
+
+def _rules_score(
+    settings: TrainingSettings, spec: dict[str, Any], data: EvaluationSet
+) -> np.ndarray:
     subject = spec["subject"]
     profiles = rule_profiles(settings, subject)
-    score = rule_scores(data.records, subject, profiles, operator_register(settings))
-    return _value(spec, score, data, _rate(settings))
+    return rule_scores(data.records, subject, profiles, operator_register(settings))
 
 
-def _evaluation_data(settings: TrainingSettings, subject: str) -> EvaluationSet:
-    return primary_set(evaluation_sets(settings, subject, test_window(settings, subject)))
+def _gate_sets(settings: TrainingSettings, subject: str) -> dict[str, EvaluationSet]:
+    sets = evaluation_sets(settings, subject, test_window(settings, subject))
+    return {name: sets[name] for name in GATE_SETS if name in sets}
+
+
+def _decision(
+    name: str,
+    versions: tuple[str, str],
+    promoted: bool,
+    reason: str,
+    comparison: Comparison | None,
+    settings: TrainingSettings,
+) -> PromotionDecision:
+    challenger, champion = versions
+    common: dict[str, Any] = {
+        "margin": settings.promotion_margin,
+        "confidence": settings.gate_confidence,
+        "resamples": settings.gate_resamples,
+        "min_hits": settings.gate_min_hits,
+    }
+    after = challenger if promoted else champion
+    if comparison is None:
+        return PromotionDecision(name, challenger, champion, after, promoted, reason, **common)
+    c = comparison
+    return PromotionDecision(
+        name, challenger, champion, after, promoted, reason, metric=c.metric, dataset=c.dataset,
+        challenger_value=c.challenger.value, champion_value=c.champion.value,
+        rules_value=c.rules.value, n_items=c.n_items, n_hits=c.n_hits,
+        difference=c.difference.value, difference_low=c.difference.low,
+        difference_high=c.difference.high, rules_difference_low=c.rules_difference.low,
+        rules_difference_high=c.rules_difference.high,
+        revenue_challenger=c.revenue_challenger.value, revenue_champion=c.revenue_champion.value,
+        revenue_difference_low=c.revenue_difference.low,
+        revenue_difference_high=c.revenue_difference.high, **common,
+    )  # fmt: skip
 
 
 def _decide(
     settings: TrainingSettings,
     client: Any,
     name: str,
-    evaluation_data: Callable[[str], EvaluationSet] | None = None,
+    evaluation_data: Callable[[str], dict[str, EvaluationSet]] | None = None,
 ) -> PromotionDecision:
     challenger = load_version(client, name, CHALLENGER)
     champion = load_version(client, name, CHAMPION)
@@ -115,78 +285,70 @@ def _decide(
             name, challenger_version, None, challenger_version, True, "no champion yet"
         )
     champion_version = str(champion[0].version)
+    versions = (challenger_version, champion_version)
     if champion_version == challenger_version:
-        return PromotionDecision(
-            name, challenger_version, champion_version, champion_version, False,
-            "the challenger is already the champion",
-        )  # fmt: skip
-    data = (evaluation_data or (lambda subject: _evaluation_data(settings, subject)))(
-        challenger[1].spec["subject"]
+        return _decision(
+            name, versions, False, "the challenger is already the champion", None, settings
+        )
+    spec = challenger[1].spec
+    sets = (evaluation_data or (lambda subject: _gate_sets(settings, subject)))(spec["subject"])
+    data, why = gate_set(sets, spec, settings.gate_min_hits)
+    if data is None:
+        return _decision(name, versions, False, f"{why}: champion kept", None, settings)
+    comparison = compare(
+        spec,
+        predict(challenger[1], data.features),
+        predict(champion[1], data.features),
+        _rules_score(settings, spec, data),
+        data,
+        settings,
     )
-    metric, dataset, new = _metric(challenger[1], settings, data)
-    _, _, old = _metric(champion[1], settings, data)
-    rules = _rules_metric(settings, challenger[1].spec, data)
-    margin = settings.promotion_margin
-    not_worse = bool(np.isfinite(new) and (not np.isfinite(old) or new >= old * (1 - margin)))
-    beats_rules = bool(not np.isfinite(rules) or (np.isfinite(new) and new >= rules))
-    promoted = not_worse and beats_rules
+    promoted, verdict = _verdict(comparison, settings)
     if promoted:
         client.set_registered_model_alias(name, CHAMPION, challenger_version)
-    verdict = (
-        "not worse, promoted"
-        if promoted
-        else "worse than the rule profiles, champion kept"
-        if not_worse
-        else "worse, champion kept"
-    )
-    reason = (
-        f"challenger {metric} {new:.4f} vs champion {old:.4f} (allowed {margin:.0%} less), "
-        f"rule profiles {rules:.4f}: {verdict}"
-    )
-    return PromotionDecision(
-        name, challenger_version, champion_version,
-        challenger_version if promoted else champion_version, promoted, reason, metric, dataset,
-        new, old, margin, rules,
-    )  # fmt: skip
+    reason = _describe(comparison, settings, verdict)
+    return _decision(name, versions, promoted, reason, comparison, settings)
+
+
+_PARAMS = (
+    "challenger", "champion_before", "champion_after", "metric", "dataset", "margin",
+    "confidence", "resamples", "min_hits",
+)  # fmt: skip
+_METRICS = (
+    "challenger_value", "champion_value", "rules_value", "n_items", "n_hits", "difference",
+    "difference_low", "difference_high", "rules_difference_low", "rules_difference_high",
+    "revenue_challenger", "revenue_champion", "revenue_difference_low", "revenue_difference_high",
+)  # fmt: skip
+
+
+def log_decision(decision: PromotionDecision) -> None:
+    """One MLflow run per decision (shape agreed with the model card: tags, params, metrics)."""
+    import mlflow
+
+    with mlflow.start_run(run_name=f"crisk promote {decision.name}", nested=True):
+        record = asdict(decision)
+        mlflow.set_tags(
+            {"decision": "promoted" if decision.promoted else "kept", "model": decision.name,
+             "reason": decision.reason}
+        )  # fmt: skip
+        mlflow.log_params({k: record[k] for k in _PARAMS})
+        mlflow.log_metrics({k: float(record[k]) for k in _METRICS if np.isfinite(float(record[k]))})
 
 
 def promote(settings: TrainingSettings, names: list[str] | None = None) -> list[PromotionDecision]:
     """Decide for every registered model (or ``names``); each decision is logged to MLflow."""
-    import mlflow
-
     client = configure_mlflow(settings)
     decisions = []
-    cache: dict[str, EvaluationSet] = {}  # one evaluation set per subject type for all decisions
+    cache: dict[str, dict[str, EvaluationSet]] = {}  # one set of sets per subject type
 
-    def evaluation_data(subject: str) -> EvaluationSet:
+    def evaluation_data(subject: str) -> dict[str, EvaluationSet]:
         if subject not in cache:
-            cache[subject] = _evaluation_data(settings, subject)
+            cache[subject] = _gate_sets(settings, subject)
         return cache[subject]
 
     for name in registered_models(client, settings.model_prefix) if names is None else names:
         decision = _decide(settings, client, name, evaluation_data)
-        with mlflow.start_run(run_name=f"crisk promote {name}"):
-            record = asdict(decision)
-            mlflow.set_tags(
-                {"decision": "promoted" if decision.promoted else "kept", "model": name,
-                 "reason": decision.reason}
-            )  # fmt: skip
-            mlflow.log_params(
-                {
-                    k: record[k]
-                    for k in (
-                        "challenger",
-                        "champion_before",
-                        "champion_after",
-                        "metric",
-                        "dataset",
-                        "margin",
-                    )
-                }
-            )
-            for key in ("challenger_value", "champion_value", "rules_value"):
-                if np.isfinite(record[key]):
-                    mlflow.log_metric(key, record[key])
+        log_decision(decision)
         logger.info("%s: %s", name, decision.reason)
         decisions.append(decision)
     return decisions

@@ -391,7 +391,8 @@ def _train_subject(
                 "data_snapshot": snapshot,
                 "contract_version": CONTRACT_VERSION,
             }
-            _log_diagnostics(model, data, y_test, score, name)
+            if settings.diagnostics:
+                _log_diagnostics(model, data, y_test, score, name)
             trained.append(_log_model(settings, client, model, features, data, metrics, name, tags))
         logger.info(
             "%s v%s trained in %.1f s", name, trained[-1].version, time.perf_counter() - started

@@ -1,12 +1,11 @@
-"""Promotion rule: the challenger wins unless it is worse than the champion by more than the margin.
+"""The promotion gate: paired bootstrap on the same labelled items, never the ground truth.
 
-The registry, the evaluation data and the models are replaced by fakes: these tests cover the
-decision (``_decide``) and which number it compares (``_metric``), not MLflow or Feast.
+The registry and the models are replaced by fakes that hand back fixed scores: these tests cover
+which set the gate decides on, the interval of the difference, the decision and its record.
 """
 
 from __future__ import annotations
 
-import math
 from types import SimpleNamespace
 from typing import Any
 
@@ -17,17 +16,35 @@ import pytest
 import training.promote as promote
 from training.config import TrainingSettings
 from training.evaluate import EvaluationSet
-from training.promote import PromotionDecision
+from training.promote import PromotionDecision, compare, gate_set
 
 NAME = "crisk_declaration_financial"
+SPEC = {"subject": "declaration", "area": "financial", "task": "classification"}
+
+
+def _labels(n: int = 4_000, rate: float = 0.1, seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    y = (rng.random(n) < rate).astype(int)
+    return pd.DataFrame(
+        {"y_financial": y, "revenue_recovered_eur": y * rng.gamma(2.0, 200.0, n).round(2)}
+    )
+
+
+def _set(name: str, labels: pd.DataFrame) -> EvaluationSet:
+    return EvaluationSet(name, labels, labels, labels)
+
+
+def _scores(labels: pd.DataFrame, noise: float, seed: int) -> np.ndarray:
+    """A ranking that finds the irregular items the better, the smaller ``noise``."""
+    rng = np.random.default_rng(seed)
+    return labels["y_financial"].to_numpy() + rng.normal(0.0, noise, len(labels))
 
 
 class FakeRegistry:
-    """Holds the two aliased versions and records alias changes, like an MlflowClient."""
+    """Holds two aliased versions and records alias changes, like an MlflowClient."""
 
-    def __init__(self, versions: dict[str, tuple[str, float]]) -> None:
-        # alias -> (version, metric value of the model behind it)
-        self.versions = versions
+    def __init__(self, versions: dict[str, tuple[str, np.ndarray]]) -> None:
+        self.versions = versions  # alias -> (version, score of the model behind it)
         self.alias_calls: list[tuple[str, str, str]] = []
 
     def set_registered_model_alias(self, name: str, alias: str, version: str) -> None:
@@ -36,155 +53,170 @@ class FakeRegistry:
 
 def _decide(
     monkeypatch: pytest.MonkeyPatch,
+    sets: dict[str, EvaluationSet],
     *,
-    challenger: tuple[str, float] | None,
-    champion: tuple[str, float] | None,
-    margin: float = 0.02,
-    rules: float = 0.0,  # the rule profiles bind only in the tests about them
+    challenger: tuple[str, np.ndarray] | None,
+    champion: tuple[str, np.ndarray] | None,
+    rules: np.ndarray | None = None,
+    spec: dict[str, Any] = SPEC,
+    **settings: Any,
 ) -> tuple[PromotionDecision, FakeRegistry]:
-    versions = {
-        alias: entry
-        for alias, entry in (("challenger", challenger), ("champion", champion))
-        if entry is not None
-    }
+    versions = {a: e for a, e in (("challenger", challenger), ("champion", champion)) if e}
     registry = FakeRegistry(versions)
 
     def load_version(client: FakeRegistry, name: str, alias: str) -> tuple[Any, Any] | None:
         if alias not in client.versions:
             return None
-        version, value = client.versions[alias]
-        return SimpleNamespace(version=version), SimpleNamespace(
-            value=value, spec={"subject": "declaration"}
-        )
-
-    def metric(model: Any, settings: TrainingSettings, data: Any) -> tuple[str, str, float]:
-        return "precision_at_5", "random_controls", model.value
+        version, score = client.versions[alias]
+        return SimpleNamespace(version=version), SimpleNamespace(score=score, spec=spec)
 
     monkeypatch.setattr(promote, "load_version", load_version)
-    monkeypatch.setattr(promote, "_metric", metric)
-    monkeypatch.setattr(promote, "_rules_metric", lambda settings, spec, data: rules)
-    monkeypatch.setattr(promote, "_evaluation_data", lambda settings, subject: None)
-    settings = TrainingSettings(promotion_margin=margin)
-    return promote._decide(settings, registry, NAME), registry
+    monkeypatch.setattr(promote, "predict", lambda model, features: model.score)
+    n = len(next(iter(sets.values())).labels)
+    zero = np.zeros(n) if rules is None else rules
+    monkeypatch.setattr(
+        promote, "_rules_score", lambda settings, spec, data: zero[: len(data.labels)]
+    )
+    decision = promote._decide(
+        TrainingSettings(gate_resamples=400, **settings), registry, NAME, lambda subject: sets
+    )
+    return decision, registry
 
 
-def test_a_better_challenger_is_promoted_and_the_record_carries_the_numbers(
+def test_the_gate_decides_on_random_controls_with_enough_hits_else_on_all_controls() -> None:
+    many, few = _labels(3_000, 0.1), _labels(300, 0.05)
+    chosen, _ = gate_set({"random_controls": _set("random_controls", many)}, SPEC, 30)
+    assert chosen is not None and chosen.name == "random_controls"
+    sets = {"random_controls": _set("random_controls", few), "controlled": _set("controlled", many)}
+    chosen, _ = gate_set(sets, SPEC, 30)
+    assert chosen is not None and chosen.name == "controlled"
+    chosen, why = gate_set({"random_controls": _set("random_controls", few)}, SPEC, 30)
+    assert chosen is None and "not enough evidence" in why and "30 needed" in why
+
+
+def test_the_synthetic_ground_truth_is_never_a_gate_set() -> None:
+    truth = _set("synthetic_ground_truth", _labels(50_000, 0.1))
+    chosen, why = gate_set({"synthetic_ground_truth": truth}, SPEC, 30)
+    assert chosen is None and "no labelled set" in why
+    assert "synthetic_ground_truth" not in promote.GATE_SETS
+
+
+def test_a_clearly_better_challenger_is_promoted_with_its_interval(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    decision, registry = _decide(monkeypatch, challenger=("3", 0.42), champion=("2", 0.40))
-    assert decision.promoted
+    labels = _labels()
+    sets = {"controlled": _set("controlled", labels)}
+    decision, registry = _decide(
+        monkeypatch, sets, challenger=("3", _scores(labels, 0.4, 1)),
+        champion=("2", _scores(labels, 1.5, 2)),
+    )  # fmt: skip
+    assert decision.promoted and registry.alias_calls == [(NAME, "champion", "3")]
     assert (decision.challenger, decision.champion_before, decision.champion_after) == (
         "3",
         "2",
         "3",
     )
-    assert registry.alias_calls == [(NAME, "champion", "3")]
-    assert decision.metric == "precision_at_5"
-    assert decision.dataset == "random_controls"
-    assert decision.challenger_value == pytest.approx(0.42)
-    assert decision.champion_value == pytest.approx(0.40)
-    assert decision.margin == pytest.approx(0.02)
-    assert "0.4200" in decision.reason
-    assert "0.4000" in decision.reason
-    assert "not worse, promoted" in decision.reason
+    assert decision.metric == "precision_at_5" and decision.dataset == "controlled"
+    assert decision.n_items == len(labels) and decision.n_hits == labels["y_financial"].sum()
+    assert decision.challenger_value > decision.champion_value
+    assert decision.difference_low <= decision.difference <= decision.difference_high
+    assert decision.difference_low > 0, "clearly better: the whole interval above zero"
+    assert decision.resamples == 400 and decision.confidence == 0.95
+    assert "95% [" in decision.reason and "not significantly worse, promoted" in decision.reason
 
 
-def test_a_challenger_below_the_rule_profiles_is_refused_even_when_better_than_the_champion(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
+def test_a_significantly_worse_challenger_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = _labels()
+    sets = {"controlled": _set("controlled", labels)}
     decision, registry = _decide(
-        monkeypatch, challenger=("3", 0.042), champion=("2", 0.040), rules=0.050
+        monkeypatch, sets, challenger=("3", _scores(labels, 1.5, 1)),
+        champion=("2", _scores(labels, 0.4, 2)),
+    )  # fmt: skip
+    assert not decision.promoted and registry.alias_calls == []
+    assert decision.champion_after == "2"
+    assert decision.difference_high < 0
+    assert "significantly worse than the champion" in decision.reason
+
+
+def test_a_challenger_within_the_noise_of_the_champion_is_promoted(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Slightly worse on these items, but the interval includes no difference."""
+    labels = _labels(1_500, 0.1)
+    sets = {"controlled": _set("controlled", labels)}
+    champion = _scores(labels, 0.8, 2)
+    challenger = champion + np.random.default_rng(5).normal(0, 0.1, len(labels))
+    decision, _ = _decide(monkeypatch, sets, challenger=("3", challenger), champion=("2", champion))
+    assert decision.difference_low < 0 < decision.difference_high or decision.difference >= 0
+    assert decision.promoted
+
+
+def test_a_challenger_significantly_below_the_rule_profiles_is_refused(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    labels = _labels()
+    sets = {"controlled": _set("controlled", labels)}
+    weak = _scores(labels, 3.0, 1)
+    decision, registry = _decide(
+        monkeypatch, sets, challenger=("3", weak), champion=("2", weak + 0.0),
+        rules=_scores(labels, 0.4, 9),
+    )  # fmt: skip
+    assert not decision.promoted and registry.alias_calls == []
+    assert decision.rules_difference_high < 0
+    assert "rule profiles" in decision.reason
+
+
+def test_too_few_hits_keep_the_champion(monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = _labels(400, 0.03)
+    sets = {"controlled": _set("controlled", labels)}
+    decision, registry = _decide(
+        monkeypatch, sets, challenger=("3", _scores(labels, 0.1, 1)),
+        champion=("2", _scores(labels, 2.0, 2)), gate_min_hits=200,
+    )  # fmt: skip
+    assert not decision.promoted and registry.alias_calls == []
+    assert "not enough evidence" in decision.reason and decision.min_hits == 200
+
+
+def test_the_revenue_model_is_judged_on_revenue(monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = _labels()
+    revenue = labels["revenue_recovered_eur"].to_numpy()
+    rng = np.random.default_rng(3)
+    good, poor = revenue + rng.normal(0, 50, len(labels)), rng.normal(0, 1, len(labels))
+    spec = {"subject": "declaration", "area": "financial", "task": promote.REVENUE_TASK}
+    sets = {"controlled": _set("controlled", labels)}
+    decision, _ = _decide(
+        monkeypatch, sets, challenger=("3", poor), champion=("2", good), spec=spec
     )
-    assert not decision.promoted
-    assert decision.champion_after == "2"
-    assert registry.alias_calls == []
-    assert decision.rules_value == pytest.approx(0.050)
-    assert "rule profiles 0.0500" in decision.reason
-    assert "worse than the rule profiles, champion kept" in decision.reason
+    assert decision.metric == "revenue_at_5"
+    assert not decision.promoted and decision.revenue_difference_high < 0
 
 
-def test_a_challenger_level_with_the_rule_profiles_may_be_promoted(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    decision, _ = _decide(monkeypatch, challenger=("3", 0.05), champion=("2", 0.05), rules=0.05)
-    assert decision.promoted
-
-
-def test_an_equal_challenger_is_promoted_as_not_worse(monkeypatch: pytest.MonkeyPatch) -> None:
-    decision, registry = _decide(monkeypatch, challenger=("3", 0.40), champion=("2", 0.40))
-    assert decision.promoted
-    assert registry.alias_calls == [(NAME, "champion", "3")]
-
-
-def test_a_challenger_slightly_worse_within_the_margin_is_promoted(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # 0.395 is 1.25% below 0.40: inside the 2% allowance.
-    decision, _ = _decide(monkeypatch, challenger=("3", 0.395), champion=("2", 0.40))
-    assert decision.promoted
-    assert decision.champion_after == "3"
-
-
-def test_a_clearly_worse_challenger_is_refused_and_the_champion_kept(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # 0.38 is 5% below 0.40.
-    decision, registry = _decide(monkeypatch, challenger=("3", 0.38), champion=("2", 0.40))
-    assert not decision.promoted
-    assert decision.champion_after == "2"
-    assert registry.alias_calls == []
-    assert "worse, champion kept" in decision.reason
-    assert decision.challenger_value == pytest.approx(0.38)
-    assert decision.champion_value == pytest.approx(0.40)
-
-
-def test_the_margin_is_relative_to_the_champion_not_absolute(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # In a rare area 0.04 vs 0.05 is 0.01 lower in absolute terms but 20% worse.
-    decision, _ = _decide(monkeypatch, challenger=("3", 0.04), champion=("2", 0.05))
-    assert not decision.promoted
-    decision, _ = _decide(monkeypatch, challenger=("3", 0.0495), champion=("2", 0.05))
-    assert decision.promoted
-
-
-def test_a_zero_margin_requires_the_challenger_to_match_the_champion(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    worse, _ = _decide(monkeypatch, challenger=("3", 0.3999), champion=("2", 0.40), margin=0.0)
-    equal, _ = _decide(monkeypatch, challenger=("3", 0.40), champion=("2", 0.40), margin=0.0)
-    assert not worse.promoted
-    assert equal.promoted
-
-
-def test_an_unscorable_champion_does_not_block_a_scorable_challenger(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    decision, _ = _decide(monkeypatch, challenger=("3", 0.1), champion=("2", math.nan))
-    assert decision.promoted
-    assert math.isnan(decision.champion_value)
-
-
-def test_an_unscorable_challenger_is_never_promoted(monkeypatch: pytest.MonkeyPatch) -> None:
-    decision, registry = _decide(monkeypatch, challenger=("3", math.nan), champion=("2", 0.4))
-    assert not decision.promoted
-    assert registry.alias_calls == []
+def test_compare_pairs_the_rankings_on_the_same_resamples() -> None:
+    """The same ranking twice: a difference of exactly zero on every resample."""
+    labels = _labels(2_000)
+    score = _scores(labels, 0.7, 4)
+    result = compare(
+        SPEC, score, score.copy(), np.zeros(len(labels)), _set("controlled", labels),
+        TrainingSettings(gate_resamples=200),
+    )  # fmt: skip
+    assert result.difference.low == result.difference.high == 0.0
+    assert result.revenue_decides
 
 
 def test_the_first_challenger_becomes_champion_without_scoring(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    decision, registry = _decide(monkeypatch, challenger=("1", 0.0), champion=None)
-    assert decision.promoted
-    assert decision.reason == "no champion yet"
+    sets = {"controlled": _set("controlled", _labels(100))}
+    decision, registry = _decide(monkeypatch, sets, challenger=("1", np.zeros(100)), champion=None)
+    assert decision.promoted and decision.reason == "no champion yet"
     assert (decision.champion_before, decision.champion_after) == (None, "1")
     assert registry.alias_calls == [(NAME, "champion", "1")]
 
 
 def test_without_a_challenger_nothing_changes(monkeypatch: pytest.MonkeyPatch) -> None:
-    decision, registry = _decide(monkeypatch, challenger=None, champion=("2", 0.4))
-    assert not decision.promoted
-    assert decision.reason == "no challenger"
+    sets = {"controlled": _set("controlled", _labels(100))}
+    decision, registry = _decide(monkeypatch, sets, challenger=None, champion=("2", np.zeros(100)))
+    assert not decision.promoted and decision.reason == "no challenger"
     assert (decision.champion_before, decision.champion_after) == ("2", "2")
     assert registry.alias_calls == []
 
@@ -192,68 +224,18 @@ def test_without_a_challenger_nothing_changes(monkeypatch: pytest.MonkeyPatch) -
 def test_a_challenger_that_already_is_the_champion_is_not_re_promoted(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    decision, registry = _decide(monkeypatch, challenger=("2", 0.4), champion=("2", 0.4))
+    sets = {"controlled": _set("controlled", _labels(100))}
+    decision, registry = _decide(
+        monkeypatch, sets, challenger=("2", np.zeros(100)), champion=("2", np.zeros(100))
+    )
     assert not decision.promoted
     assert decision.reason == "the challenger is already the champion"
     assert registry.alias_calls == []
 
 
-def _metric_with(
-    monkeypatch: pytest.MonkeyPatch,
-    *,
-    task: str,
-    sets: dict[str, EvaluationSet],
-    score: np.ndarray,
-    promotion_metric: str = "precision_at_5",
-) -> tuple[str, str, float]:
-    monkeypatch.setattr(promote, "test_window", lambda settings, subject: (None, None))
-    monkeypatch.setattr(promote, "evaluation_sets", lambda settings, subject, window: sets)
-    monkeypatch.setattr(promote, "predict", lambda model, features: score)
-    model = SimpleNamespace(spec={"subject": "declaration", "task": task, "area": "origin"})
-    settings = TrainingSettings(promotion_metric=promotion_metric)
-    data = promote._evaluation_data(settings, "declaration")
-    return promote._metric(model, settings, data)  # type: ignore[arg-type]
-
-
-def _evaluation_set(name: str, labels: dict[str, list[int] | list[float]]) -> EvaluationSet:
-    frame = pd.DataFrame(labels)
-    return EvaluationSet(name, frame, frame, frame)
-
-
-def test_metric_is_precision_at_the_configured_rate_on_ground_truth_first(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    # 20 items, 10% = the top 2: ground truth has 1 hit there, random controls 2.
-    truth = _evaluation_set("synthetic_ground_truth", {"y_origin": [1, 0] + [0] * 18})
-    controls = _evaluation_set("random_controls", {"y_origin": [1, 1] + [0] * 18})
-    score = np.linspace(1.0, 0.0, 20)
-    both = {"random_controls": controls, "synthetic_ground_truth": truth}
-
-    metric = _metric_with(
-        monkeypatch,
-        task="classification",
-        sets=both,
-        score=score,
-        promotion_metric="precision_at_10",
-    )
-    assert metric == ("precision_at_10", "synthetic_ground_truth", pytest.approx(0.5))
-    metric = _metric_with(
-        monkeypatch, task="classification", sets={"random_controls": controls}, score=score
-    )
-    assert metric == ("precision_at_5", "random_controls", pytest.approx(1.0))
-
-
-def test_metric_of_the_revenue_model_is_the_revenue_share_caught(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    revenue = [0.0, 300.0] + [0.0] * 17 + [700.0]
-    data = _evaluation_set("random_controls", {"revenue_recovered_eur": revenue})
-    metric = _metric_with(
-        monkeypatch,
-        task=promote.REVENUE_TASK,
-        sets={"random_controls": data},
-        score=np.linspace(1.0, 0.0, 20),
-        promotion_metric="precision_at_10",
-    )
-    # The top 2 of 20 hold 300 of the 1000 recovered.
-    assert metric == ("revenue_at_10", "random_controls", pytest.approx(0.3))
+def test_gate_settings_have_defaults_and_bounds() -> None:
+    settings = TrainingSettings()
+    assert settings.gate_min_hits == 30 and settings.gate_confidence == 0.95
+    assert settings.promotion_margin == 0.0
+    with pytest.raises(ValueError, match="gate_confidence"):
+        TrainingSettings(gate_confidence=1.2)
