@@ -7,7 +7,9 @@ Creating folders is explicit (:meth:`Workspace.ensure`), never a side effect of 
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -104,6 +106,25 @@ class Workspace:
     @property
     def audit_dir(self) -> Path:
         return self.serving_dir / "audit"
+
+    @property
+    def champion_marker(self) -> Path:
+        """Rewritten whenever a champion alias moves: running services reload when it changes."""
+        return self.serving_dir / "champion.json"
+
+    def mark_champion_changed(self, champions: dict[str, str], reason: str) -> Path:
+        """Rewrite the champion marker (atomically: a reader never sees half a file)."""
+        marker = self.champion_marker
+        marker.parent.mkdir(parents=True, exist_ok=True)
+        body = {
+            "changed_at": datetime.now(UTC).isoformat(),
+            "champions": champions,
+            "reason": reason,
+        }
+        partial = marker.with_suffix(".tmp")
+        partial.write_text(json.dumps(body, indent=1))
+        partial.replace(marker)
+        return marker
 
     @property
     def runs_dir(self) -> Path:

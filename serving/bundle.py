@@ -188,14 +188,18 @@ def _build_from_registry(settings: ServingSettings, champions: dict[str, Any]) -
     import mlflow
 
     label = ",".join(f"{name}:{mv.version}" for name, mv in sorted(champions.items()))
-    for existing in _bundles():
-        if existing.info.metadata.get("champions") == label:
-            return str(existing.tag)
     uri = settings.workspace.mlflow_tracking_uri
+    # BentoML's store is resolved once per process: a process that serves or simulates several
+    # workspaces shares it, so a bundle is only reused for the registry it was built from.
+    for existing in _bundles():
+        metadata = existing.info.metadata
+        if metadata.get("champions") == label and metadata.get("registry", uri) == uri:
+            return str(existing.tag)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     index: dict[str, Any] = {"models": {}}
-    with bentoml.models.create(BUNDLE_NAME, metadata={"champions": label}) as bento_model:
+    metadata = {"champions": label, "registry": uri}
+    with bentoml.models.create(BUNDLE_NAME, metadata=metadata) as bento_model:
         folder = Path(bento_model.path)
         for name, version in sorted(champions.items()):
             target = folder / name

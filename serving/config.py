@@ -53,6 +53,12 @@ class ServingSettings(BaseSettings):
     )
     max_batch: int = Field(1000, ge=1, description="Most items one /score request may carry.")
     top_reasons: int = Field(5, ge=1, le=20)
+    reload_check_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="How often each worker checks whether the champion changed (crisk promote, "
+        "crisk retrain) and moves to it without a restart; 0 switches it off.",
+    )
     audit_fsync: bool = Field(
         False, description="fsync the audit log on every write (survives power loss, slower)."
     )

@@ -11,6 +11,7 @@ from __future__ import annotations
 import gc
 import logging
 import os
+from datetime import UTC, datetime
 from http import HTTPStatus
 from typing import Any
 
@@ -26,6 +27,7 @@ from serving.auth import ApiKeyMiddleware, parse_api_keys
 from serving.bundle import load_bundle
 from serving.config import ServingSettings
 from serving.feedback import FeedbackStore
+from serving.hotswap import ChampionWatcher
 from serving.middleware import JsonOnly, ReadinessEndpoint, ValidationErrors
 from serving.schemas import (
     ExplainRequest,
@@ -108,35 +110,36 @@ class CustomsRiskScorer:
         for name, value in workspace.environment().items():
             os.environ.setdefault(name, value)
         self.settings = settings
-        self.bundle = load_bundle(settings)
-        subjects = self.bundle.subjects()
-        readers, feature_problem = _feature_readers(
-            settings, subjects, {s: self.bundle.feature_service(s) for s in subjects}
-        )
-        self.scorer = Scorer(self.bundle, readers, settings)
+        self.scorer, feature_problem = _scorer_for(settings, load_bundle(settings), None)
         self.audit = AuditLog(workspace.audit_dir / "audit.sqlite", fsync=settings.audit_fsync)
         self.feedback_store = FeedbackStore(workspace.feedback_db)
         _STATE.clear()
-        _STATE.update(
-            {
-                "ready": True,
-                "status": "degraded" if (self.bundle.fallback or feature_problem) else "ok",
-                "bundle": self.bundle.tag,
-                "source": self.bundle.source,
-                "fallback": self.bundle.fallback,
-                "fallback_reason": self.bundle.fallback_reason,
-                "feature_store": "unavailable" if feature_problem else "ok",
-                "feature_store_problem": feature_problem,
-                "models": {m.name: m.version for m in self.bundle.models},
-                "feature_services": {s: self.bundle.feature_service(s) for s in subjects},
-                "control_capacity": settings.control_capacity,
-            }
-        )
+        _STATE.update(_readiness(self.scorer.bundle, feature_problem, settings))
+        self.watcher = ChampionWatcher(
+            workspace.champion_marker,
+            self._move_to_new_champion,
+            interval=settings.reload_check_seconds,
+            on_problem=_swap_problem,
+        ).start()
         # Everything loaded so far lives as long as the process: keep it out of the collector's
         # way (fewer and shorter collections on the request path).
         gc.collect()
         gc.freeze()
-        logger.info("crisk ready: bundle %s (%s)", self.bundle.tag, self.bundle.source)
+        logger.info(
+            "crisk ready: bundle %s (%s)", self.scorer.bundle.tag, self.scorer.bundle.source
+        )
+
+    def _move_to_new_champion(self) -> None:
+        """Build the new champions' scorer beside the serving one, then swap in one assignment
+        (serving.hotswap): a request in flight finishes with the scorer it started with."""
+        bundle = load_bundle(self.settings)
+        if bundle.tag == self.scorer.bundle.tag:
+            return
+        scorer, feature_problem = _scorer_for(self.settings, bundle, self.scorer)
+        self.scorer = scorer
+        swaps = int(_STATE.get("swaps", 0)) + 1
+        _STATE.update({**_readiness(bundle, feature_problem, self.settings), "swaps": swaps})
+        logger.info("crisk moved to bundle %s (%s)", bundle.tag, bundle.champions)
 
     @bentoml.api(route="/score")
     async def score(self, request: ScoreRequest, /) -> ScoreResponse:
@@ -148,12 +151,13 @@ class CustomsRiskScorer:
             raise BatchTooLarge(
                 f"declarations, ens: {total} items; at most {self.settings.max_batch} per request"
             )
+        scorer = self.scorer  # one bundle for the whole request, even across a champion swap
         for subject, items in (("declaration", request.declarations), ("ens", request.ens)):
-            if items and not self.bundle.classifiers(subject):
+            if items and not scorer.bundle.classifiers(subject):
                 raise NoModel(
                     f"{subject}: no model is served for this subject type (too few labels so far)"
                 )
-        outcome = self.scorer.score(
+        outcome = scorer.score(
             # dict(model): the validated field values as they are (no deep copy).
             [dict(item) for item in request.declarations],
             [dict(item) for item in request.ens],
@@ -220,14 +224,60 @@ class CustomsRiskScorer:
                 "message": f"no score with scoring_id {request.scoring_id}",
             }
         if not entry.get("reasons"):
+            serving = self.scorer.bundle
             bundle = (
-                self.bundle
-                if entry.get("bundle") == self.bundle.tag
+                serving
+                if entry.get("bundle") == serving.tag
                 else load_bundle(self.settings, entry["bundle"])
             )
             entry["reasons"] = explain_entry(bundle, entry, k=self.settings.top_reasons)
             entry["reasons_recomputed"] = True
         return entry
+
+
+def _scorer_for(
+    settings: ServingSettings, bundle: Any, previous: Scorer | None
+) -> tuple[Scorer, str | None]:
+    """A scorer over ``bundle``; feature readers of an unchanged feature service are kept."""
+    subjects = bundle.subjects()
+    services = {s: bundle.feature_service(s) for s in subjects}
+    kept = {}
+    if previous is not None:
+        kept = {
+            s: previous.readers[s]
+            for s in subjects
+            if previous.readers.get(s) is not None
+            and previous.bundle.feature_service(s) == services[s]
+        }
+    fresh, problem = _feature_readers(settings, [s for s in subjects if s not in kept], services)
+    return Scorer(bundle, {**fresh, **kept}, settings), problem
+
+
+def _readiness(
+    bundle: Any, feature_problem: str | None, settings: ServingSettings
+) -> dict[str, Any]:
+    """What /readyz reports about the serving bundle."""
+    subjects = bundle.subjects()
+    return {
+        "ready": True,
+        "status": "degraded" if (bundle.fallback or feature_problem) else "ok",
+        "bundle": bundle.tag,
+        "source": bundle.source,
+        "fallback": bundle.fallback,
+        "fallback_reason": bundle.fallback_reason,
+        "feature_store": "unavailable" if feature_problem else "ok",
+        "feature_store_problem": feature_problem,
+        "models": {m.name: m.version for m in bundle.models},
+        "feature_services": {s: bundle.feature_service(s) for s in subjects},
+        "control_capacity": settings.control_capacity,
+        "loaded_at": datetime.now(UTC).isoformat(),
+        "swap_problem": None,
+    }
+
+
+def _swap_problem(message: str) -> None:
+    logger.warning("%s; the current champion keeps serving", message)
+    _STATE["swap_problem"] = message
 
 
 def _before(moment: Any, recorded: str) -> bool:

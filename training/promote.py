@@ -351,4 +351,8 @@ def promote(settings: TrainingSettings, names: list[str] | None = None) -> list[
         log_decision(decision)
         logger.info("%s: %s", name, decision.reason)
         decisions.append(decision)
+    promoted = {d.name: str(d.champion_after) for d in decisions if d.promoted}
+    if promoted:
+        # Running services watch this file and move to the new champions (serving.hotswap).
+        settings.workspace.mark_champion_changed(promoted, "crisk promote")
     return decisions

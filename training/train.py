@@ -74,6 +74,7 @@ class TrainedModel:
     task: str
     run_id: str
     metrics: dict[str, Any] = field(default_factory=dict)
+    first_champion: bool = False  # the area had no champion: this version became it
 
 
 def _lgb_params(settings: TrainingSettings, objective: str) -> dict[str, Any]:
@@ -244,7 +245,8 @@ def _log_model(
     for key, value in tags.items():
         client.set_model_version_tag(name, version, key, value)
     client.set_registered_model_alias(name, CHALLENGER, version)
-    if version_by_alias(client, name, CHAMPION) is None:
+    first_champion = version_by_alias(client, name, CHAMPION) is None
+    if first_champion:
         # The first model of an area has nothing to beat: it serves until a challenger wins.
         client.set_registered_model_alias(name, CHAMPION, version)
     run_id = mlflow.active_run().info.run_id  # type: ignore[union-attr]
@@ -256,6 +258,7 @@ def _log_model(
         task=model.spec["task"],
         run_id=run_id,
         metrics=metrics,
+        first_champion=first_champion,
     )
 
 
@@ -480,4 +483,7 @@ def train(
     unknown = {m.area for m in trained} - set(RISK_AREAS)
     if unknown:
         raise AssertionError(f"unknown areas trained: {unknown}")
+    first = {m.name: m.version for m in trained if m.first_champion}
+    if first:
+        settings.workspace.mark_champion_changed(first, "first model of its area")
     return trained
