@@ -10,6 +10,7 @@ from __future__ import annotations
 import functools
 import json
 import logging
+import math
 import os
 import secrets
 import subprocess
@@ -150,6 +151,213 @@ def world_generate(
     out.print(f"world written to {files.directory} in {time.perf_counter() - began:.1f} s")
     for name, count in manifest["counts"].items():
         out.print(f"  {name}: {count:,}")
+
+
+def _share(text: str, option: str) -> float:
+    """``5%``, ``5`` or ``0.05`` as the share 0.05."""
+    try:
+        value = float(text.strip().rstrip("%"))
+    except ValueError:
+        raise typer.BadParameter(
+            f"{option} {text!r}: expected a share such as 5% or 0.05"
+        ) from None
+    share = value / 100 if text.strip().endswith("%") or value >= 1 else value
+    if not 0 <= share < 1:
+        raise typer.BadParameter(f"{option} {text!r}: must be below 100%")
+    return share
+
+
+@app.command("simulate")
+@handled
+def simulate(
+    weeks: Annotated[int, typer.Option(min=1, help="Weeks replayed (the world's last).")] = 26,
+    capacity: Annotated[
+        str, typer.Option(help="Share of each week's items controlled, e.g. 5%.")
+    ] = "5%",
+    explore: Annotated[
+        str, typer.Option(help="Share of the capacity drawn at random by retrained_explore.")
+    ] = "10%",
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Output directory (default CRISK_HOME/runs/simulation)."),
+    ] = None,
+    retrain_every: Annotated[
+        int, typer.Option(min=1, help="Weeks between retrainings of the retrained strategies.")
+    ] = 4,
+    declarations: Annotated[
+        int, typer.Option(min=10_000, help="Declaration items of the world (the default world).")
+    ] = 100_000,
+    world_weeks: Annotated[int, typer.Option(min=24, help="Weeks of the world.")] = 52,
+    seed: Annotated[int, typer.Option(help="Seed of the world, selections and outcomes.")] = 7,
+    shift_week: Annotated[
+        int, typer.Option(help="World week the planted fraud scheme starts (-1: none).")
+    ] = 34,
+    strategies: Annotated[
+        str, typer.Option(help="Comma-separated: random,rules,static,retrained,...")
+    ] = "random,rules,static,retrained,retrained_explore,oracle",
+    processes: Annotated[int, typer.Option(min=1, help="Strategies replayed at once.")] = 2,
+) -> None:
+    """Replay the synthetic world week by week and compare control strategies (spec §7)."""
+    import time
+
+    from world.drift import FraudShift
+    from world.generate import WorldConfig
+    from world.simulate import SimulationConfig
+    from world.simulate import simulate as run_simulation
+    from world.simulate_report import log_to_mlflow, write_outputs
+
+    settings = _settings()
+    config = SimulationConfig(
+        weeks=weeks,
+        capacity=_share(capacity, "--capacity"),
+        explore=_share(explore, "--explore"),
+        retrain_every=retrain_every,
+        world=WorldConfig(
+            seed=seed, declarations=declarations, weeks=world_weeks,
+            shift=FraudShift(start_week=None if shift_week < 0 else shift_week),
+        ),
+        seed=seed,
+        strategies=tuple(s.strip() for s in strategies.split(",") if s.strip()),
+        processes=processes,
+        min_positive_labels=settings.bootstrap_min_positive_labels,
+    )  # fmt: skip
+    target = out_dir or settings.workspace.runs_dir / "simulation"
+    began = time.perf_counter()
+    result = run_simulation(config, target, _progress)
+    files = write_outputs(result, target)
+    run_id = log_to_mlflow(result, files, settings.training)
+    table = Table("strategy", "controls", "hits", "hit rate", "revenue EUR", "× random", "× rules")
+    for row in _read_table(files["table_csv"]):
+        table.add_row(
+            row["strategy"], f"{int(row['controls']):,}", f"{int(row['hits']):,}",
+            f"{float(row['hit_rate']):.3f}", f"{float(row['revenue_recovered_eur']):,.0f}",
+            f"{float(row['revenue_vs_random']):.2f}", f"{float(row['revenue_vs_rules']):.2f}",
+        )  # fmt: skip
+    out.print(table)
+    out.print(
+        f"{weeks} weeks in {time.perf_counter() - began:.0f} s; outputs in {target} "
+        f"(summary.json, table.md, *.png); MLflow run {run_id}"
+    )
+
+
+@app.command("monitor")
+@handled
+def monitor(
+    days: Annotated[
+        int, typer.Option(min=1, help="Recent traffic: items scored in these days.")
+    ] = 7,
+    weeks: Annotated[int, typer.Option(min=1, help="Weeks of control results for hit rates.")] = 8,
+    feature_psi: Annotated[
+        float, typer.Option(help="PSI above which a feature is flagged.")
+    ] = 0.25,
+    score_psi: Annotated[
+        float, typer.Option(help="PSI above which the scores are flagged.")
+    ] = 0.25,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option("--out", help="Directory for drift.json (default CRISK_HOME/runs/monitor)."),
+    ] = None,
+) -> None:
+    """Drift: feature and score stability against the champions' training data (from the audit
+    log), hit rate by week on random controls; flags what passes the thresholds, logs to MLflow."""
+    from datetime import UTC, datetime, timedelta
+
+    import pandas as pd
+
+    from serving.audit import AuditLog
+    from serving.bundle import load_bundle, reference_sample
+    from serving.feedback import FeedbackStore
+    from serving.monitor import DriftThresholds, drift_report
+
+    settings = _settings()
+    workspace = settings.workspace
+    bundle = load_bundle(settings.serving)
+    references = {
+        s: frame
+        for s in bundle.subjects()
+        if (frame := reference_sample(settings.serving, bundle, s)) is not None
+    }
+    since = (datetime.now(UTC) - timedelta(days=days)).isoformat()
+    entries = AuditLog(workspace.audit_dir / "audit.sqlite").entries_since(since)
+    stored = workspace.data_dir / "control_results.parquet"
+    frames = [pd.read_parquet(stored)] if stored.exists() else []
+    if workspace.feedback_db.exists():
+        frames.append(FeedbackStore(workspace.feedback_db).frame())
+    results = (
+        pd.concat(frames, ignore_index=True).drop_duplicates("control_id")
+        if frames
+        else pd.DataFrame()
+    )
+    report = drift_report(
+        bundle, references, entries, results,
+        capacity=settings.serving.control_capacity, random_rate=settings.serving.random_rate,
+        days=days, weeks=weeks,
+        thresholds=DriftThresholds(feature_psi=feature_psi, score_psi=score_psi),
+    )  # fmt: skip
+    target = out_dir or workspace.runs_dir / "monitor"
+    target.mkdir(parents=True, exist_ok=True)
+    (target / "drift.json").write_text(json.dumps(report.as_dict(), indent=1, default=str))
+    _log_monitor(settings, report, target / "drift.json")
+    _print_monitor(report)
+
+
+def _print_monitor(report: Any) -> None:
+    for subject, count in report.items.items():
+        out.print(f"{subject}: {count:,} items scored in the window; bundle {report.bundle}")
+    for subject, scores in report.scores.items():
+        top = sorted(report.features.get(subject, {}).items(), key=lambda kv: -kv[1])[:5]
+        out.print(
+            f"{subject}: score PSI {scores['psi']:.3f}, {scores['share_selected']:.1%} selected "
+            f"(capacity {scores['capacity']:.1%}); most shifted features: "
+            + ", ".join(f"{name} {value:.3f}" for name, value in top)
+        )
+    rates = report.hit_rates
+    if not rates.empty:
+        table = Table("week", "set", "controls", "hits", "hit rate", "95% interval")
+        for row in rates.itertuples():
+            table.add_row(
+                str(row.week.date()), row.set, f"{row.controls:,}", f"{row.hits:,}",
+                f"{row.hit_rate:.3f}", f"[{row.low:.3f}, {row.high:.3f}]",
+            )  # fmt: skip
+        out.print(table)
+    for flag in report.flags:
+        out.print(f"[yellow]flag:[/yellow] {flag}")
+    for warning in report.warnings:
+        out.print(f"[red]warning:[/red] {warning}")
+    if not report.flags:
+        out.print("no drift above the thresholds")
+
+
+def _log_monitor(settings: Any, report: Any, path: Path) -> None:
+    import mlflow
+
+    from training.registry import configure_mlflow
+
+    configure_mlflow(settings.training)
+    with mlflow.start_run(run_name="crisk monitor"):
+        mlflow.set_tags(
+            {"kind": "monitor", "bundle": report.bundle, "flags": len(report.flags),
+             "warnings": " | ".join(report.warnings)[:4000]}
+        )  # fmt: skip
+        metrics = {
+            f"psi_{subject}_{name}": value
+            for subject, values in report.features.items()
+            for name, value in values.items()
+        }
+        for subject, scores in report.scores.items():
+            metrics.update({f"score_{subject}_{k}": float(v) for k, v in scores.items()})
+        mlflow.log_metrics({k: float(v) for k, v in metrics.items() if math.isfinite(float(v))})
+        random_rows = report.hit_rates[report.hit_rates["set"] == "random_controls"]
+        for step, row in enumerate(random_rows.itertuples()):
+            mlflow.log_metric("random_control_hit_rate", float(row.hit_rate), step=step)
+        mlflow.log_artifact(str(path))
+
+
+def _read_table(path: Path) -> list[dict[str, str]]:
+    import csv
+
+    with path.open() as handle:
+        return list(csv.DictReader(handle))
 
 
 # --- contracts ---------------------------------------------------------------------------------

@@ -242,6 +242,23 @@ class AuditLog:
             found.setdefault(subject_id, []).append({**entries[seq][position], "_seq": seq})
         return found
 
+    def entries_since(self, created_at: str, limit: int = 100_000) -> list[dict[str, Any]]:
+        """Whole entries (header, items, inputs and features by column) created at or after
+        ``created_at`` (ISO time), newest last; at most ``limit`` scored items in all."""
+        connection = self._connect()
+        rows = connection.execute(
+            "SELECT record FROM audit WHERE created_at >= ? ORDER BY seq DESC", (created_at,)
+        )
+        entries: list[dict[str, Any]] = []
+        items = 0
+        for (record_json,) in rows:
+            record = orjson.loads(record_json)
+            entries.append(record)
+            items += len(record["items"])
+            if items >= limit:
+                break
+        return entries[::-1]
+
     def verify(self) -> AuditVerification:
         """Recompute the chain; check the index against the entries. Reports the first problem."""
         connection = self._connect()

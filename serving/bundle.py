@@ -27,7 +27,15 @@ import pandas as pd
 from features.model_input import Encoder, calibrate
 from serving.config import ServingSettings
 
-__all__ = ["BUNDLE_NAME", "Bundle", "LoadedModel", "load_bundle", "overall_probability"]
+__all__ = [
+    "BUNDLE_NAME",
+    "Bundle",
+    "LoadedModel",
+    "bundle_folder",
+    "load_bundle",
+    "overall_probability",
+    "reference_sample",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -225,7 +233,7 @@ def _build_from_registry(settings: ServingSettings, champions: dict[str, Any]) -
     return str(bento_model.tag)
 
 
-def _bundle_folder(settings: ServingSettings, tag: str) -> Path:
+def bundle_folder(settings: ServingSettings, tag: str) -> Path:
     """Where a bundle's files are: this workspace's store first, then BentoML's configured one.
 
     BentoML resolves its store once per process, so a process that has served or inspected
@@ -262,7 +270,7 @@ def load_bundle(settings: ServingSettings, tag: str | None = None) -> Bundle:
             logger.warning("%s: serving the last bundled champion %s", reason, tag)
     else:
         source = "bundled"
-    folder = _bundle_folder(settings, tag)
+    folder = bundle_folder(settings, tag)
     index = json.loads((folder / "bundle.json").read_text())
     return Bundle(
         tag=tag,
@@ -272,3 +280,14 @@ def load_bundle(settings: ServingSettings, tag: str | None = None) -> Bundle:
         fallback_reason=reason,
         champions={name: str(entry["version"]) for name, entry in index["models"].items()},
     )
+
+
+def reference_sample(
+    settings: ServingSettings, bundle: Bundle, subject: str
+) -> pd.DataFrame | None:
+    """The model frame of the training data's reference sample of ``subject`` (None: no model)."""
+    classifiers = bundle.classifiers(subject)
+    if not classifiers:
+        return None
+    path = bundle_folder(settings, bundle.tag) / classifiers[0].name / "reference_sample.parquet"
+    return pd.read_parquet(path)
