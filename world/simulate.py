@@ -42,7 +42,7 @@ from data_contracts.workspace import Workspace
 from features.config import FeatureStoreSettings
 from world.generate import World, WorldConfig, generate_world
 from world.strategies import (
-    Capacity,
+    ControlUnit,
     Fixed,
     Learner,
     Replay,
@@ -80,6 +80,9 @@ class SimulationConfig:
         world: the world to generate (the default world unless told otherwise).
         physical_share: share of the model-selected controls that are physical (the rest
             documentary); selections whose main area is not financial are physical.
+        hit_value_eur: what a model-guided unit counts an expected irregularity worth beside
+            the revenue it expects to recover (it ranks by expected revenue + this × the
+            probability of an irregularity).
         min_positive_labels: training hits an area needs for a model (the demo world's level).
         seed: seed of the selections and outcomes.
         strategies: which strategies to run.
@@ -92,6 +95,7 @@ class SimulationConfig:
     retrain_every: int = 4
     world: WorldConfig = field(default_factory=WorldConfig)
     physical_share: float = 0.3
+    hit_value_eur: float = 500.0
     min_positive_labels: int = 50
     seed: int = 7
     strategies: tuple[str, ...] = STRATEGIES
@@ -129,8 +133,8 @@ class SimulationConfig:
         return start - self.first_week + 1
 
     @property
-    def control_capacity(self) -> Capacity:
-        return Capacity(self.capacity, self.physical_share)
+    def control_unit(self) -> ControlUnit:
+        return ControlUnit(self.capacity, self.physical_share, self.hit_value_eur)
 
 
 @dataclass
@@ -185,7 +189,7 @@ def _history_workspace(replay: Replay, config: SimulationConfig, home: Path) -> 
     apply_definitions(FeatureStoreSettings(home=home))
     settings = training_settings(home, config.min_positive_labels, config.seed)
     learner = Learner(
-        "history", home, replay, config.control_capacity, Schedule(config.first_week, 0),
+        "history", home, replay, config.control_unit, Schedule(config.first_week, 0),
         settings, np.random.default_rng(0),
     )  # fmt: skip
     start = replay.bounds(config.first_week)
@@ -213,21 +217,21 @@ class _Job:
 def _strategy(job: _Job, replay: Replay) -> Strategy:
     config = job.config
     rng = np.random.default_rng([config.seed, job.index])
-    capacity = config.control_capacity
+    unit = config.control_unit
     if job.name not in LEARNING:
         rank = {
             "random": lambda items, truth: np.zeros(len(items)),
             "rules": rules_score(replay),
             "oracle": oracle_score,
         }[job.name]
-        return Fixed(job.name, rank, capacity, rng)
+        return Fixed(job.name, rank, unit, rng)
     from features.store import apply_definitions
 
     home = copy_workspace(job.root / "history", job.root / job.name)
     # The copied Feast registry still names the history's tables: point it at its own.
     apply_definitions(FeatureStoreSettings(home=home))
     learner = Learner(
-        job.name, home, replay, capacity,
+        job.name, home, replay, unit,
         Schedule(config.first_week, 0 if job.name == "static" else config.retrain_every),
         training_settings(home, config.min_positive_labels, config.seed), rng,
         explore=config.explore if job.name == "retrained_explore" else 0.0,
@@ -277,7 +281,10 @@ def simulate(
         progress(f"training the first models on {config.first_week} weeks of history")
         _history_workspace(replay, config, root / "history")
     jobs = [_Job(n, k, config, replay_dir, root) for k, n in enumerate(config.strategies)]
-    learning = [job for job in jobs if job.name in LEARNING]
+    # The retrained strategies take longest: started first, the static one fills in after.
+    learning = sorted(
+        (job for job in jobs if job.name in LEARNING), key=lambda job: job.name == "static"
+    )
     fixed = [job for job in jobs if job.name not in LEARNING]
     progress(
         f"replaying {config.weeks} weeks: {', '.join(config.strategies)} "

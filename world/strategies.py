@@ -34,9 +34,11 @@ from features.risk_profiles import RiskProfiles, declaration_rule_hits, rule_sco
 from world.controls import ControlledItems, control_results, control_types
 
 __all__ = [
+    "ControlUnit",
     "Fixed",
     "Learner",
     "Replay",
+    "Schedule",
     "Selection",
     "Strategy",
     "WeekOutcome",
@@ -55,11 +57,20 @@ _KEYS = ["declaration_id", "item_number"]
 
 
 @dataclass(frozen=True)
-class Capacity:
-    """How much a week's control units can do, and how they split it."""
+class ControlUnit:
+    """How much a week's control units can do, how they split it, and what they are after.
+
+    A model-guided unit ranks items by the expected value of a control: the revenue it expects
+    to recover plus ``hit_value_eur`` for each irregularity it expects to find (a seizure of
+    counterfeit or unsafe goods is worth a control too, though it recovers no duty).
+    """
 
     share: float  # of the week's items
     physical_share: float  # of the model-selected controls that are physical
+    hit_value_eur: float = 500.0
+
+    def control_value(self, overall: np.ndarray, expected_revenue: np.ndarray) -> np.ndarray:
+        return np.nan_to_num(expected_revenue) + self.hit_value_eur * np.nan_to_num(overall)
 
 
 @dataclass
@@ -126,7 +137,7 @@ def select_within_capacity(
     score: np.ndarray,
     tie: np.ndarray,
     primary: np.ndarray,
-    capacity: Capacity,
+    unit: ControlUnit,
     *,
     reason: str,
     explore: float,
@@ -138,14 +149,14 @@ def select_within_capacity(
     selection has probability 1 (its rank decided), a drawn one the draw's rate.
     """
     n = len(score)
-    k = max(1, round(capacity.share * n))
+    k = max(1, round(unit.share * n))
     k_random = round(explore * k)
     drawn = np.sort(rng.choice(n, size=k_random, replace=False)) if k_random else np.zeros(0, int)
     rest = np.setdiff1d(np.arange(n), drawn)
     order = np.lexsort((-np.nan_to_num(tie[rest]), -np.nan_to_num(score[rest], nan=-np.inf)))
     chosen = rest[order[: k - k_random]]
     physical = np.zeros(len(chosen), dtype=bool)
-    physical[: round(capacity.physical_share * len(chosen))] = True
+    physical[: round(unit.physical_share * len(chosen))] = True
     physical |= primary[chosen] != "financial"
     types = np.concatenate(
         [
@@ -272,7 +283,7 @@ class Fixed:
 
     name: str
     rank: Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]
-    capacity: Capacity
+    unit: ControlUnit
     rng: np.random.Generator
 
     def select(self, week: int, items: pd.DataFrame, truth: pd.DataFrame) -> Selection:
@@ -280,12 +291,12 @@ class Fixed:
         primary = np.full(len(items), "financial", dtype=object)
         if self.name == "random":
             return select_within_capacity(
-                self.rng, score, score, primary, self.capacity, reason="random", explore=1.0
+                self.rng, score, score, primary, self.unit, reason="random", explore=1.0
             )
         reason = "rule" if self.name == "rules" else "model"
         tie = truth["recoverable_revenue_eur"].to_numpy() if self.name == "oracle" else score
         return select_within_capacity(
-            self.rng, score, tie, primary, self.capacity, reason=reason, explore=0.0
+            self.rng, score, tie, primary, self.unit, reason=reason, explore=0.0
         )
 
     def feedback(self, week: int, results: pd.DataFrame) -> None:
@@ -330,7 +341,7 @@ class Learner:
     name: str
     home: Path
     replay: Replay
-    capacity: Capacity
+    unit: ControlUnit
     schedule: Schedule
     training: Any  # TrainingSettings of this workspace
     rng: np.random.Generator
@@ -405,12 +416,14 @@ class Learner:
         fields = [f for f in contract_for("declarations").field_names if f in items.columns]
         scored = self.scorer.score_subject("declaration", items[fields].to_dict("records")).results
         self._timed("scoring", started)
+        revenue = np.array([r["expected_revenue_eur"] for r in scored])
+        overall = np.array([r["overall"] for r in scored])
         return select_within_capacity(
             self.rng,
-            np.array([r["overall"] for r in scored]),
-            np.array([r["expected_revenue_eur"] for r in scored]),
+            self.unit.control_value(overall, revenue),
+            revenue,
             np.array([r["primary_area"] for r in scored], dtype=object),
-            self.capacity,
+            self.unit,
             reason="model",
             explore=self.explore,
         )
