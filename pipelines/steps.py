@@ -106,13 +106,39 @@ def ingest_feedback(settings: PipelineSettings, path: Path | None = None) -> Ing
     """Control results into the data store: from a file, or everything ``POST /feedback`` stored."""
     workspace = settings.workspace.ensure()
     if path is not None:
-        return ingest_file(workspace, "control-results", path)
+        return ingest_frame(
+            workspace, "control-results", _audited_selections(workspace, read_records(path)),
+            str(path),
+        )  # fmt: skip
     from serving.feedback import FeedbackStore
 
     frame = FeedbackStore(workspace.feedback_db).frame()
     if frame.empty:  # the service is up but no officer has reported yet
         return IngestResult("control-results", 0, 0, 0, 0, data_file(workspace, "control-results"))
     return ingest_frame(workspace, "control-results", frame, str(workspace.feedback_db))
+
+
+def _audited_selections(workspace: Any, frame: pd.DataFrame) -> pd.DataFrame:
+    """Control results from a file, with the service's recorded selection where it scored the
+    subject (as ``POST /feedback`` does; see serving.selection)."""
+    audit_path = workspace.audit_dir / "audit.sqlite"
+    needed = {"subject_type", "subject_id", "selection_reason"}
+    if frame.empty or not audit_path.exists() or not needed <= set(frame.columns):
+        return frame
+    from serving.audit import AuditLog
+    from serving.selection import check_selections, reconcile
+
+    records = frame.to_dict("records")
+    checks = check_selections(AuditLog(audit_path), records)
+    mismatches = sum(check.status == "mismatch" for check in checks)
+    if mismatches:
+        logger.warning(
+            "%d results contradict the audit log's selection: stored with it", mismatches
+        )
+    reconciled = pd.DataFrame(
+        [reconcile(r, c.as_dict()) for r, c in zip(records, checks, strict=True)]
+    )
+    return reconciled.astype({c: object for c in reconciled.columns if c in frame.columns})
 
 
 def apply_features(settings: PipelineSettings) -> list[str]:

@@ -62,11 +62,22 @@ class SelectionCheck:
         }
 
 
+def _item_number(value: Any) -> int | None:
+    """An item number as a file or a request carries it ("3", 3.0, blank) or None."""
+    if value is None or (isinstance(value, float) and value != value) or str(value).strip() == "":
+        return None
+    try:
+        return int(float(value))
+    except (TypeError, ValueError):
+        return None
+
+
 def _audited_item(items: list[Mapping[str, Any]], item_number: Any) -> Mapping[str, Any] | None:
     """The newest audited item a result is about; a declaration-level result (no item number)
     is about the item of the newest score the service selected most surely."""
-    if item_number is not None:
-        return next((i for i in items if i.get("item_number") == int(item_number)), None)
+    number = _item_number(item_number)
+    if number is not None:
+        return next((i for i in items if i.get("item_number") == number), None)
     newest = [i for i in items if i["_seq"] == items[0]["_seq"]]
     return max(newest, key=lambda i: float((i.get("selection") or {}).get("probability") or 0))
 
@@ -97,11 +108,14 @@ def check_selections(audit: Any, results: Sequence[Mapping[str, Any]]) -> list[S
     """One check per result (``audit`` is a :class:`serving.audit.AuditLog`)."""
     by_subject: dict[str, list[str]] = {}
     for result in results:
-        by_subject.setdefault(str(result["subject_type"]), []).append(str(result["subject_id"]))
+        subject_id = str(result["subject_id"]).strip()
+        by_subject.setdefault(str(result["subject_type"]).strip(), []).append(subject_id)
     audited = {subject: audit.subject_items(subject, ids) for subject, ids in by_subject.items()}
     checks = []
     for result in results:
-        items = audited[str(result["subject_type"])].get(str(result["subject_id"]), [])
+        items = audited[str(result["subject_type"]).strip()].get(
+            str(result["subject_id"]).strip(), []
+        )
         item = _audited_item(items, result.get("item_number")) if items else None
         checks.append(_check(result.get("selection_reason"), item))
     return checks

@@ -87,3 +87,10 @@ def test_the_note_stays_within_its_bound(audit: AuditLog) -> None:
     (check,) = check_selections(audit, [result])
     stored = reconcile(result, check.as_dict())
     assert len(stored["note"]) <= 2000 and stored["note"].endswith(")]")
+
+
+@pytest.mark.parametrize("number", ["2", "2.0", 2.0, " 2 "])
+def test_item_numbers_read_from_a_file_find_their_audit_entry(audit: AuditLog, number) -> None:
+    result = {**_result(2, "random"), "item_number": number, "subject_id": " 26NL1 "}
+    (check,) = check_selections(audit, [result])
+    assert check.status == "mismatch" and check.audited == "model"
