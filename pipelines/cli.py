@@ -195,7 +195,7 @@ def simulate(
     strategies: Annotated[
         str, typer.Option(help="Comma-separated: random,rules,static,retrained,...")
     ] = "random,rules,static,retrained,retrained_explore,oracle",
-    processes: Annotated[int, typer.Option(min=1, help="Strategies replayed at once.")] = 2,
+    processes: Annotated[int, typer.Option(min=1, help="Strategies replayed at once.")] = 3,
 ) -> None:
     """Replay the synthetic world week by week and compare control strategies (spec §7)."""
     import time

@@ -26,7 +26,7 @@ import pandas as pd
 
 from data_contracts.reference import VAGUE_DESCRIPTIONS
 from world.catalogue import CHAPTERS, OFFICES, ORIGINS
-from world.drift import ShiftedFraud, ShiftPlan, shifted_fraud
+from world.drift import FraudShift, ShiftedFraud, ShiftPlan, plan_shift, shifted_fraud
 from world.operators import Operators
 
 __all__ = ["DeclarationDraw", "PriceModel", "generate_declarations"]
@@ -74,6 +74,7 @@ class DeclarationDraw:
     day: np.ndarray
     irregular: dict[str, np.ndarray]
     recoverable_eur: np.ndarray
+    shift: ShiftPlan | None = None  # the planted scheme, if the world has one
 
 
 def _pick_within_groups(
@@ -95,20 +96,25 @@ def generate_declarations(
     ops: Operators,
     catalogue: pd.DataFrame,
     prices: PriceModel,
-    shift: tuple[np.random.Generator, ShiftPlan | None] | None = None,
+    shift: tuple[np.random.Generator, FraudShift] | None = None,
 ) -> DeclarationDraw:
     """Draw ``n_items`` declaration items over ``n_days`` days from ``start``.
 
     The steps follow the generative story of the module docstring; each draws from ``rng`` in
     a fixed order, so the same seed gives the same world. ``shift`` (its own random stream and
-    the drawn scheme) plants the fraud pattern of :mod:`world.drift`.
+    its settings) plants the fraud pattern of :mod:`world.drift`.
     """
-    shift_rng, plan = shift if shift is not None else (np.random.default_rng(0), None)
+    shift_rng, settings = shift if shift is not None else (np.random.default_rng(0), None)
     headers = _headers(rng, n_items, n_days, start, ops.importers)
     _origins_and_modes(rng, headers, ops.importers)
     headers.office = _offices(rng, headers.mode)
     _sellers_and_dispatch(rng, headers, ops)
     items = _items(rng, headers, ops, catalogue, n_items)
+    plan = (
+        plan_shift(settings, n_days, items.seller, items.propensity, len(ops.sellers))
+        if settings is not None
+        else None
+    )
     displaced = (items.day >= plan.start_day) * plan.displacement if plan else 0.0
     priors = _priors(items, headers, ops, catalogue, n_days, displaced)
     flips = _irregularities(rng, priors, items)
@@ -136,6 +142,7 @@ def generate_declarations(
         day=items.day,
         irregular=irregular,
         recoverable_eur=revenue.recoverable,
+        shift=plan,
     )
 
 

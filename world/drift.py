@@ -1,17 +1,18 @@
 """A fraud pattern that appears part-way through the world: what exploration has to find.
 
-From ``start_week`` a group of sellers in one third country starts to misdeclare the origin of
-what it ships (goods made elsewhere, under anti-dumping duty, pass as the seller country's): a
-financial irregularity that leaves no trace in the declared data. Values, masses, codes and
-descriptions look as before; only a control finds it, and only the outcomes of controls can
-teach a model (or a feature) that it exists. The fraud is displaced, not simply added: from the
-same week, undervaluation elsewhere becomes rarer (``displacement`` on its logit), as schemes
-move to where targeting does not look. A model that is never retrained, or that only controls
-what it already believes risky, loses hits; one that keeps a random share of controls and
-retrains can win them back.
+From ``start_week`` a group of busy sellers whose customers are compliant, established
+importers starts to misdeclare the origin of what it ships (goods made elsewhere, under
+anti-dumping duty, pass as the seller country's): a financial irregularity that leaves no
+trace in the declared data. Values, masses, codes and descriptions look as before, and the
+supply chain looks as trustworthy as ever — the items a model confidently releases. Only a
+control finds it, and only the outcomes of controls (through the sellers' history features or
+retraining) can teach a model that it exists; a selection that follows the model's scores
+rarely looks there, a random share of controls does. The fraud is displaced, not simply added:
+from the same week undervaluation elsewhere becomes rarer (``displacement`` on its logit), as
+schemes move to where targeting does not look.
 
-The group, its country and its flags are ground truth: they are written to
-``ground_truth.parquet`` (``origin_misdeclared``) and the latent seller table only.
+The group and its flags are ground truth: they are written to ``ground_truth.parquet``
+(``origin_misdeclared``) and the latent seller table (``origin_fraud``) only.
 """
 
 from __future__ import annotations
@@ -19,36 +20,31 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
-import pandas as pd
-
-from world.catalogue import ORIGINS
 
 __all__ = ["FraudShift", "ShiftPlan", "ShiftedFraud", "plan_shift", "shifted_fraud"]
-
-# Mid-sized trading partners: big enough that a random sample meets their goods every week,
-# small enough that the scheme is not most of the trade.
-_CANDIDATE_WEIGHTS = (3.0, 8.0)
 
 
 @dataclass(frozen=True)
 class FraudShift:
-    """Where and when the new pattern starts, and how strong it is.
+    """When the new pattern starts, how much traffic it reaches, and how strong it is.
 
     Attributes:
         start_week: first week (0-based) of the scheme; None, or beyond the world, for none.
-        origin: the sellers' country; None draws a mid-sized trading partner per world.
-        seller_share: share of that country's sellers in the scheme.
+        traffic_share: share of all items shipped by the scheme's sellers (the busiest sellers
+            whose customers are compliant are taken until they ship this share).
         probability: chance that an item of a seller in the scheme is misdeclared.
         evaded_duty_rate: range of the evaded duty, as a share of the true value.
         displacement: how much rarer undervaluation becomes (subtracted from its logit).
+        compliant_below: a seller's customers count as compliant below this mean (latent)
+            fraud propensity.
     """
 
     start_week: int | None = 34
-    origin: str | None = None
-    seller_share: float = 0.7
+    traffic_share: float = 0.08
     probability: float = 0.5
     evaded_duty_rate: tuple[float, float] = (0.2, 0.5)
     displacement: float = 0.7
+    compliant_below: float = 0.05
 
 
 @dataclass(frozen=True)
@@ -56,7 +52,6 @@ class ShiftPlan:
     """The drawn scheme of one world."""
 
     start_day: int
-    origin: str
     sellers: np.ndarray  # bool per seller row: in the scheme
     probability: float
     evaded_duty_rate: tuple[float, float]
@@ -75,19 +70,26 @@ class ShiftedFraud:
 
 
 def plan_shift(
-    rng: np.random.Generator, shift: FraudShift, sellers: pd.DataFrame, n_days: int
+    shift: FraudShift,
+    n_days: int,
+    item_seller: np.ndarray,
+    customer_propensity: np.ndarray,
+    n_sellers: int,
 ) -> ShiftPlan | None:
-    """Draw the scheme's country and sellers; None when the world ends before it starts."""
-    if shift.start_week is None or shift.start_week * 7 >= n_days:
+    """Choose the scheme's sellers from the items they ship (seller row per item, and the
+    latent propensity of each item's importer); None when the world ends before it starts."""
+    if shift.start_week is None or shift.start_week * 7 >= n_days or shift.traffic_share <= 0:
         return None
-    low, high = _CANDIDATE_WEIGHTS
-    candidates = [o.country for o in ORIGINS if low <= o.weight <= high]
-    origin = shift.origin or str(candidates[int(rng.integers(len(candidates)))])
-    in_country = sellers["country"].to_numpy() == origin
-    chosen = in_country & (rng.random(len(sellers)) < shift.seller_share)
+    volume = np.bincount(item_seller, minlength=n_sellers)
+    risk = np.bincount(item_seller, weights=customer_propensity, minlength=n_sellers)
+    mean_risk = np.divide(risk, volume, out=np.ones(n_sellers), where=volume > 0)
+    eligible = np.flatnonzero((volume > 0) & (mean_risk < shift.compliant_below))
+    busiest = eligible[np.argsort(-volume[eligible], kind="stable")]
+    reach = np.cumsum(volume[busiest]) <= shift.traffic_share * len(item_seller)
+    chosen = np.zeros(n_sellers, dtype=bool)
+    chosen[busiest[reach]] = True
     return ShiftPlan(
         start_day=shift.start_week * 7,
-        origin=origin,
         sellers=chosen,
         probability=shift.probability,
         evaded_duty_rate=shift.evaded_duty_rate,

@@ -28,7 +28,7 @@ from features.risk_profiles import RiskProfiles, declaration_rule_hits, ens_rule
 from world.catalogue import CHAPTERS, ORIGINS, build_commodities
 from world.controls import ControlPolicy, control_outcomes, historical_selection
 from world.declarations import PriceModel, generate_declarations
-from world.drift import FraudShift, plan_shift
+from world.drift import FraudShift
 from world.ens import generate_ens
 from world.operators import Operators, build_operators
 
@@ -214,14 +214,13 @@ def generate_world(config: WorldConfig) -> World:
     profiles = _risk_profiles(ops)
     prices = _price_model(rng.prices, catalogue)
 
-    plan = plan_shift(rng.shift, config.shift, ops.sellers, n_days)
     draw = generate_declarations(
         rng.declarations, config.declarations, n_days, start, ops, catalogue, prices,
-        shift=(rng.shift, plan),
+        shift=(rng.shift, config.shift),
     )  # fmt: skip
-    if plan is not None:
+    if draw.shift is not None:
         latent["origin_fraud"] = latent["operator_id"].isin(
-            ops.sellers["operator_id"].to_numpy()[plan.sellers]
+            ops.sellers["operator_id"].to_numpy()[draw.shift.sellers]
         )
     registered = operators.set_index("operator_id")["registered_at"]
     rule_hit = declaration_rule_hits(draw.items, profiles, registered).any(axis=1).to_numpy()

@@ -99,7 +99,7 @@ class SimulationConfig:
     min_positive_labels: int = 50
     seed: int = 7
     strategies: tuple[str, ...] = STRATEGIES
-    processes: int = 2
+    processes: int = 3
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.strategies) - set(STRATEGIES))

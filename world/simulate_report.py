@@ -76,12 +76,18 @@ def _ratio(value: float, reference: float) -> float:
     return float(value / reference) if reference else float("nan")
 
 
+def _rate(frame: pd.DataFrame, strategy: str, weeks: pd.Series) -> float:
+    part = frame[(frame["strategy"] == strategy) & frame["week"].isin(weeks)]
+    return float(part["hits"].sum() / max(1, part["controls"].sum())) if len(part) else np.nan
+
+
 def table(result: SimulationResult) -> pd.DataFrame:
     """One row per strategy: totals, rates and ratios; hit rates around the planted change."""
     frame = result.frame()
     totals = frame.groupby("strategy", sort=False)[
-        ["controls", "hits", "revenue_recovered_eur", "random_controls"]
-    ].sum()
+        ["controls", "hits", "revenue_recovered_eur", "random_controls", "scheme_controls",
+         "scheme_hits"]
+    ].sum()  # fmt: skip
     week_truth = frame.drop_duplicates("week")[["irregular_items", "recoverable_eur"]].sum()
     revenue = totals["revenue_recovered_eur"]
     rows = []
@@ -99,12 +105,21 @@ def table(result: SimulationResult) -> pd.DataFrame:
             "revenue_vs_random": _ratio(revenue.loc[name], revenue.get("random", np.nan)),
             "revenue_vs_rules": _ratio(revenue.loc[name], revenue.get("rules", np.nan)),
             "revenue_share_of_oracle": _ratio(revenue.loc[name], revenue.get("oracle", np.nan)),
+            # Ground truth, for the report only: how much of the planted scheme it found.
+            "scheme_controls": int(totals.loc[name, "scheme_controls"]),
+            "scheme_hits": int(totals.loc[name, "scheme_hits"]),
         }
         if change is not None:
             before = weeks[weeks["week"] < change]
             after = weeks[weeks["week"] >= change + AFTER_CHANGE_LAG]
             row["hit_rate_before_change"] = before["hits"].sum() / max(1, before["controls"].sum())
             row["hit_rate_after_change"] = after["hits"].sum() / max(1, after["controls"].sum())
+            row["hit_rate_after_change_share_of_oracle"] = _ratio(
+                row["hit_rate_after_change"], _rate(frame, "oracle", after["week"])
+            )
+            row["hit_rate_before_change_share_of_oracle"] = _ratio(
+                row["hit_rate_before_change"], _rate(frame, "oracle", before["week"])
+            )
         rows.append(row)
     return pd.DataFrame(rows)
 

@@ -218,6 +218,11 @@ class WeekOutcome:
     recoverable_eur: float  # revenue at risk in the week's items
     random_controls: int = 0
     models: str = ""  # the champion versions that selected (learning strategies)
+    # Reporting only, from the ground truth: the planted scheme's items (world.drift) among
+    # this week's items, among the controls, and found irregular by them.
+    scheme_items: int = 0
+    scheme_controls: int = 0
+    scheme_hits: int = 0
 
 
 def week_outcome(
@@ -229,11 +234,15 @@ def week_outcome(
     models: str = "",
 ) -> WeekOutcome:
     irregular = truth[[f"irregular_{a}" for a in RISK_AREAS]].any(axis=1)
-    hits, revenue = 0, 0.0
+    scheme = truth["origin_misdeclared"].fillna(False).to_numpy(dtype=bool)
+    hits, revenue, scheme_hits = 0, 0.0, 0
     if not results.empty:
-        found = results["outcome"] == "irregularity"
-        hits = int(results.loc[found, ["subject_id", "item_number"]].drop_duplicates().shape[0])
+        found = results[results["outcome"] == "irregularity"]
+        found_items = found[["subject_id", "item_number"]].drop_duplicates()
+        hits = len(found_items)
         revenue = float(results["revenue_recovered_eur"].sum())
+        planted = truth.loc[scheme, ["subject_id", "item_number"]].astype({"item_number": "Int64"})
+        scheme_hits = len(found_items.merge(planted, on=["subject_id", "item_number"]))
     return WeekOutcome(
         strategy=strategy,
         week=week,
@@ -244,6 +253,9 @@ def week_outcome(
         recoverable_eur=round(float(truth["recoverable_revenue_eur"].sum()), 2),
         random_controls=int((selection.reason == "random").sum()),
         models=models,
+        scheme_items=int(scheme.sum()),
+        scheme_controls=int(scheme[selection.rows].sum()),
+        scheme_hits=scheme_hits,
     )
 
 
