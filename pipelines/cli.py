@@ -465,24 +465,58 @@ def audit_verify() -> None:
     raise typer.Exit(1)
 
 
+def _decision(settings: Any, scoring_id: str) -> dict[str, Any]:
+    """The decision record of a scoring id (the same builder as ``POST /explain``)."""
+    from serving.audit import AuditLog
+    from serving.bundle import load_bundle
+    from serving.decision import decision_record, subject_control_results
+    from serving.feedback import FeedbackStore
+
+    workspace = settings.workspace
+    path = workspace.audit_dir / "audit.sqlite"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no audit log, nothing has been scored in this workspace")
+    entry = AuditLog(path).get(scoring_id)
+    if entry is None:
+        raise LookupError(f"no audited score with scoring_id {scoring_id} in {path}")
+    try:
+        bundle = load_bundle(settings.serving, entry["bundle"])
+    except Exception as error:  # a deleted bundle: the recorded decision is still shown
+        logging.getLogger(__name__).debug("bundle %s: %s", entry.get("bundle"), error)
+        bundle = None
+    feedback = FeedbackStore(workspace.feedback_db) if workspace.feedback_db.exists() else None
+    results = subject_control_results(
+        workspace, feedback, entry["subject_type"], entry["subject_id"], entry.get("item_number")
+    )
+    return decision_record(entry, bundle, results, k=settings.serving.top_reasons)
+
+
 @audit_app.command("show")
 @handled
 def audit_show(
     scoring_id: Annotated[str, typer.Argument(help="The scoring_id of a response item.")],
+    html_out: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write the decision page (self-contained HTML) to this file."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the record as JSON (what POST /explain returns).")
+    ] = False,
 ) -> None:
-    """Show an audited decision with its reasons (recomputed from the logged features if needed)."""
-    from serving.audit import AuditLog
-    from serving.bundle import load_bundle
-    from serving.scorer import explain_entry
+    """Show one audited decision: request, features, scores, thresholds, reasons, explanations,
+    versions, selection and the control results received for the subject."""
+    from serving.decision import decision_html, decision_text
 
-    settings = _settings()
-    entry = AuditLog(settings.workspace.audit_dir / "audit.sqlite").get(scoring_id)
-    if entry is None:
-        raise LookupError(f"no audited score with scoring_id {scoring_id}")
-    if not entry.get("reasons"):
-        entry["reasons"] = explain_entry(load_bundle(settings.serving, entry["bundle"]), entry)
-        entry["reasons_recomputed"] = True
-    out.print_json(json.dumps(entry, default=str))
+    record = _decision(_settings(), scoring_id)
+    if as_json:
+        out.print_json(json.dumps(record, default=str))
+    else:
+        out.print(decision_text(record), markup=False, highlight=False, soft_wrap=True)
+    if html_out is not None:
+        target = html_out / f"decision-{scoring_id}.html" if html_out.is_dir() else html_out
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(decision_html(record))
+        out.print(f"decision page: {target}")
 
 
 @audit_app.command("model-report")
