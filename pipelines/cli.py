@@ -429,6 +429,81 @@ def serve(
     raise typer.Exit(subprocess.call(command, env=env, cwd=str(settings.workspace.home)))
 
 
+# --- monitoring indicators ---------------------------------------------------------------------
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{option} {value!r}: expected YYYY-MM-DD") from None
+
+
+def _indicator_table(indicator: Any) -> Table:
+    import math
+
+    from serving.indicators import share_column
+
+    table = Table(*[str(c) for c in indicator.table.columns], title=indicator.title)
+    for record in indicator.table.to_dict("records"):
+        cells = []
+        for key, value in record.items():
+            if isinstance(value, float) and share_column(key):
+                cells.append("–" if math.isnan(value) else f"{100 * value:.1f}%")
+            elif isinstance(value, float):
+                cells.append(f"{value:,.0f}")
+            elif isinstance(value, int):
+                cells.append(f"{value:,}")
+            else:
+                cells.append(str(value))
+        table.add_row(*cells)
+    return table
+
+
+@app.command("report")
+@handled
+def report(
+    start: Annotated[
+        str | None, typer.Option("--from", help="First day of controls, YYYY-MM-DD.")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Last day of controls (included), YYYY-MM-DD.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Directory for the CSV files and report.html (default: CRISK_HOME/runs/report).",
+        ),
+    ] = None,
+) -> None:
+    """The EU monitoring framework's indicators (spec §5) over control results and the audit log."""
+    from serving.indicators import compute_indicators, indicators_html, load_inputs
+
+    settings = _settings()
+    first, last = _day(start, "--from"), _day(end, "--to")
+    if first and last and last < first:
+        raise typer.BadParameter(f"--to {last} is before --from {first}")
+    result = compute_indicators(load_inputs(settings.workspace), first, last)
+    target = out_dir or settings.workspace.runs_dir / "report"
+    target.mkdir(parents=True, exist_ok=True)
+    out.print(
+        f"{result.n_controls:,} controls ({result.n_random:,} random) from "
+        f"{first or 'the first'} to {last or 'the last'}"
+    )
+    for remark in result.notes:
+        out.print(f"[yellow]note:[/yellow] {remark}")
+    for indicator in result.indicators:
+        out.print(_indicator_table(indicator))
+        for remark in indicator.notes:
+            out.print(f"[yellow]note:[/yellow] {remark}")
+        indicator.table.to_csv(target / f"{indicator.key}.csv", index=False)
+    (target / "report.html").write_text(indicators_html(result))
+    out.print(f"CSV files and report.html in {target}")
+
+
 # --- feedback and audit ------------------------------------------------------------------------
 
 
