@@ -29,7 +29,16 @@ from features.model_input import Encoder, calibrate
 from serving.config import ServingSettings
 from serving.reasons import ReferenceProfile
 
-__all__ = ["BUNDLE_NAME", "Bundle", "LoadedModel", "load_bundle", "overall_probability"]
+__all__ = [
+    "BUNDLE_NAME",
+    "Bundle",
+    "LoadedModel",
+    "bundle_versions",
+    "load_bundle",
+    "overall_probability",
+    "record_serving_bundle",
+    "serving_bundle",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -296,3 +305,32 @@ def load_bundle(settings: ServingSettings, tag: str | None = None) -> Bundle:
         fallback_reason=reason,
         champions={name: str(entry["version"]) for name, entry in index["models"].items()},
     )
+
+
+def bundle_versions(settings: ServingSettings, tag: str) -> dict[str, str]:
+    """Registered model name -> version of every model in bundle ``tag`` (read from its index)."""
+    index = json.loads((_bundle_folder(settings, tag) / "bundle.json").read_text())
+    return {name: str(entry["version"]) for name, entry in index["models"].items()}
+
+
+def record_serving_bundle(settings: ServingSettings, bundle: Bundle) -> None:
+    """Note which bundle serves from now on (atomically: a reader never sees half a file)."""
+    path = settings.workspace.serving_bundle_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "bundle": bundle.tag,
+        "source": bundle.source,
+        "since": pd.Timestamp.now(tz="UTC").isoformat(),
+        "models": bundle.champions,
+    }
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(json.dumps(record, indent=1))
+    os.replace(temporary, path)
+
+
+def serving_bundle(settings: ServingSettings) -> dict[str, Any] | None:
+    """What :func:`record_serving_bundle` noted last, or None if nothing has served yet."""
+    path = settings.workspace.serving_bundle_file
+    if not path.exists():
+        return None
+    return dict(json.loads(path.read_text()))

@@ -62,9 +62,17 @@ THRESHOLD_MEANINGS = {
     "revenue": "expected revenue (EUR) from which an unselected item goes to post-release audit",
 }
 _RESULT_FIELDS = (
-    "control_id", "controlled_at", "reported_at", "control_type", "selection_reason", "outcome",
-    "risk_area", "revenue_recovered_eur", "seizure", "note",
-)  # fmt: skip
+    "control_id",
+    "controlled_at",
+    "reported_at",
+    "control_type",
+    "selection_reason",
+    "outcome",
+    "risk_area",
+    "revenue_recovered_eur",
+    "seizure",
+    "note",
+)
 _WATERFALL_BARS = 10
 
 
@@ -143,10 +151,16 @@ def explain_entry(bundle: Bundle, entry: Mapping[str, Any], k: int = 5) -> list[
     features = entry.get("features", {})
     values = [features.get(name) for name in model.spec["features"]]
     return top_reasons(
-        contributions[0], model.spec["features"], values, model.spec["labels"], str(area), k=k,
-        profile=model.profile, group=features.get(GROUP_FEATURE),
+        contributions[0],
+        model.spec["features"],
+        values,
+        model.spec["labels"],
+        str(area),
+        k=k,
+        profile=model.profile,
+        group=features.get(GROUP_FEATURE),
         calibration=model.spec["calibration"],
-    )  # fmt: skip
+    )
 
 
 def _explain_area(model: LoadedModel, entry: Mapping[str, Any]) -> dict[str, Any]:
@@ -407,9 +421,13 @@ def _waterfall(area: str, explanation: Mapping[str, Any]) -> str:
         colour = "#c0392b" if step > 0 else "#1f5fa8"
         axis.barh(position, step, left=start, color=colour, height=0.62)
         axis.text(
-            start + step, position, f" {step:+.2f} ", va="center",
-            ha="left" if step > 0 else "right", fontsize=8,
-        )  # fmt: skip
+            start + step,
+            position,
+            f" {step:+.2f} ",
+            va="center",
+            ha="left" if step > 0 else "right",
+            fontsize=8,
+        )
         start += step
         ends.append(start)
     low, high = min(ends), max(ends)
@@ -458,7 +476,7 @@ def _summary_html(record: Mapping[str, Any]) -> str:
         ("scored at", record.get("created_at")),
         ("event time", record.get("event_time")),
         ("warnings", ", ".join(record.get("warnings", [])) or "none"),
-    ]  # fmt: skip
+    ]
     return definition_list(rows)
 
 
@@ -504,14 +522,33 @@ def _reasons_html(record: Mapping[str, Any]) -> str:
 def _results_html(results: Sequence[Mapping[str, Any]]) -> str:
     if not results:
         return "<p>No control result has been received for this subject.</p>"
-    headers = ("control", "controlled at", "reported at", "type", "selection", "outcome",
-               "risk area", "revenue EUR", "seizure", "source")  # fmt: skip
+    headers = (
+        "control",
+        "controlled at",
+        "reported at",
+        "type",
+        "selection",
+        "outcome",
+        "risk area",
+        "revenue EUR",
+        "seizure",
+        "source",
+    )
     rows = [
-        (r.get("control_id"), r.get("controlled_at"), r.get("reported_at"), r.get("control_type"),
-         r.get("selection_reason"), r.get("outcome"), r.get("risk_area"),
-         r.get("revenue_recovered_eur"), r.get("seizure"), r.get("source"))
+        (
+            r.get("control_id"),
+            r.get("controlled_at"),
+            r.get("reported_at"),
+            r.get("control_type"),
+            r.get("selection_reason"),
+            r.get("outcome"),
+            r.get("risk_area"),
+            r.get("revenue_recovered_eur"),
+            r.get("seizure"),
+            r.get("source"),
+        )
         for r in results
-    ]  # fmt: skip
+    ]
     return table(headers, rows)
 
 

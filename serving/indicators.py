@@ -189,9 +189,9 @@ def _scored(workspace: Workspace) -> pd.DataFrame | None:
         for item in AuditLog(path).items()
     ]
     frame = pd.DataFrame(
-        rows, columns=["subject_type", "channel", "random_selection", "selection_reason",
-                       "event_time"],
-    )  # fmt: skip
+        rows,
+        columns=["subject_type", "channel", "random_selection", "selection_reason", "event_time"],
+    )
     frame["event_time"] = pd.to_datetime(frame["event_time"], utc=True, format="mixed")
     return frame
 
@@ -269,9 +269,12 @@ def _hit_rates(results: pd.DataFrame) -> Indicator:
         for reason in _ordered(of_type["selection_reason"], SELECTION_ORDER):
             group = of_type[of_type["selection_reason"] == reason]
             rows.append(
-                {"control type": control_type, "selection": reason,
-                 **_rates(group, reason == "random")}
-            )  # fmt: skip
+                {
+                    "control type": control_type,
+                    "selection": reason,
+                    **_rates(group, reason == "random"),
+                }
+            )
     return Indicator(
         "hit_rate_by_type_and_selection",
         "Hit rate per control type and selection",
@@ -370,14 +373,22 @@ def _risk_analysis(scored: pd.DataFrame) -> Indicator:
         for channel in ("green", "yellow", "red", "blue"):
             count = int((items["channel"] == channel).sum())
             rows.append(
-                {"subject": subject, "recommendation": f"channel {channel}", "items": count,
-                 "share": count / len(items)}
-            )  # fmt: skip
+                {
+                    "subject": subject,
+                    "recommendation": f"channel {channel}",
+                    "items": count,
+                    "share": count / len(items),
+                }
+            )
         random = int(items["random_selection"].sum())
         rows.append(
-            {"subject": subject, "recommendation": "selected at random", "items": random,
-             "share": random / len(items)}
-        )  # fmt: skip
+            {
+                "subject": subject,
+                "recommendation": "selected at random",
+                "items": random,
+                "share": random / len(items),
+            }
+        )
     return Indicator(
         "risk_analysis",
         "Risk analysis (audit log)",
@@ -472,16 +483,18 @@ def _rate_chart(frame: pd.DataFrame) -> str:
         if reason == "random":
             low = part["95% interval low"].to_numpy(dtype=float) * 100
             high = part["95% interval high"].to_numpy(dtype=float) * 100
-            axis.errorbar(x, rate, yerr=[rate - low, high - rate], fmt="none", ecolor="#1d2733",
-                          capsize=3)  # fmt: skip
+            axis.errorbar(
+                x, rate, yerr=[rate - low, high - rate], fmt="none", ecolor="#1d2733", capsize=3
+            )
     axis.set_xticks(np.arange(len(types)) + width * (len(reasons) - 1) / 2, types)
     axis.set_ylabel("hit rate, %")
     axis.legend(title="selection", fontsize=8)
     return figure(
-        fig, "hit rate per control type and selection",
+        fig,
+        "hit rate per control type and selection",
         "Hit rate per control type; random selections with their 95% interval (the only "
         "unbiased estimates).",
-    )  # fmt: skip
+    )
 
 
 def _bar_chart(labels: list[str], values: list[float], ylabel: str, alt: str, caption: str) -> str:
@@ -505,26 +518,38 @@ def _chart(indicator: Indicator) -> str:
             bottom += part[reason].to_numpy(dtype=float)
         axis.set_ylabel("controls")
         axis.legend(title="selection", fontsize=8)
-        return figure(fig, "controls by type and selection reason", "Controls by type, stacked "
-                      "by who selected them.")  # fmt: skip
+        return figure(
+            fig,
+            "controls by type and selection reason",
+            "Controls by type, stacked by who selected them.",
+        )
     if indicator.key == "hit_rate_by_type_and_selection":
         return _rate_chart(frame)
     if indicator.key == "hits_by_risk_area":
         return _bar_chart(
-            frame["risk area"].tolist(), frame["irregularities"].tolist(), "irregularities",
-            "irregularities per risk area", "Irregularities detected per risk area.",
-        )  # fmt: skip
+            frame["risk area"].tolist(),
+            frame["irregularities"].tolist(),
+            "irregularities",
+            "irregularities per risk area",
+            "Irregularities detected per risk area.",
+        )
     if indicator.key == "hits_by_transport_mode":
         return _bar_chart(
-            frame["transport mode"].tolist(), frame["irregularities"].tolist(), "irregularities",
-            "irregularities per transport mode", "Irregularities detected per transport mode.",
-        )  # fmt: skip
+            frame["transport mode"].tolist(),
+            frame["irregularities"].tolist(),
+            "irregularities",
+            "irregularities per transport mode",
+            "Irregularities detected per transport mode.",
+        )
     if indicator.key == "irregularities_aeo_vs_non_aeo":
         labels = [f"{s}\n{b}" for s, b in zip(frame["AEO status"], frame["basis"], strict=True)]
         return _bar_chart(
-            labels, (frame["hit rate"] * 100).tolist(), "hit rate, %",
-            "hit rate of AEOs and non-AEOs", "Hit rate of controls of AEOs and non-AEOs.",
-        )  # fmt: skip
+            labels,
+            (frame["hit rate"] * 100).tolist(),
+            "hit rate, %",
+            "hit rate of AEOs and non-AEOs",
+            "Hit rate of controls of AEOs and non-AEOs.",
+        )
     return ""
 
 

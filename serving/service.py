@@ -23,7 +23,7 @@ from starlette.responses import Response
 from data_contracts.models import ControlResult, reasons_from_error
 from serving.audit import AuditLog
 from serving.auth import ApiKeyMiddleware, parse_api_keys
-from serving.bundle import load_bundle
+from serving.bundle import load_bundle, record_serving_bundle
 from serving.config import ServingSettings
 from serving.decision import decision_record, subject_control_results
 from serving.feedback import FeedbackStore
@@ -109,6 +109,7 @@ class CustomsRiskScorer:
             os.environ.setdefault(name, value)
         self.settings = settings
         self.bundle = load_bundle(settings)
+        record_serving_bundle(settings, self.bundle)
         subjects = self.bundle.subjects()
         readers, feature_problem = _feature_readers(
             settings, subjects, {s: self.bundle.feature_service(s) for s in subjects}
