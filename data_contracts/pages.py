@@ -43,7 +43,7 @@ h2{font-size:1.25em;margin:1.8em 0 0.5em;padding-bottom:0.2em;border-bottom:2px 
 h3{font-size:1.05em;margin:1.2em 0 0.4em}
 p.subtitle{color:var(--muted);margin:0 0 1em}
 table{border-collapse:collapse;margin:0.4em 0 0.8em;font-size:0.92em}
-th,td{border:1px solid var(--line);padding:3px 9px;vertical-align:top}
+th,td{border:1px solid var(--line);padding:3px 9px;vertical-align:top;overflow-wrap:anywhere}
 th{background:var(--head);text-align:left;font-weight:600}
 td.num{text-align:right;font-variant-numeric:tabular-nums;white-space:nowrap}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0.4em 0 0.8em}

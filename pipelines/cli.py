@@ -653,14 +653,15 @@ def audit_show(
 
     record = _decision(_settings(), scoring_id)
     if as_json:
-        out.print_json(json.dumps(record, default=str))
+        # Plain text, not rich: rich wraps long lines, and the output must parse as JSON.
+        typer.echo(json.dumps(record, default=str, indent=1))
     else:
         out.print(decision_text(record), markup=False, highlight=False, soft_wrap=True)
     if html_out is not None:
         target = html_out / f"decision-{scoring_id}.html" if html_out.is_dir() else html_out
         target.parent.mkdir(parents=True, exist_ok=True)
         target.write_text(decision_html(record))
-        out.print(f"decision page: {target}")
+        (console if as_json else out).print(f"decision page: {target}")
 
 
 def _bundle_to_describe(settings: Any, tag: str | None) -> tuple[str, dict[str, str], str]:

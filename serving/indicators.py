@@ -458,9 +458,7 @@ def _cells(frame: pd.DataFrame) -> list[list[Any]]:
     for record in frame.to_dict("records"):
         row = []
         for key, value in record.items():
-            if isinstance(value, float) and (
-                "rate" in key or "share" in key or key.startswith("ci")
-            ):
+            if isinstance(value, float) and share_column(key):
                 row.append("–" if math.isnan(value) else f"{100 * value:.1f}%")
             else:
                 row.append(value)

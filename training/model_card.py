@@ -102,9 +102,23 @@ class ModelCardsResult:
 # --- collecting ---------------------------------------------------------------------------------
 
 
+def _artifacts(client: Any, run_id: str) -> Any:
+    """The run's artifact store, resolved from its own location.
+
+    Not ``client.download_artifacts``: MLflow caches artifact stores per run id for the whole
+    process, so a process that has read another workspace with the same run ids (a copied
+    workspace, a notebook comparing two) would read and write the other one's files.
+    """
+    from mlflow.store.artifact.artifact_repository_registry import get_artifact_repository
+
+    return get_artifact_repository(client.get_run(run_id).info.artifact_uri)
+
+
 def _download_json(client: Any, run_id: str, path: str, folder: Path) -> dict[str, Any] | None:
+    folder.mkdir(parents=True, exist_ok=True)
     try:
-        return json.loads(Path(client.download_artifacts(run_id, path, str(folder))).read_text())
+        local = _artifacts(client, run_id).download_artifacts(path, str(folder))
+        return json.loads(Path(local).read_text())
     except Exception as error:  # an artifact not logged (older runs): the card says so
         logger.debug("run %s has no %s: %s", run_id, path, error)
         return None
@@ -112,10 +126,12 @@ def _download_json(client: Any, run_id: str, path: str, folder: Path) -> dict[st
 
 def _test_scores(client: Any, run_id: str, folder: Path) -> pd.DataFrame | None:
     try:
-        path = client.download_artifacts(run_id, "diagnostics/test_scores.parquet", str(folder))
+        local = _artifacts(client, run_id).download_artifacts(
+            "diagnostics/test_scores.parquet", str(folder)
+        )
     except Exception:  # trained before test scores were logged
         return None
-    return pd.read_parquet(path)
+    return pd.read_parquet(local)
 
 
 def _evaluation_for(
@@ -771,8 +787,14 @@ def _history(card: ModelCard) -> str:
     rows = []
     for decision in card.decisions:
         tags = decision["tags"]
-        details = "; ".join(f"{k}={v}" for k, v in sorted(decision["params"].items()))
-        figures = "; ".join(f"{k}={_number(v, 4)}" for k, v in sorted(decision["metrics"].items()))
+        details = Markup(
+            "<br>".join(f"{escape(k)} = {escape(v)}" for k, v in sorted(decision["params"].items()))
+        )
+        figures = Markup(
+            "<br>".join(
+                f"{escape(k)} = {_number(v, 4)}" for k, v in sorted(decision["metrics"].items())
+            )
+        )
         rows.append(
             (
                 decision["time"],
@@ -871,7 +893,7 @@ def write_model_cards(
         path.write_text(render_card(card))
         paths[card.name] = path
         if log_to_mlflow:
-            client.log_artifact(card.run_id, str(path), artifact_path="model_card")
+            _artifacts(client, card.run_id).log_artifact(str(path), artifact_path="model_card")
             logged[card.name] = f"model_card/{path.name}"
             client.set_model_version_tag(
                 card.name, card.version, "model_card", f"{card.run_id}/model_card/{path.name}"
