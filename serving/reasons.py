@@ -71,7 +71,7 @@ def area_name(area: str) -> str:
 
 def format_probability(value: float) -> str:
     """A probability as a person reads it: 4.1%, 12%, <0.1%."""
-    percent = 100.0 * float(value)
+    percent = round(100.0 * float(value), 9)  # 0.09999999999999998 is 10%, not 10.0%
     if percent < 0.1:
         return "<0.1%"
     if percent < 10:
