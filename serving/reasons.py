@@ -16,6 +16,7 @@ attribute, say) gets the same kind of sentence from its label and its reference 
 
 from __future__ import annotations
 
+import bisect
 import math
 import re
 from collections.abc import Mapping, Sequence
@@ -125,15 +126,45 @@ class FeatureReference:
     party: str | None = None  # "importers" for an importer's feature
     log_unit: str | None = None  # "EUR" for a feature shown on a log scale
     as_share: bool = False  # a rate or share between 0 and 1, shown as a percentage
+    ordered: list[float] = field(init=False, repr=False, compare=False)
+    # Comparison texts that do not depend on the item, written once (a request only joins them).
+    texts: dict[str, str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ordered", self.values.tolist())
+        texts = {"missing": f" (as for {format_probability(self.missing_share)} of recent items)"}
+        if self.kind == "categorical":
+            texts.update(
+                {
+                    f"={k}": f" ({format_probability(v)} of recent items)"
+                    for k, v in self.shares.items()
+                }
+            )
+        elif self.kind == "flag":
+            texts["flag"] = (
+                f" (yes for {format_probability(self.shares.get('yes', 0.0))} of recent items)"
+            )
+        else:
+            if self.median is not None:
+                texts["median"] = f"typical {self._plain_display(self.median)}"
+            for group, typical in self.group_medians.items():
+                texts[f"@{group}"] = (
+                    f", against a typical {self._plain_display(typical)} for {self.party} of "
+                    f"goods in HS chapter {group}"
+                )
+        object.__setattr__(self, "texts", texts)
 
     def percentile(self, value: Any) -> float | None:
         """Mid-rank percentile of ``value`` among the non-missing reference values."""
-        if _missing(value) or self.kind == "categorical" or not len(self.values):
+        ordered = self.ordered
+        if _missing(value) or self.kind == "categorical" or not ordered:
             return None
         number = float(value)
-        below = np.searchsorted(self.values, number, side="left")
-        up_to = np.searchsorted(self.values, number, side="right")
-        return float(100.0 * (below + 0.5 * (up_to - below)) / len(self.values))
+        # bisect on a list: a request computes a few of these per item, and numpy's per-call
+        # overhead would cost more than the search itself.
+        below = bisect.bisect_left(ordered, number)
+        up_to = bisect.bisect_right(ordered, number, below)
+        return 100.0 * (below + 0.5 * (up_to - below)) / len(ordered)
 
     def display(self, value: Any) -> str:
         """The value as a person reads it (flags as yes/no, log scales undone)."""
@@ -149,30 +180,27 @@ class FeatureReference:
 
     def compare(self, value: Any, group: Any = None) -> Comparison:
         """The comparison a sentence quotes for ``value`` (``group``: the item's HS chapter)."""
+        texts = self.texts
         if _missing(value):
-            return Comparison(f" (as for {format_probability(self.missing_share)} of recent items)")
+            return Comparison(texts["missing"])
         if self.kind == "categorical":
-            share = self.shares.get(str(value), 0.0)
-            if share == 0.0:
+            key = f"={value}"
+            if key not in texts:
                 return Comparison(" (not seen among recent items)", typical=0.0)
-            return Comparison(f" ({format_probability(share)} of recent items)", typical=share)
+            return Comparison(texts[key], typical=self.shares[key[1:]])
         if self.kind == "flag":
-            share = self.shares.get("yes", 0.0)
-            return Comparison(
-                f" (yes for {format_probability(share)} of recent items)", typical=share
-            )
+            return Comparison(texts["flag"], typical=self.shares.get("yes", 0.0))
         percentile = self.percentile(value)
         standing = "" if percentile is None else _standing(percentile)
-        if self.party is not None and group is not None and str(group) in self.group_medians:
+        group_text = texts.get(f"@{group}") if self.party is not None else None
+        if group_text is not None:
             typical = self.group_medians[str(group)]
-            text = (
-                f", against a typical {self._plain_display(typical)} for {self.party} of goods "
-                f"in HS chapter {group}"
+            return Comparison(
+                group_text + (f" ({standing})" if standing else ""), percentile, typical
             )
-            return Comparison(text + (f" ({standing})" if standing else ""), percentile, typical)
         if self.median is None:
             return Comparison(f", {standing}" if standing else "", percentile)
-        typical_text = f"typical {self._plain_display(self.median)}"
+        typical_text = texts["median"]
         text = f", {standing} ({typical_text})" if standing else f" ({typical_text})"
         return Comparison(text, percentile, self.median)
 
@@ -324,13 +352,13 @@ def top_reasons(
     row = np.asarray(contributions, dtype=float)
     features = row[: len(feature_names)]
     order = np.argsort(-np.abs(features))
-    raising = [i for i in order if features[i] > 0]
-    lowering = [i for i in order if features[i] < 0]
-    chosen = (raising + lowering)[:k]
-    effects: np.ndarray | None = None
+    ranked = features[order]
+    chosen = np.concatenate([order[ranked > 0], order[ranked < 0]])[:k].tolist()
+    strength = features[chosen].tolist()
+    effects: list[float] | None = None
     if calibration is not None and chosen:
         margin = float(row.sum())
-        effects = calibrate(np.array([margin, *(margin - features[chosen])]), calibration)
+        effects = _calibrated([margin, *(margin - c for c in strength)], calibration)
     profile = profile or ReferenceProfile.empty()
     reasons = []
     for position, i in enumerate(chosen):
@@ -338,19 +366,17 @@ def top_reasons(
         value = values[i]
         reference = profile.get(name, labels.get(name, name))
         comparison = reference.compare(value, group)
-        probabilities = (
-            None if effects is None else (float(effects[position + 1]), float(effects[0]))
-        )
+        probabilities = None if effects is None else (effects[position + 1], effects[0])
         reasons.append(
             {
                 "feature": name,
                 "value": None if _missing(value) else value,
-                "contribution": round(float(features[i]), 6),
+                "contribution": round(strength[position], 6),
                 "area": area,
                 "sentence": reason_sentence(
                     reference.label,
                     reference.display(value),
-                    float(features[i]),
+                    strength[position],
                     area,
                     comparison.text,
                     probabilities,
@@ -366,6 +392,24 @@ def top_reasons(
             }
         )
     return reasons
+
+
+def _calibrated(margins: list[float], calibration: Mapping[str, Any]) -> list[float]:
+    """``calibrate`` for a handful of margins (plain floats: cheaper than numpy for six)."""
+    method = calibration.get("method", "none")
+    if method == "platt":
+        a, b = float(calibration["a"]), float(calibration["b"])
+        return [_sigmoid(a * m + b) for m in margins]
+    if method == "none":
+        return [_sigmoid(m) for m in margins]
+    return [float(p) for p in calibrate(np.array(margins), calibration)]
+
+
+def _sigmoid(x: float) -> float:
+    if x >= 0:
+        return 1.0 / (1.0 + math.exp(-x))
+    z = math.exp(x)  # never overflows for x < 0
+    return z / (1.0 + z)
 
 
 def _plain(value: Any) -> Any:
