@@ -678,7 +678,16 @@ def _bundle_to_describe(settings: Any, tag: str | None) -> tuple[str, dict[str, 
             f"the bundle the service serves (since {served.get('since')})",
         )
     # Nothing has served yet: the bundle `crisk serve` would serve, built from the champions.
-    bundle = load_bundle(settings.serving)
+    registry = settings.workspace.mlflow_dir / "mlflow.db"
+    if not registry.exists():
+        raise FileNotFoundError(
+            f"{registry}: no model registry, so no model to describe; train first "
+            "(`crisk bootstrap`, or `crisk train` on your data)"
+        )
+    try:
+        bundle = load_bundle(settings.serving)
+    except RuntimeError as error:  # registry without champions and nothing bundled
+        raise LookupError(f"no served or champion model to describe: {error}") from None
     return bundle.tag, dict(bundle.champions), "the bundle `crisk serve` serves (champions)"
 
 
