@@ -56,7 +56,7 @@ def _small(png: bytes, keep_height: int, width: int) -> Image.Image:
     image = Image.open(io.BytesIO(png)).convert("RGB")
     image = image.crop((0, 0, image.width, min(image.height, keep_height)))
     scaled = image.resize((width, round(image.height * width / image.width)), Image.LANCZOS)
-    return scaled.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
+    return scaled.quantize(colors=256, method=Image.Quantize.MEDIANCUT)
 
 
 def main() -> None:
