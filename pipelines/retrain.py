@@ -42,7 +42,9 @@ def retrain(
     if feedback_file is not None or settings.workspace.feedback_db.exists():
         progress("control results → data store")
         feedback = ingest_feedback(settings, feedback_file, progress)
+    progress("features: tables and online store")
     materialized = materialize_features(settings, progress)
+    progress("training challengers")
     models = train_models(settings, progress)
     if not models:
         # Too few labels in every area: nothing new to evaluate or gate, champions unchanged.
@@ -51,6 +53,7 @@ def retrain(
             "nothing trained, the champions stay"
         )
         return RetrainResult(feedback, materialized, models, {})
+    progress("evaluating challengers")
     run_dir = settings.workspace.runs_dir / "latest_evaluation"
     metrics = evaluate(settings.training, out_dir=run_dir, progress=progress)
     progress("promotion gate")
