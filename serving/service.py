@@ -24,8 +24,9 @@ from starlette.responses import Response
 from data_contracts.models import ControlResult, reasons_from_error
 from serving.audit import AuditLog
 from serving.auth import ApiKeyMiddleware, parse_api_keys
-from serving.bundle import load_bundle
+from serving.bundle import load_bundle, record_serving_bundle
 from serving.config import ServingSettings
+from serving.decision import decision_record, subject_control_results
 from serving.feedback import FeedbackStore
 from serving.hotswap import ChampionWatcher
 from serving.middleware import JsonOnly, ReadinessEndpoint, ValidationErrors
@@ -36,7 +37,7 @@ from serving.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
-from serving.scorer import Scorer, explain_entry
+from serving.scorer import Scorer
 from serving.selection import check_selections
 
 __all__ = ["CustomsRiskScorer"]
@@ -111,6 +112,7 @@ class CustomsRiskScorer:
             os.environ.setdefault(name, value)
         self.settings = settings
         self.scorer, feature_problem = _scorer_for(settings, load_bundle(settings), None)
+        record_serving_bundle(settings, self.scorer.bundle)
         self.audit = AuditLog(workspace.audit_dir / "audit.sqlite", fsync=settings.audit_fsync)
         self.feedback_store = FeedbackStore(workspace.feedback_db)
         _STATE.clear()
@@ -137,6 +139,7 @@ class CustomsRiskScorer:
             return
         scorer, feature_problem = _scorer_for(self.settings, bundle, self.scorer)
         self.scorer = scorer
+        record_serving_bundle(self.settings, bundle)
         swaps = int(_STATE.get("swaps", 0)) + 1
         _STATE.update({**_readiness(bundle, feature_problem, self.settings), "swaps": swaps})
         logger.info("crisk moved to bundle %s (%s)", bundle.tag, bundle.champions)
@@ -215,7 +218,9 @@ class CustomsRiskScorer:
 
     @bentoml.api(route="/explain")
     def explain(self, request: ExplainRequest, /, ctx: bentoml.Context) -> dict[str, Any]:
-        """The audited decision behind a scoring id, with its reasons (recomputed if not stored)."""
+        """The decision page of a scoring id as JSON: what was received, features with their
+        percentiles, scores, thresholds, reasons, per-area explanations, versions, selection
+        and every control result received for the subject (``crisk audit show`` renders it)."""
         entry = self.audit.get(request.scoring_id)
         if entry is None:
             ctx.response.status_code = 404
@@ -223,16 +228,18 @@ class CustomsRiskScorer:
                 "error": "not_found",
                 "message": f"no score with scoring_id {request.scoring_id}",
             }
-        if not entry.get("reasons"):
-            serving = self.scorer.bundle
-            bundle = (
-                serving
-                if entry.get("bundle") == serving.tag
-                else load_bundle(self.settings, entry["bundle"])
-            )
-            entry["reasons"] = explain_entry(bundle, entry, k=self.settings.top_reasons)
-            entry["reasons_recomputed"] = True
-        return entry
+        serving = self.scorer.bundle
+        bundle = serving if entry.get("bundle") == serving.tag else None
+        if bundle is None:
+            try:
+                bundle = load_bundle(self.settings, entry["bundle"])
+            except Exception as error:  # a deleted bundle: the recorded decision is still shown
+                logger.warning("bundle %s not loadable: %s", entry.get("bundle"), error)
+        results = subject_control_results(
+            self.settings.workspace, self.feedback_store, entry["subject_type"],
+            entry["subject_id"], entry.get("item_number"),
+        )  # fmt: skip
+        return decision_record(entry, bundle, results, k=self.settings.top_reasons)
 
 
 def _scorer_for(

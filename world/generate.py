@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data_contracts.progress import Progress, advance, quiet
 from features.risk_profiles import RiskProfiles, declaration_rule_hits, ens_rule_hits
 from world.catalogue import CHAPTERS, ORIGINS, build_commodities
 from world.controls import ControlPolicy, control_outcomes, historical_selection
@@ -201,8 +202,12 @@ class _Streams:
         return cls(*(np.random.default_rng(s) for s in children))
 
 
-def generate_world(config: WorldConfig) -> World:
+_STEPS = "drawing the synthetic world"
+
+
+def generate_world(config: WorldConfig, progress: Progress = quiet) -> World:
     """Draw a world. The same config (seed included) gives the same world, row for row."""
+    advance(progress, _STEPS, 0, 5)
     rng = _Streams.from_seed(config.seed)
     start = pd.Timestamp(config.start)
     n_days = config.weeks * 7
@@ -213,6 +218,7 @@ def generate_world(config: WorldConfig) -> World:
     operators, latent = _operator_register(ops, start)
     profiles = _risk_profiles(ops)
     prices = _price_model(rng.prices, catalogue)
+    advance(progress, _STEPS, 1, 5)
 
     draw = generate_declarations(
         rng.declarations, config.declarations, n_days, start, ops, catalogue, prices,
@@ -222,6 +228,7 @@ def generate_world(config: WorldConfig) -> World:
         latent["origin_fraud"] = latent["operator_id"].isin(
             ops.sellers["operator_id"].to_numpy()[draw.shift.sellers]
         )
+    advance(progress, _STEPS, 2, 5)
     registered = operators.set_index("operator_id")["registered_at"]
     rule_hit = declaration_rule_hits(draw.items, profiles, registered).any(axis=1).to_numpy()
     decl_controls = _historical_controls(
@@ -236,6 +243,7 @@ def generate_world(config: WorldConfig) -> World:
         recoverable_eur=draw.recoverable_eur,
         world_end=world_end,
     )
+    advance(progress, _STEPS, 3, 5)
     ens_draw = generate_ens(rng.ens, config.n_ens, n_days, start, ops, catalogue)
     ens_controls = _historical_controls(
         rng.ens_controls,
@@ -250,16 +258,16 @@ def generate_world(config: WorldConfig) -> World:
         world_end=world_end,
     )
     controls = pd.concat([decl_controls, ens_controls], ignore_index=True)
+    advance(progress, _STEPS, 4, 5)
     controls = controls.sort_values("controlled_at", kind="stable").reset_index(drop=True)
 
     declarations = _resends(
-        rng.resends,
-        _break_rows(rng.resends, draw.items, config.broken_rate),
-        config,
+        rng.resends, _break_rows(rng.resends, draw.items, config.broken_rate), config,
         "gross_mass_kg",
-    )
+    )  # fmt: skip
     ens = _resends(rng.resends, ens_draw.filings, config, "gross_mass_kg")
     truth = pd.concat([draw.truth, ens_draw.truth], ignore_index=True)
+    advance(progress, _STEPS, 5, 5)
     return World(
         declarations=declarations,
         ens=ens,

@@ -28,7 +28,6 @@ import logging
 import multiprocessing
 import shutil
 import time
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data_contracts.progress import Progress, advance, quiet
 from data_contracts.validate import validate_frame
 from data_contracts.workspace import Workspace
 from features.config import FeatureStoreSettings
@@ -64,8 +64,6 @@ logger = logging.getLogger(__name__)
 STRATEGIES = ("random", "rules", "static", "retrained", "retrained_explore", "oracle")
 LEARNING = ("static", "retrained", "retrained_explore")
 _KEYS = ["declaration_id", "item_number"]
-
-Progress = Callable[[str], None]
 
 
 @dataclass(frozen=True)
@@ -261,7 +259,7 @@ def _replay_strategy(job: _Job) -> tuple[list[WeekOutcome], list[dict[str, Any]]
 def simulate(
     config: SimulationConfig,
     out_dir: Path,
-    progress: Progress = logger.info,
+    progress: Progress = quiet,
     world: World | None = None,
 ) -> SimulationResult:
     """Replay the world's last ``config.weeks`` weeks with every strategy.
@@ -271,7 +269,7 @@ def simulate(
     """
     began = time.perf_counter()
     progress(f"generating the world ({config.world.declarations:,} declaration items)")
-    world = world if world is not None else generate_world(config.world)
+    world = world if world is not None else generate_world(config.world, progress)
     replay = _prepare(world, config)
     root = Path(out_dir) / "workspaces"
     if root.exists():
@@ -291,6 +289,8 @@ def simulate(
         f"({len(learning)} learning, {min(config.processes, max(1, len(learning)))} at a time)"
     )
     done: dict[str, tuple[list[WeekOutcome], list[dict[str, Any]], dict[str, float]]] = {}
+    task = f"replaying {config.weeks} weeks"
+    advance(progress, task, 0, len(jobs))
     if config.processes > 1 and len(learning) > 1:
         # Spawned, not forked: LightGBM's OpenMP threads do not survive a fork.
         context = multiprocessing.get_context("spawn")
@@ -298,13 +298,14 @@ def simulate(
             futures = {job.name: pool.submit(_replay_strategy, job) for job in learning}
             for job in fixed:
                 done[job.name] = _replay_strategy(job)
+                advance(progress, task, len(done), len(jobs))
             for name, future in futures.items():
                 done[name] = future.result()
-                progress(f"{name}: replayed")
+                advance(progress, task, len(done), len(jobs))
     else:
         for job in [*fixed, *learning]:
             done[job.name] = _replay_strategy(job)
-            progress(f"{job.name}: replayed")
+            advance(progress, task, len(done), len(jobs))
     weeks = sorted(
         (w for name in config.strategies for w in done[name][0]),
         key=lambda w: (w.week, config.strategies.index(w.strategy)),
