@@ -2,7 +2,7 @@
 
 A 30,000-item world of 30 weeks, its last 4 replayed with a retraining after two: the real
 feature tables, scorer, training and gate run for the learning strategies. The 26-week figures
-on the default world are in docs/simulation.md (too slow for the suite).
+on the default world are in docs/learning_loop.md (too slow for the suite).
 """
 
 from __future__ import annotations
