@@ -116,6 +116,14 @@ def _progress(message: str) -> None:
     console.print(f"[cyan]•[/cyan] {message}")
 
 
+def _notes(settings: Any) -> None:
+    """One line per record kind the workspace lacks (what the step does without it)."""
+    from pipelines.steps import workspace_notes
+
+    for note in workspace_notes(settings):
+        console.print(f"[yellow]note:[/yellow] {note}", soft_wrap=True)
+
+
 # --- world -------------------------------------------------------------------------------------
 
 
@@ -199,7 +207,8 @@ def ingest(
 
     if kind not in KINDS:
         raise typer.BadParameter(f"KIND {kind!r}: expected one of {', '.join(KINDS)}")
-    result = ingest_file(_settings().workspace, kind, file)
+    settings = _settings()
+    result = ingest_file(settings.workspace, kind, file, settings.reporting_delay_days)
     out.print(
         f"{result.n_input:,} rows: {result.n_valid:,} valid, {result.n_quarantined:,} quarantined, "
         f"{result.n_replaced:,} stored records replaced by newer versions, "
@@ -217,8 +226,10 @@ def features_apply() -> None:
     """Register entities, views and feature services in the Feast registry."""
     from pipelines.steps import apply_features
 
-    names = apply_features(_settings())
-    out.print(f"applied {len(names)} Feast objects")
+    settings = _settings()
+    _notes(settings)
+    registration = apply_features(settings)
+    out.print(f"applied {len(registration.objects)} Feast objects")
 
 
 @features_app.command("materialize")
@@ -227,7 +238,9 @@ def features_materialize() -> None:
     """Recompute the point-in-time feature tables and load the online store."""
     from pipelines.steps import materialize_features
 
-    result = materialize_features(_settings())
+    settings = _settings()
+    _notes(settings)
+    result = materialize_features(settings)
     out.print(
         f"{len(result.tables)} feature tables as of {result.cutoff.isoformat()}; "
         f"{len(result.views)} views materialised"
@@ -243,7 +256,9 @@ def train() -> None:
     """Train one calibrated LightGBM per risk area with enough labels; register as challenger."""
     from pipelines.steps import train_models
 
-    models = train_models(_settings())
+    settings = _settings()
+    _notes(settings)
+    models = train_models(settings)
     table = Table("model", "version", "task", "test P@5% (controlled)", "test ROC-AUC")
     for m in models:
         controlled = m.metrics.get("controlled", {})
@@ -271,6 +286,7 @@ def evaluate(
     from training.evaluate import evaluate as run_evaluate
 
     settings = _settings()
+    _notes(settings)
     report = run_evaluate(settings.training, alias=alias, out_dir=out_dir)
     table = Table("area", "set", "n", "hits", "P@5%", "oracle P@5%", "rules", "logistic", "random")
     for key, metrics in report["areas"].items():
@@ -318,7 +334,9 @@ def retrain(
     """Feedback → features → train → evaluate → gate → promote."""
     from pipelines.retrain import retrain as run_retrain
 
-    result = run_retrain(_settings(), feedback, _progress)
+    settings = _settings()
+    _notes(settings)
+    result = run_retrain(settings, feedback, _progress)
     if result.feedback is not None:
         out.print(
             f"control results: {result.feedback.n_valid:,} valid, "
@@ -402,6 +420,7 @@ def serve(
     from serving.launch import serve_command
 
     settings = _settings()
+    _notes(settings)
     if host:
         settings.serving.host = host
     if port:

@@ -52,12 +52,6 @@ class BatchTooLarge(BentoMLException):
     error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
-class NoModel(BentoMLException):
-    """A subject type without a served model: refuse rather than release unscored goods."""
-
-    error_code = HTTPStatus.SERVICE_UNAVAILABLE
-
-
 class _DropValidationTracebacks(logging.Filter):
     """BentoML logs a traceback with the request's values for every invalid body: drop those."""
 
@@ -128,6 +122,14 @@ class CustomsRiskScorer:
                 "feature_store_problem": feature_problem,
                 "models": {m.name: m.version for m in self.bundle.models},
                 "feature_services": {s: self.bundle.feature_service(s) for s in subjects},
+                "subjects": subjects,
+                "revenue_models": {s: self.bundle.revenue(s) is not None for s in subjects},
+                "blue_channel": {
+                    s: "from expected revenue"
+                    if self.bundle.revenue(s) is not None
+                    else "disabled: no revenue model (revenue unknown or too few recoveries)"
+                    for s in subjects
+                },
                 "control_capacity": settings.control_capacity,
             }
         )
@@ -147,11 +149,14 @@ class CustomsRiskScorer:
             raise BatchTooLarge(
                 f"declarations, ens: {total} items; at most {self.settings.max_batch} per request"
             )
-        for subject, items in (("declaration", request.declarations), ("ens", request.ens)):
+        for field, subject, items in (
+            ("declarations", "declaration", request.declarations),
+            ("ens", "ens", request.ens),
+        ):
             if items and not self.bundle.classifiers(subject):
-                raise NoModel(
-                    f"{subject}: no model is served for this subject type (too few labels so far)"
-                )
+                # Refuse rather than release unscored goods, and say why (BentoML would hide
+                # the message of a 5xx exception behind a generic one).
+                return _no_model(field, subject, self.bundle.subjects())  # type: ignore[return-value]
         outcome = self.scorer.score(
             # dict(model): the validated field values as they are (no deep copy).
             [dict(item) for item in request.declarations],
@@ -215,6 +220,17 @@ class CustomsRiskScorer:
             entry["reasons"] = explain_entry(bundle, entry, k=self.settings.top_reasons)
             entry["reasons_recomputed"] = True
         return entry
+
+
+def _no_model(field: str, subject: str, served: list[str]) -> Response:
+    """503 naming the subject type without a model and what the service does score."""
+    message = (
+        f"{field}: no {subject} model is served (the models were trained on a workspace "
+        f"without {subject} records, or with too few labelled controls of them); "
+        f"this service scores {', '.join(served) or 'nothing yet'}"
+    )
+    body = {"error": "no_model", "field": field, "served_subjects": served, "message": message}
+    return Response(orjson.dumps(body), status_code=503, media_type="application/json")
 
 
 def _before(moment: Any, recorded: str) -> bool:

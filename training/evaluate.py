@@ -26,9 +26,7 @@ import pandas as pd
 
 from data_contracts.reference import origin_region
 from features.model_input import FEATURES_BY_SUBJECT
-from features.retrieval import entity_frame, historical_features
 from features.risk_profiles import RiskProfiles
-from features.services import SERVICE_FOR_SUBJECT
 from training.baselines import (
     fit_logistic_regression,
     load_profiles,
@@ -43,6 +41,8 @@ from training.dataset import (
     item_labels,
     load_labelled_set,
     load_records,
+    subject_extras,
+    window_features,
 )
 from training.metrics import calibration_curve, json_safe, ranking_metrics
 from training.model import REVENUE_TASK, AreaModel, predict
@@ -75,13 +75,8 @@ class EvaluationSet:
 def _window_features(
     settings: TrainingSettings, subject: str, records: pd.DataFrame
 ) -> pd.DataFrame:
-    from features.model_input import model_frame, request_features
-
-    entities = entity_frame(records, subject)
-    feast = historical_features(
-        settings.features, SERVICE_FOR_SUBJECT[subject], entities, engine=settings.retrieval_engine
-    )
-    return pd.DataFrame(model_frame(request_features(records, subject), feast, subject))  # type: ignore[arg-type]
+    extras = subject_extras(settings.workspace, subject)
+    return window_features(settings, subject, records, extras)
 
 
 def _ground_truth(
@@ -164,8 +159,13 @@ def test_window(settings: TrainingSettings, subject: str) -> tuple[pd.Timestamp,
 
 
 def primary_set(sets: dict[str, EvaluationSet]) -> EvaluationSet:
-    """Ground truth where the world provides it, else the unbiased random controls."""
-    return sets.get("synthetic_ground_truth") or sets["random_controls"]
+    """Ground truth where the world provides it, else the unbiased random controls, else (a
+    workspace without random controls) every labelled control of the window."""
+    if "synthetic_ground_truth" in sets:
+        return sets["synthetic_ground_truth"]
+    if len(sets["random_controls"].records):
+        return sets["random_controls"]
+    return sets["controlled"]
 
 
 def score_models(models: dict[str, AreaModel], features: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -278,9 +278,7 @@ def evaluate(
         )  # fmt: skip
         window = split.test_window
         sets = evaluation_sets(settings, subject, window)
-        primary_name = (
-            "synthetic_ground_truth" if "synthetic_ground_truth" in sets else "random_controls"
-        )
+        primary_name = primary_set(sets).name
         report["windows"][subject] = {"from": str(window[0]), "to": str(window[1])}
         profiles = rule_profiles(settings, subject)
         register = operator_register(settings)
@@ -295,6 +293,8 @@ def evaluate(
                     labelled.features[train_rows], y_train, subject, settings.seed
                 )
         for set_name, data in sets.items():
+            if not len(data.records):  # e.g. no random controls in this workspace
+                continue
             scores = score_models(models, data.features)
             tie = scores.get(REVENUE_TASK, np.zeros(len(data.features)))
             rules = rule_scores(data.records, subject, profiles, register)

@@ -16,7 +16,7 @@ import json
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,13 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.codelists import RISK_AREAS
+from data_contracts.dataset import read_manifest
 from data_contracts.definitions import CONTRACT_VERSION
 from features.model_input import (
-    FEATURES_BY_SUBJECT,
     ModelFeature,
     encode,
     fit_vocabularies,
+    model_features,
 )
 from training.calibration import fit_calibration
 from training.config import TrainingSettings
@@ -302,15 +303,18 @@ def _train_subject(
     )
     usable = ~data.labels["selection_reason"].isin(settings.exclude_selection_reasons).to_numpy()
     split = replace(split, train=split.train & usable, validation=split.validation & usable)
-    features = FEATURES_BY_SUBJECT[subject]
+    features = model_features(subject, data.extras)
     vocabularies = fit_vocabularies(data.features[split.train], features)
     weights = inverse_propensity_weights(
         data.labels["propensity"], data.labels["selection_reason"], power=settings.ipw_power
     )
     trained: list[TrainedModel] = []
     tasks = [(area, "classification") for area in AREAS_BY_SUBJECT[subject]]
-    if subject == "declaration":
+    if subject == "declaration" and read_manifest(settings.workspace).revenue_known:
         tasks.append(("financial", REVENUE_TASK))
+    elif subject == "declaration":
+        # Unknown revenue is not zero revenue: a regressor trained on zeros would rank nothing.
+        logger.info("declaration: revenue recovered is unknown in this dataset: no revenue model")
     for area, task in tasks:
         y = (
             data.labels["revenue_recovered_eur"].to_numpy(dtype=float)
@@ -342,6 +346,8 @@ def _train_subject(
             )
             model.spec.update(_provenance(data, split, snapshot, name))
             model.spec["train_positives"] = positives
+            # What serving must build from a request's `extra` map for this model.
+            model.spec["extra_features"] = [asdict(f) for f in data.extras]
             score = predict(model, data.features[split.test])
             y_test = y[split.test]
             revenue = data.labels["revenue_recovered_eur"].to_numpy(dtype=float)[split.test]
