@@ -259,6 +259,12 @@ def train() -> None:
     settings = _settings()
     _notes(settings)
     models = train_models(settings)
+    if not models:
+        out.print(
+            f"no area has {settings.training.min_positive_labels} training hits "
+            "(CRISK_TRAIN_MIN_POSITIVE_LABELS): nothing trained; the rule profiles stay in charge"
+        )
+        return
     table = Table("model", "version", "task", "test P@5% (controlled)", "test ROC-AUC")
     for m in models:
         controlled = m.metrics.get("controlled", {})

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from data_contracts.dataset import read_manifest
 from data_contracts.inventory import RecordInventory
 from data_contracts.io import read_records
 from data_contracts.report import write_report
@@ -129,9 +130,19 @@ def ingest_feedback(settings: PipelineSettings, path: Path | None = None) -> Ing
     )
 
 
+REVENUE_UNKNOWN_NOTE = (
+    "revenue recovered is unknown in this dataset (dataset.json: revenue_known false): no "
+    "revenue model is trained, Revenue@n% is not reported and the blue channel is off"
+)
+
+
 def workspace_notes(settings: PipelineSettings) -> list[str]:
-    """One line per record kind the workspace lacks, saying what every step does without it."""
-    return RecordInventory.of(settings.workspace).notes()
+    """One line per record kind the workspace lacks, saying what every step does without it,
+    and one if the dataset's revenue is unknown."""
+    notes = RecordInventory.of(settings.workspace).notes()
+    if not read_manifest(settings.workspace).revenue_known:
+        notes.append(REVENUE_UNKNOWN_NOTE)
+    return notes
 
 
 def _required_records(workspace: Workspace) -> RecordInventory:
