@@ -208,7 +208,9 @@ def ingest(
     if kind not in KINDS:
         raise typer.BadParameter(f"KIND {kind!r}: expected one of {', '.join(KINDS)}")
     settings = _settings()
-    result = ingest_file(settings.workspace, kind, file, settings.reporting_delay_days)
+    result = ingest_file(
+        settings.workspace, kind, file, reporting_delays=settings.reporting_delay_days
+    )
     out.print(
         f"{result.n_input:,} rows: {result.n_valid:,} valid, {result.n_quarantined:,} quarantined, "
         f"{result.n_replaced:,} stored records replaced by newer versions, "

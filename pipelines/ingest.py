@@ -180,6 +180,7 @@ def ingest_frame(
     kind: str,
     raw: pd.DataFrame,
     source: str,
+    *,
     reporting_delays: Mapping[str, float] | None = None,
 ) -> IngestResult:
     """Validate ``raw`` and merge its valid rows into the data store.
@@ -283,7 +284,10 @@ def ingest_file(
     workspace: Workspace,
     kind: str,
     path: Path,
+    *,
     reporting_delays: Mapping[str, float] | None = None,
 ) -> IngestResult:
     """Read, validate and merge a CSV or Parquet file."""
-    return ingest_frame(workspace, kind, read_records(path), str(path), reporting_delays)
+    return ingest_frame(
+        workspace, kind, read_records(path), str(path), reporting_delays=reporting_delays
+    )

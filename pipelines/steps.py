@@ -106,7 +106,9 @@ def ingest_world(
         ("control-results", files.control_results),
     ):
         progress(f"validating {kind}")
-        results.append(ingest_file(workspace, kind, path, settings.reporting_delay_days))
+        results.append(
+            ingest_file(workspace, kind, path, reporting_delays=settings.reporting_delay_days)
+        )
     shutil.copy(files.operators, workspace.data_dir / "operators.parquet")
     return results
 
@@ -115,7 +117,9 @@ def ingest_feedback(settings: PipelineSettings, path: Path | None = None) -> Ing
     """Control results into the data store: from a file, or everything ``POST /feedback`` stored."""
     workspace = settings.workspace.ensure()
     if path is not None:
-        return ingest_file(workspace, "control-results", path, settings.reporting_delay_days)
+        return ingest_file(
+            workspace, "control-results", path, reporting_delays=settings.reporting_delay_days
+        )
     from serving.feedback import FeedbackStore
 
     frame = FeedbackStore(workspace.feedback_db).frame()
@@ -126,7 +130,7 @@ def ingest_feedback(settings: PipelineSettings, path: Path | None = None) -> Ing
         "control-results",
         frame,
         str(workspace.feedback_db),
-        settings.reporting_delay_days,
+        reporting_delays=settings.reporting_delay_days,
     )
 
 

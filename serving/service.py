@@ -123,6 +123,7 @@ class CustomsRiskScorer:
                 "models": {m.name: m.version for m in self.bundle.models},
                 "feature_services": {s: self.bundle.feature_service(s) for s in subjects},
                 "subjects": subjects,
+                "identifier_formats": {s: self.bundle.identifier_format(s) for s in subjects},
                 "revenue_models": {s: self.bundle.revenue(s) is not None for s in subjects},
                 "blue_channel": {
                     s: "from expected revenue"

@@ -346,8 +346,10 @@ def _train_subject(
             )
             model.spec.update(_provenance(data, split, snapshot, name))
             model.spec["train_positives"] = positives
-            # What serving must build from a request's `extra` map for this model.
+            # What serving must build from a request's `extra` map for this model, and how it
+            # must check a request's party ids: as the data the model learnt from.
             model.spec["extra_features"] = [asdict(f) for f in data.extras]
+            model.spec["identifier_format"] = read_manifest(settings.workspace).identifier_format
             score = predict(model, data.features[split.test])
             y_test = y[split.test]
             revenue = data.labels["revenue_recovered_eur"].to_numpy(dtype=float)[split.test]

@@ -27,7 +27,7 @@ def _result(control_id: str, control_type: str, **fields: object) -> dict[str, o
 
 
 def _ingest(workspace: Workspace, rows: list[dict[str, object]], delays: dict[str, float]) -> None:
-    ingest_frame(workspace, "control-results", pd.DataFrame(rows), "test", delays)
+    ingest_frame(workspace, "control-results", pd.DataFrame(rows), "test", reporting_delays=delays)
 
 
 def test_reported_at_is_filled_from_the_control_type_delay(tmp_path: Path) -> None:
