@@ -83,13 +83,23 @@ def handled(function: F) -> F:
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from pydantic import ValidationError
+        from rich.markup import escape
 
         from data_contracts.io import UnusableInput
+        from data_contracts.mapping import MappingError
 
         try:
             return function(*args, **kwargs)
         except (typer.Exit, TyperException):
             raise  # usage errors (bad KIND, bad option values): click prints them, exit 2
+        except MappingError as error:
+            for problem in error.problems:  # one line each: file:line: key: what, first rows
+                console.print(
+                    f"[red]mapping error:[/red] {escape(problem.describe(error.mapping_file))}",
+                    soft_wrap=True,
+                )
+            console.print("nothing was written to the workspace")
+            raise typer.Exit(2) from None
         except UnusableInput as error:
             console.print(f"[red]unusable input:[/red] {error}")
             raise typer.Exit(2) from None
@@ -204,6 +214,47 @@ def ingest(
         f"{result.n_input:,} rows: {result.n_valid:,} valid, {result.n_quarantined:,} quarantined, "
         f"{result.n_replaced:,} stored records replaced by newer versions, "
         f"{result.n_unchanged:,} already stored unchanged"
+    )
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("import")
+@handled
+def import_(
+    mapping: Annotated[Path, typer.Option("--mapping", help="The mapping file (YAML, spec §6).")],
+    file: Annotated[Path, typer.Argument(help="The file to import (CSV or Parquet).")],
+) -> None:
+    """Import a foreign declaration file (with past inspection labels) by a mapping file."""
+    from rich.markup import escape
+
+    from pipelines.importer import import_file
+
+    settings = _settings()
+    result = import_file(settings.workspace, mapping, file, _progress)
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
+    table = Table("records", "rows", "valid", "quarantined", "replaced", "unchanged")
+    for name, part in (
+        ("declaration items", result.declarations),
+        ("control results", result.control_results),
+    ):
+        if part is not None:
+            table.add_row(
+                name, f"{part.n_input:,}", f"{part.n_valid:,}", f"{part.n_quarantined:,}",
+                f"{part.n_replaced:,}", f"{part.n_unchanged:,}",
+            )  # fmt: skip
+    out.print(f"{result.dataset}: {result.n_rows:,} rows read from {file}")
+    out.print(table)
+    for part in (result.declarations, result.control_results):
+        if part is None or not part.n_quarantined:
+            continue
+        for rule, count in list(part.rule_counts.items())[:10]:
+            out.print(f"  quarantined {part.kind}: {rule} ({count:,} rows)")
+        quarantine = settings.workspace.quarantine_dir / part.data_path.name
+        out.print(f"  reasons and row numbers of the file: {quarantine}")
+    out.print(
+        f"dataset manifest: {result.manifest_path}\n"
+        "next: crisk features materialize && crisk train && crisk evaluate --out DIR"
     )
     raise typer.Exit(result.exit_code)
 

@@ -8,12 +8,14 @@ every quarantined row are kept under ``CRISK_HOME/quarantine`` with their reason
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
+from collections.abc import Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from data_contracts.dataset import read_manifest
 from data_contracts.definitions import contract_for
 from data_contracts.io import read_records
 from data_contracts.validate import ValidationResult, validate_frame
@@ -39,6 +41,7 @@ class IngestResult:
     n_replaced: int
     data_path: Path
     n_unchanged: int = 0  # valid rows identical to the stored version: nothing to do
+    rule_counts: dict[str, int] = field(default_factory=dict)  # "field:rule" -> quarantined rows
 
     @property
     def exit_code(self) -> int:
@@ -70,13 +73,34 @@ def _append_quarantine(workspace: Workspace, kind: str, rows: pd.DataFrame) -> N
     rows.to_parquet(path, index=False)
 
 
-def ingest_frame(workspace: Workspace, kind: str, raw: pd.DataFrame, source: str) -> IngestResult:
-    """Validate ``raw`` and merge its valid rows into the data store."""
+def ingest_frame(
+    workspace: Workspace,
+    kind: str,
+    raw: pd.DataFrame,
+    source: str,
+    *,
+    row_numbers: Sequence[int] | np.ndarray | None = None,
+    identifiers: str | None = None,
+) -> IngestResult:
+    """Validate ``raw`` and merge its valid rows into the data store.
+
+    Party ids are checked in ``identifiers`` (default: the workspace's format, from its dataset
+    manifest: EORI unless an imported national file said ``opaque``). ``row_numbers`` are the
+    rows' numbers in their source file, for the quarantine (default: their position from 1).
+    """
     workspace.ensure()
+    identifiers = identifiers or read_manifest(workspace).identifier_format
     times = subject_times(workspace) if kind == "control-results" else None
-    result: ValidationResult = validate_frame(raw, kind, source=source, subject_times=times)
+    result: ValidationResult = validate_frame(
+        raw,
+        kind,
+        source=source,
+        subject_times=times,
+        identifiers=identifiers,
+        row_numbers=row_numbers,
+    )
     _append_quarantine(workspace, kind, result.quarantine)
-    contract = contract_for(kind)
+    contract = contract_for(kind, identifiers)
     path = data_file(workspace, kind)
     valid = result.valid
     replaced = unchanged = 0
@@ -116,7 +140,14 @@ def ingest_frame(workspace: Workspace, kind: str, raw: pd.DataFrame, source: str
         "%s: %d valid, %d quarantined (%s)", kind, result.n_valid, result.n_quarantined, source
     )
     return IngestResult(
-        kind, result.n_input, result.n_valid, result.n_quarantined, replaced, path, unchanged
+        kind,
+        result.n_input,
+        result.n_valid,
+        result.n_quarantined,
+        replaced,
+        path,
+        unchanged,
+        result.rule_counts(),
     )
 
 
