@@ -106,7 +106,7 @@ _INT = "tag:yaml.org,2002:int"
 class _Loader(yaml.SafeLoader):
     """Safe YAML with 1.2 booleans and no octal/sexagesimal integers (see the module docstring)."""
 
-    yaml_implicit_resolvers: ClassVar[dict[Any, list[Any]]] = {
+    yaml_implicit_resolvers: ClassVar[dict[Any, list[Any]]] = {  # type: ignore[misc]
         first: [(tag, rx) for tag, rx in resolvers if tag not in (_BOOL, _INT)]
         for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()
     }
@@ -448,7 +448,8 @@ def _allowed_keys(path: Path_) -> str:
     elif len(path) == 3 and path[0] == "extra":
         model = ExtraRule
     elif len(path) == 3 and path[0] == "labels":
-        model = {"outcome": OutcomeRule, "seizure": SeizureRule}.get(path[1], FieldRule)
+        sections: dict[str, type[BaseModel]] = {"outcome": OutcomeRule, "seizure": SeizureRule}
+        model = sections.get(path[1], FieldRule)
     elif len(path) == 4 and path[2] == "currency":
         model = Currency
     if model is None:
@@ -463,7 +464,7 @@ def _semantic_problems(mapping: MappingFile, doc: _Document) -> list[MappingProb
         problems.append(MappingProblem(path, message, doc.line(path)))
 
     contract = contract_for("declarations", mapping.identifier_format)
-    types = {spec.name: spec.type for spec in contract.fields if spec.name != "extra"}
+    types: dict[str, str] = {s.name: s.type for s in contract.fields if s.name != "extra"}
     for target in mapping.declarations:
         if target == "extra":
             problem(("declarations", target), "national attributes go in the `extra` section")

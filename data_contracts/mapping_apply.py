@@ -260,7 +260,9 @@ class _Evaluator:
             self._cells[column] = _cells(self.frame[column])
         return self._cells[column]
 
-    def fail(self, path: Path_, message: str, positions: np.ndarray, values: Sequence[Any]) -> None:
+    def fail(
+        self, path: Path_, message: str, positions: np.ndarray, values: Sequence[Any] | np.ndarray
+    ) -> None:
         shown = tuple(
             (int(self.rows[p]), str(v))
             for p, v in zip(positions[:_SHOWN_ROWS], values, strict=False)
@@ -530,7 +532,7 @@ def _declarations(
 
 def _control_ids(declaration_ids: np.ndarray, items: np.ndarray) -> np.ndarray:
     """Stable ids (the same row re-imported gets the same id): declaration id and item."""
-    ids = []
+    ids: list[str | None] = []
     for declaration, item in zip(declaration_ids, items, strict=True):
         if declaration is None:
             ids.append(None)

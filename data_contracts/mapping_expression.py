@@ -14,6 +14,7 @@ import ast
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -62,9 +63,9 @@ class Expression:
     ) -> np.ndarray:
         """The expression over ``n`` rows of float arrays (NaN where an input is missing)."""
 
-        def value(node: ast.expr) -> np.ndarray | float:
+        def value(node: ast.expr) -> Any:
             if isinstance(node, ast.Constant):
-                return float(node.value)
+                return float(node.value)  # type: ignore[arg-type]  # numbers only (_check)
             if isinstance(node, ast.Name):
                 if node.id in self.placeholders:
                     return columns[self.placeholders[node.id]]

@@ -171,14 +171,25 @@ def validate(
     kind: Annotated[str, typer.Argument(help="declarations | ens | control-results")],
     file: Annotated[Path, typer.Argument(help="CSV (UTF-8, header row) or Parquet file.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for valid/quarantine/report.")],
+    identifiers: Annotated[
+        str | None,
+        typer.Option(help="Party ids: eori | opaque (default: the workspace's dataset manifest)."),
+    ] = None,
 ) -> None:
     """Validate a file against its contract. Exit 0 all valid, 1 some quarantined, 2 unusable."""
-    from data_contracts.definitions import KINDS
+    from data_contracts.dataset import read_manifest
+    from data_contracts.definitions import IDENTIFIER_FORMATS, KINDS
     from pipelines.steps import validate_file
 
     if kind not in KINDS:
         raise typer.BadParameter(f"KIND {kind!r}: expected one of {', '.join(KINDS)}")
-    result = validate_file(kind, file, out_dir)
+    if identifiers is not None and identifiers not in IDENTIFIER_FORMATS:
+        raise typer.BadParameter(
+            f"--identifiers {identifiers!r}: expected one of {', '.join(IDENTIFIER_FORMATS)}"
+        )
+    if identifiers is None:
+        identifiers = read_manifest(_settings().workspace).identifier_format
+    result = validate_file(kind, file, out_dir, identifiers)
     summary = result.result
     out.print(
         f"{summary.n_input:,} rows: {summary.n_valid:,} valid, "
@@ -292,9 +303,12 @@ def features_materialize() -> None:
 @handled
 def train() -> None:
     """Train one calibrated LightGBM per risk area with enough labels; register as challenger."""
+    from data_contracts.dataset import read_manifest
     from pipelines.steps import train_models
 
-    models = train_models(_settings())
+    settings = _settings()
+    models = train_models(settings)
+    manifest = read_manifest(settings.workspace)
     table = Table("model", "version", "task", "test P@5% (controlled)", "test ROC-AUC")
     for m in models:
         controlled = m.metrics.get("controlled", {})
@@ -306,6 +320,14 @@ def train() -> None:
             f"{controlled.get('roc_auc', float('nan')):.3f}",
         )
     out.print(table)
+    if manifest.split is not None:
+        split = manifest.split
+        out.print(
+            f"windows: the published split of {manifest.dataset!r}: train ≤ {split.train_until}, "
+            f"validation ≤ {split.validation_until}, test ≤ {split.test_until}"
+        )
+    if not manifest.revenue_known:
+        out.print(f"no revenue model: the revenue recovered is unknown in {manifest.dataset!r}")
 
 
 @app.command("evaluate")
@@ -323,21 +345,63 @@ def evaluate(
 
     settings = _settings()
     report = run_evaluate(settings.training, alias=alias, out_dir=out_dir)
-    table = Table("area", "set", "n", "hits", "P@5%", "oracle P@5%", "rules", "logistic", "random")
+    _print_evaluation(report)
+    out.print(f"metrics: {out_dir / 'metrics.json'}\nreport: {out_dir / 'report.html'}")
+
+
+def _p5(metrics: dict[str, Any]) -> str:
+    value = (metrics.get("precision_at") or {}).get("5")
+    return "–" if value is None or value != value else f"{value:.3f}"
+
+
+def _print_evaluation(report: dict[str, Any]) -> None:
+    """Every model beside every baseline on its primary set, then the oracle comparison."""
+    from training.evaluate import BASELINE_NAMES
+
+    headers = ("random", "rules", "logistic", "label-enc. LGBM", "raw-col. LGBM")
+    table = Table(
+        "area",
+        "set",
+        "n",
+        "hits",
+        "P@5%",
+        "95% interval",
+        *headers,
+        title="Precision@5% on the primary set of each area (baselines: same items)",
+    )
+    oracle = Table(
+        "area",
+        "items",
+        "P@5% on the ground truth",
+        "oracle P@5%",
+        "share of oracle",
+        title="synthetic world only: every item of the window, by its ground truth",
+    )
     for key, metrics in report["areas"].items():
         if "@" in key:
             continue
-        baselines = metrics["baselines"]
-        oracle = metrics.get("oracle", {}).get("precision_at", {}).get("5", float("nan"))
+        interval = (metrics.get("precision_at_interval") or {}).get("5")
         table.add_row(
             key, metrics["dataset"], f"{metrics['n_items']:,}", f"{metrics['n_irregular']:,}",
-            f"{metrics['precision_at']['5']:.3f}", f"{oracle:.3f}",
-            f"{baselines['rules']['precision_at']['5']:.3f}",
-            f"{baselines['logistic_regression']['precision_at']['5']:.3f}",
-            f"{baselines['random']['precision_at']['5']:.3f}",
+            _p5(metrics), "–" if not interval else f"{interval[0]:.3f} – {interval[1]:.3f}",
+            *(_p5(metrics["baselines"].get(name, {})) for name in BASELINE_NAMES),
         )  # fmt: skip
+        truth = report["areas"].get(f"{key}@synthetic_ground_truth")
+        if truth is not None:
+            share = truth.get("precision_at_share_of_oracle", {}).get("5")
+            oracle.add_row(
+                key, f"{truth['n_items']:,}", _p5(truth), _p5(truth["oracle"]),
+                "–" if share is None else f"{share:.3f}",
+            )  # fmt: skip
     out.print(table)
-    out.print(f"metrics: {out_dir / 'metrics.json'}\nreport: {out_dir / 'report.html'}")
+    if oracle.row_count:
+        out.print(oracle)
+    for key, reason in report.get("primary_reasons", {}).items():
+        out.print(f"{key}: {reason}", soft_wrap=True)
+    for subject, split in report.get("splits", {}).items():
+        out.print(f"{subject} windows: {split['windows']}", soft_wrap=True)
+    for note in report.get("notes", []):
+        out.print(f"note: {note}", soft_wrap=True)
 
 
 @app.command("promote")
