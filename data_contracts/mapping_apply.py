@@ -37,6 +37,7 @@ from data_contracts.mapping import (
     evaluation_order,
 )
 from data_contracts.mapping_expression import parse_expression
+from data_contracts.values import factorize_text
 
 __all__ = ["MappedRecords", "SourceTable", "apply_mapping", "read_source"]
 
@@ -185,14 +186,22 @@ def _as_text(series: pd.Series) -> pd.Series:
 
 
 def _cells(series: pd.Series) -> _Cells:
-    codes, uniques = pd.factorize(_as_text(series), use_na_sentinel=True)
-    stripped = pd.Series(np.asarray(uniques, dtype=object), dtype=object).map(
-        lambda v: v.strip() if isinstance(v, str) else str(v).strip()
-    )
-    blank = stripped.eq("").to_numpy()
-    merged, distinct = pd.factorize(stripped.mask(blank), use_na_sentinel=True)
+    text = _as_text(series).to_numpy(dtype=object)
+    if pd.api.types.infer_dtype(text) not in ("string", "empty"):
+        # Odd objects in an object column (numbers among text): their text.
+        text = np.array(
+            [
+                v if v is None or isinstance(v, str) else None if pd.isna(v) else str(v)
+                for v in text
+            ],
+            dtype=object,
+        )
+    codes, uniques = factorize_text(text)
+    stripped = pd.Series(uniques, dtype=object).str.strip()
+    stripped = stripped.where(stripped.ne(""), None).to_numpy(dtype=object)
+    merged, distinct = factorize_text(stripped)
     remap = np.append(merged, -1).astype(np.int64)
-    return _Cells(remap[codes], np.asarray(distinct, dtype=object), series)
+    return _Cells(remap[codes], distinct, series)
 
 
 def _numbers(texts: np.ndarray, decimal: str) -> tuple[np.ndarray, np.ndarray]:
