@@ -290,7 +290,7 @@ BAD_MAPPINGS = {
         "value not in the map",
     ),
     "unparseable date": (
-        ('DATE_ACCEPTATION, format: "%d/%m/%Y %H:%M"', 'DATE_ACCEPTATION, format: "%Y-%m-%d %H:%M"'),
+        ('DATE_ACCEPTATION, format: "%d/%m/%Y', 'DATE_ACCEPTATION, format: "%Y-%m-%d'),
         "declarations.lodged_at.format",
         "not a date-time in the format '%Y-%m-%d %H:%M'",
     ),
