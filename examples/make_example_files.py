@@ -187,8 +187,10 @@ def research_b(world: World, seed: int = 7) -> pd.DataFrame:
     rate = pd.Series(currency).map(RATES_B).to_numpy()
     propensity = _importer_propensity(world, items["importer_id"])
     true_value = items["true_customs_value_eur"].fillna(items["customs_value_eur"])
-    # A national valuation index (declared against a reference price), noisy: informative.
-    valuation_index = items["customs_value_eur"] / true_value * rng.lognormal(0.0, 0.25, n)
+    # A national valuation index (declared against a reference price): informative, but noisy
+    # and computed for half of the items only, as such checks are.
+    valuation_index = items["customs_value_eur"] / true_value * rng.lognormal(0.0, 0.7, n)
+    valuation_index = valuation_index.where(rng.random(n) < 0.5)
     tariff = items["hs_code"].astype(str).str.ljust(10, "0")
     mode = items["transport_mode"].astype("Int64") * 10
     return pd.DataFrame(

@@ -165,10 +165,23 @@ RAW_COLUMNS: dict[str, tuple[tuple[str, ...], tuple[str, ...]]] = {
 Encoding = Literal["label", "native"]
 
 
+def _extra_map(value: Any) -> dict[str, Any]:
+    """A record's ``extra`` map, as a mapping or as its JSON text (how the data store keeps it)."""
+    if isinstance(value, dict):
+        return value
+    if isinstance(value, str) and value.startswith("{"):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
 def _extra_values(records: pd.DataFrame, name: str) -> list[Any]:
     if "extra" not in records:
         return [None] * len(records)
-    return [m.get(name) if isinstance(m, dict) else None for m in records["extra"]]
+    return [_extra_map(m).get(name) for m in records["extra"]]
 
 
 def raw_columns(

@@ -346,6 +346,9 @@ class _LearnedBaselines:
     raw_columns: RawColumnsModel
 
     def scores(self, data: EvaluationSet, subject: str) -> dict[str, np.ndarray]:
+        if not len(data.records):  # e.g. no random controls at all: nothing to score
+            empty = np.zeros(0)
+            return dict.fromkeys(BASELINE_NAMES[2:], empty)
         return {
             "logistic_regression": predict_logistic_regression(
                 self.logistic, data.features, subject

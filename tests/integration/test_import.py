@@ -33,9 +33,9 @@ from world.generate import World, WorldConfig, generate_world
 pytestmark = pytest.mark.integration
 
 # Small worlds: enough labels for a financial model, cheap enough for every CI run.
-ITEMS_A = 15_000
+ITEMS_A = 25_000
 ITEMS_B = 6_000
-TRAIN_ENV = {"CRISK_TRAIN_MIN_POSITIVE_LABELS": "20", "CRISK_TRAIN_REFERENCE_SAMPLE_SIZE": "2000"}
+TRAIN_ENV = {"CRISK_TRAIN_MIN_POSITIVE_LABELS": "10", "CRISK_TRAIN_REFERENCE_SAMPLE_SIZE": "2000"}
 
 
 def _invoke(*args: str, expect: tuple[int, ...] = (0,)) -> Result:
@@ -124,7 +124,8 @@ def test_example_a_imports_codes_ids_dates_and_amounts_as_the_contract_wants(
     stored["key"] = stored["declaration_id"] + "-" + stored["item_number"].astype(str)
     joined = stored.merge(world, on="key", suffixes=("", "_world"))
     assert len(joined) == len(stored)
-    assert np.allclose(joined["customs_value_eur"], joined["customs_value_eur_world"], rtol=1e-3)
+    # Amounts went through the local currency at 2 decimals: within half a local cent.
+    assert np.allclose(joined["customs_value_eur"], joined["customs_value_eur_world"], atol=0.005)
     lag = (joined["lodged_at"] - joined["lodged_at_world"]).abs()
     assert (lag < pd.Timedelta(minutes=1)).all()  # the file has minutes in local time
     assert (joined["hs_code"].str[:8] == joined["hs_code_world"].str[:8]).all()
