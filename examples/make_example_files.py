@@ -5,10 +5,11 @@ on files that look nothing like crisk's own records:
 
 - ``national_a.csv`` (mapping ``national_a.yaml``): a national customs system's export —
   semicolon-separated, decimal commas, Latin-1 (accented column names), day-first local times
-  in Europe/Paris, amounts in a local currency ("XFR", 6.5 per EUR), national party numbers
-  instead of EORIs, national transport/declaration/result codes, 10-digit national tariff codes
-  of which some lost their leading zero in a spreadsheet (so ``pad`` matters), and past control
-  results in the same rows (most rows were never controlled, a few at random);
+  in Europe/Paris, amounts in a local currency ("XFR", 6.5 per EUR; invoice value and freight
+  apart), national party numbers instead of EORIs, national transport/declaration/result codes,
+  10-digit national tariff codes of which some lost their leading zero in a spreadsheet (so
+  ``pad`` matters), and past control results in the same rows (most rows were never
+  controlled, a few at random);
 - ``research_b.parquet`` (mapping ``research_b.yaml``): a research data set in the style of
   published customs-fraud benchmarks — every row was inspected, a 0/1 label, a severity, the
   revenue recovered, typed columns (tariff codes stored as integers, so they lost leading zeros
@@ -145,7 +146,9 @@ def national_a(world: World, seed: int = 7) -> pd.DataFrame:
             "PRÉFÉRENCE": items["preference_code"].fillna(""),
             "POIDS_NET": _decimal_comma(items["net_mass_kg"], 3),
             "POIDS_BRUT": _decimal_comma(items["gross_mass_kg"].where(rng.random(n) > 0.05), 3),
-            "VALEUR": _decimal_comma(items["customs_value_eur"] * LOCAL_PER_EUR, 2),
+            # Invoice value and freight apart: the customs value is their sum (an expression).
+            "VALEUR": _decimal_comma(items["customs_value_eur"] * LOCAL_PER_EUR * 0.95, 2),
+            "FRET": _decimal_comma(items["customs_value_eur"] * LOCAL_PER_EUR * 0.05, 2),
             "DROITS": _decimal_comma(items["duty_eur"] * LOCAL_PER_EUR, 2),
             "CONTENEUR": np.where(items["container"].eq(True), "O", "N"),
             "PAIEMENT": payment,
