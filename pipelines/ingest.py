@@ -16,13 +16,14 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from data_contracts.dataset import read_manifest
 from data_contracts.definitions import contract_for
 from data_contracts.io import read_records
 from data_contracts.validate import ValidationResult, validate_frame
@@ -89,6 +90,7 @@ class IngestResult:
     n_replaced: int
     data_path: Path
     n_unchanged: int = 0  # valid rows identical to the stored version: nothing to do
+    rule_counts: dict[str, int] = field(default_factory=dict)  # "field:rule" -> quarantined rows
 
     @property
     def exit_code(self) -> int:
@@ -150,8 +152,11 @@ def _append_history(workspace: Workspace, rows: pd.DataFrame) -> None:
 def _earlier_versions(
     raw: pd.DataFrame,
     result: ValidationResult,
+    *,
     times: Mapping[tuple[str, str], pd.Timestamp] | None,
     delays: Mapping[str, float],
+    identifiers: str,
+    row_numbers: Sequence[int] | np.ndarray | None = None,
 ) -> pd.DataFrame:
     """Valid control results that a newer row of the same batch superseded, oldest first.
 
@@ -165,12 +170,14 @@ def _earlier_versions(
         bool(reasons) and all(r["rule"] == "superseded" for r in reasons)
         for reasons in quarantine["reasons"]
     ]
-    rows = quarantine.loc[only_superseded, "row"].to_numpy() - 1
-    if len(rows) == 0:
+    numbers = np.arange(1, len(raw) + 1) if row_numbers is None else np.asarray(row_numbers)
+    position = {int(number): i for i, number in enumerate(numbers)}
+    rows = [position[int(number)] for number in quarantine.loc[only_superseded, "row"]]
+    if not rows:
         return pd.DataFrame()
     earlier = raw.iloc[rows].reset_index(drop=True)
-    again = validate_frame(earlier, "control-results", subject_times=times)
-    older = _earlier_versions(earlier, again, times, delays)
+    again = validate_frame(earlier, "control-results", subject_times=times, identifiers=identifiers)
+    older = _earlier_versions(earlier, again, times=times, delays=delays, identifiers=identifiers)
     versions = fill_reported_at(again.valid, delays)
     return pd.concat([older, versions], ignore_index=True) if len(older) else versions
 
@@ -181,26 +188,48 @@ def ingest_frame(
     raw: pd.DataFrame,
     source: str,
     *,
+    row_numbers: Sequence[int] | np.ndarray | None = None,
+    identifiers: str | None = None,
     reporting_delays: Mapping[str, float] | None = None,
 ) -> IngestResult:
     """Validate ``raw`` and merge its valid rows into the data store.
 
+    Party ids are checked in ``identifiers`` (default: the workspace's format, from its dataset
+    manifest: EORI unless an imported national file said ``opaque``). ``row_numbers`` are the
+    rows' numbers in their source file, for the quarantine (default: their position from 1).
     ``reporting_delays``: days from control to known outcome by control type, for control
     results without ``reported_at`` (default :data:`DEFAULT_REPORTING_DELAY_DAYS`).
     """
     workspace.ensure()
+    identifiers = identifiers or read_manifest(workspace).identifier_format
     delays = DEFAULT_REPORTING_DELAY_DAYS if reporting_delays is None else reporting_delays
     times = subject_times(workspace) if kind == "control-results" else None
-    result: ValidationResult = validate_frame(raw, kind, source=source, subject_times=times)
+    result: ValidationResult = validate_frame(
+        raw,
+        kind,
+        source=source,
+        subject_times=times,
+        identifiers=identifiers,
+        row_numbers=row_numbers,
+    )
     _append_quarantine(workspace, kind, result.quarantine)
-    contract = contract_for(kind)
+    contract = contract_for(kind, identifiers)
     path = data_file(workspace, kind)
     valid = result.valid
     earlier: list[pd.DataFrame] = []  # control-result versions superseded by this batch
     valid = _maps_as_text(valid, kind)
     if kind == "control-results":
         valid = fill_reported_at(valid, delays)
-        earlier.append(_earlier_versions(raw.reset_index(drop=True), result, times, delays))
+        earlier.append(
+            _earlier_versions(
+                raw.reset_index(drop=True),
+                result,
+                times=times,
+                delays=delays,
+                identifiers=identifiers,
+                row_numbers=row_numbers,
+            )
+        )
     replaced = unchanged = 0
     if path.exists():
         stored = _maps_as_text(pd.read_parquet(path), kind)
@@ -242,7 +271,14 @@ def ingest_frame(
         "%s: %d valid, %d quarantined (%s)", kind, result.n_valid, result.n_quarantined, source
     )
     return IngestResult(
-        kind, result.n_input, result.n_valid, result.n_quarantined, replaced, path, unchanged
+        kind,
+        result.n_input,
+        result.n_valid,
+        result.n_quarantined,
+        replaced,
+        path,
+        unchanged,
+        result.rule_counts(),
     )
 
 

@@ -77,14 +77,16 @@ def make_world(
     return write_world(generate_world(config), out)
 
 
-def validate_file(kind: str, path: Path, out: Path) -> ValidateResult:
+def validate_file(kind: str, path: Path, out: Path, identifiers: str = "eori") -> ValidateResult:
     """Validate a file against its contract; write valid, quarantine and the HTML report.
+
+    ``identifiers`` is the party-id format (``eori``, or ``opaque`` for national ids).
 
     Raises:
         UnusableInput: the file cannot be validated at all (exit code 2 in the CLI).
     """
     raw = read_records(path)
-    result = validate_frame(raw, kind, source=str(path))
+    result = validate_frame(raw, kind, source=str(path), identifiers=identifiers)
     out.mkdir(parents=True, exist_ok=True)
     valid_path = out / "valid.parquet"
     quarantine_path = out / "quarantine.parquet"

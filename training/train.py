@@ -45,7 +45,7 @@ from training.registry import (
     registered_name,
     version_by_alias,
 )
-from training.split import TimeSplit, time_split
+from training.split import TimeSplit, choose_split
 from training.weights import inverse_propensity_weights
 
 __all__ = ["AREAS_BY_SUBJECT", "TrainedModel", "fit_area_model", "train"]
@@ -291,16 +291,9 @@ def _train_subject(
     import mlflow
 
     data = load_labelled_set(settings, subject)
-    end = data.event_time.max().normalize() + pd.Timedelta(days=1)
-    split = time_split(
-        data.event_time,
-        data.labels["label_time"],
-        end=end,
-        test_days=settings.test_days,
-        validation_days=settings.validation_days,
-        gap_days=settings.label_delay_days,
-        burn_in_days=settings.burn_in_days,
-    )
+    manifest = read_manifest(settings.workspace)
+    split = choose_split(settings, data.event_time, data.labels["label_time"])
+    logger.info("%s windows: %s", subject, split.describe())
     usable = ~data.labels["selection_reason"].isin(settings.exclude_selection_reasons).to_numpy()
     split = replace(split, train=split.train & usable, validation=split.validation & usable)
     features = model_features(subject, data.extras)
@@ -310,11 +303,13 @@ def _train_subject(
     )
     trained: list[TrainedModel] = []
     tasks = [(area, "classification") for area in AREAS_BY_SUBJECT[subject]]
-    if subject == "declaration" and read_manifest(settings.workspace).revenue_known:
+    if subject == "declaration" and manifest.revenue_known:
         tasks.append(("financial", REVENUE_TASK))
     elif subject == "declaration":
-        # Unknown revenue is not zero revenue: a regressor trained on zeros would rank nothing.
-        logger.info("declaration: revenue recovered is unknown in this dataset: no revenue model")
+        # Unknown is not zero: a revenue model trained on the zeros would learn nothing true.
+        logger.warning(
+            "dataset %s: revenue recovered unknown, no revenue model trained", manifest.dataset
+        )
     for area, task in tasks:
         y = (
             data.labels["revenue_recovered_eur"].to_numpy(dtype=float)
@@ -346,10 +341,11 @@ def _train_subject(
             )
             model.spec.update(_provenance(data, split, snapshot, name))
             model.spec["train_positives"] = positives
+            model.spec.update(dataset=manifest.dataset, split=split.source)
             # What serving must build from a request's `extra` map for this model, and how it
             # must check a request's party ids: as the data the model learnt from.
             model.spec["extra_features"] = [asdict(f) for f in data.extras]
-            model.spec["identifier_format"] = read_manifest(settings.workspace).identifier_format
+            model.spec["identifier_format"] = manifest.identifier_format
             score = predict(model, data.features[split.test])
             y_test = y[split.test]
             revenue = data.labels["revenue_recovered_eur"].to_numpy(dtype=float)[split.test]
@@ -374,6 +370,9 @@ def _train_subject(
                     **{k: v for k, v in model.spec["params"].items() if not isinstance(v, list)},
                     "best_iteration": model.spec["best_iteration"],
                     "calibration": model.spec["calibration"]["method"],
+                    "split": split.source,
+                    "split_windows": split.describe(),
+                    "dataset": manifest.dataset,
                 }
             )
             mlflow.log_metrics(_flatten("test_", metrics))
@@ -387,6 +386,7 @@ def _train_subject(
                 }
             )
             tags = {
+                "dataset": manifest.dataset,
                 "feature_service": data.feature_service,
                 "subject": subject,
                 "area": area,
@@ -453,8 +453,17 @@ def train(
     client = configure_mlflow(settings)
     snapshot = data_snapshot_id(settings.workspace)
     trained: list[TrainedModel] = []
+    manifest = read_manifest(settings.workspace)
     with mlflow.start_run(run_name="crisk train"):
-        mlflow.set_tags({"data_snapshot": snapshot, "contract_version": CONTRACT_VERSION})
+        mlflow.set_tags(
+            {
+                "data_snapshot": snapshot,
+                "contract_version": CONTRACT_VERSION,
+                "dataset": manifest.dataset,
+                "split": "published" if manifest.split else "last_days",
+                "revenue_known": str(manifest.revenue_known).lower(),
+            }
+        )
         for subject in subjects:
             trained.extend(_train_subject(settings, client, subject, snapshot))
     unknown = {m.area for m in trained} - set(RISK_AREAS)
