@@ -26,6 +26,7 @@ from serving.auth import ApiKeyMiddleware, parse_api_keys
 from serving.bundle import load_bundle
 from serving.config import ServingSettings
 from serving.feedback import FeedbackStore
+from serving.identifiers import party_id_reasons
 from serving.middleware import JsonOnly, ReadinessEndpoint, ValidationErrors
 from serving.schemas import (
     ExplainRequest,
@@ -158,6 +159,11 @@ class CustomsRiskScorer:
                 # Refuse rather than release unscored goods, and say why (BentoML would hide
                 # the message of a 5xx exception behind a generic one).
                 return _no_model(field, subject, self.bundle.subjects())  # type: ignore[return-value]
+            kind = "declarations" if subject == "declaration" else "ens"
+            invalid = party_id_reasons(field, kind, items, self.bundle.identifier_format(subject))
+            if invalid:
+                body = {"error": "invalid_request", "reasons": invalid}
+                return Response(orjson.dumps(body), status_code=422, media_type="application/json")  # type: ignore[return-value]
         outcome = self.scorer.score(
             # dict(model): the validated field values as they are (no deep copy).
             [dict(item) for item in request.declarations],

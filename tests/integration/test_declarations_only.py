@@ -149,7 +149,7 @@ def test_every_step_runs_on_declarations_and_control_results_only(
 
     trained = crisk(home, "train")
     assert "crisk_declaration_financial" in trained.stdout
-    assert "revenue" not in trained.stdout, "revenue unknown: no revenue model"
+    assert "crisk_declaration_revenue" not in trained.stdout, "revenue unknown: no revenue model"
     spec_features = _served_spec_features(home)
     assert {"extra_payment_type", "extra_tax_rate"} <= set(spec_features)
 
@@ -247,6 +247,12 @@ def _serve_declarations_only(home: Path, files: Path, trained_workspace: Path) -
         assert any(s.startswith(f"Payment type: {p}.") for s in sentences for p in payments), (
             "a national attribute is a reason, in plain words"
         )
+        assert ready["identifier_formats"] == {"declaration": "eori"}
+        national = [{**items[0], "importer_id": "7300412"}]
+        rejected = httpx.post(f"{url}/score", json={"declarations": national}, headers=scorer)
+        assert rejected.status_code == 422, rejected.text
+        assert rejected.json()["reasons"][0]["field"] == "declarations.0.importer_id"
+        assert rejected.json()["reasons"][0]["rule"] == "pattern"
         refused = httpx.post(
             f"{url}/score", json={"ens": _ens_request(trained_workspace)}, headers=scorer
         )

@@ -217,11 +217,6 @@ def test_example_b_without_revenue_trains_no_revenue_model_and_reports_no_revenu
     assert report["areas"]["financial"]["revenue_at"] is None
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="scoring with national `extra` attributes and opaque ids needs the serving part of "
-    "issue 9 (PIPELINE: extra attributes as features, the service's identifier format)",
-)
 def test_a_scored_request_with_extra_attributes_through_the_real_server(
     example_a: Example, tmp_path: Path
 ) -> None:
@@ -241,6 +236,7 @@ def test_a_scored_request_with_extra_attributes_through_the_real_server(
             headers={"Authorization": f"Bearer {running.keys['scorer']}"},
             timeout=60,
         )
+        ready = httpx.get(f"{running.url}/readyz").json()
     finally:
         stop_server(running.process)
     assert response.status_code == 200, response.text
@@ -248,6 +244,7 @@ def test_a_scored_request_with_extra_attributes_through_the_real_server(
     assert [r["subject_id"] for r in results] == [i["declaration_id"] for i in items]
     named = {reason["feature"] for r in results for reason in r["reasons"]}
     assert any(name.startswith("extra_") for name in named) or results[0]["scores"]
+    assert ready["identifier_formats"] == {"declaration": "opaque"}, "opaque national ids"
 
 
 # --- bad mappings --------------------------------------------------------------------------------
