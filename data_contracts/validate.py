@@ -27,6 +27,7 @@ from data_contracts.definitions import (
     contract_for,
 )
 from data_contracts.io import UnusableInput
+from data_contracts.progress import Progress, advance, quiet
 from data_contracts.signals import risk_signals
 from data_contracts.suites import run_suite
 
@@ -163,8 +164,9 @@ def validate_frame(
     subject_times: Mapping[tuple[str, str], pd.Timestamp] | None = None,
     identifiers: IdentifierFormat | str = "eori",
     row_numbers: Sequence[int] | np.ndarray | None = None,
+    progress: Progress = quiet,
 ) -> ValidationResult:
-    """Validate ``raw`` against the contract of ``kind``.
+    """Validate ``raw`` against the contract of ``kind`` (four counted stages on ``progress``).
 
     Args:
         raw: the records, one per row.
@@ -183,10 +185,15 @@ def validate_frame(
         raise ValueError(f"{len(row_numbers)} row numbers for {len(raw)} rows")
     check_columns(raw, contract, source)
     raw = raw.reset_index(drop=True)
+    task = f"validating {len(raw):,} {kind}"
+    advance(progress, task, 0, 4)
     typed, reasons = coerce_frame(raw, contract)
+    advance(progress, task, 1, 4)
     for position, extra in enumerate(_resend_reasons(typed, contract)):
         reasons[position].extend(extra)
+    advance(progress, task, 2, 4)
     suite = run_suite(contract, typed) if len(typed) else None
+    advance(progress, task, 3, 4)
     if suite is not None:
         for meta, positions in suite.failures:
             field = meta.get("field", "")
@@ -228,6 +235,7 @@ def validate_frame(
     numbers = bad_positions + 1 if row_numbers is None else np.asarray(row_numbers)[bad_positions]
     quarantine.insert(0, "row", numbers)
     quarantine["reasons"] = [reasons[p] for p in bad_positions]
+    advance(progress, task, 4, 4)
     return ValidationResult(
         kind=kind,
         valid=valid,

@@ -26,6 +26,7 @@ import pandas as pd
 from data_contracts.dataset import read_manifest
 from data_contracts.definitions import contract_for
 from data_contracts.io import read_records
+from data_contracts.progress import Progress, quiet
 from data_contracts.validate import ValidationResult, validate_frame
 from data_contracts.workspace import Workspace
 
@@ -187,6 +188,7 @@ def ingest_frame(
     kind: str,
     raw: pd.DataFrame,
     source: str,
+    progress: Progress = quiet,
     *,
     row_numbers: Sequence[int] | np.ndarray | None = None,
     identifiers: str | None = None,
@@ -211,6 +213,7 @@ def ingest_frame(
         subject_times=times,
         identifiers=identifiers,
         row_numbers=row_numbers,
+        progress=progress,
     )
     _append_quarantine(workspace, kind, result.quarantine)
     contract = contract_for(kind, identifiers)
@@ -320,10 +323,12 @@ def ingest_file(
     workspace: Workspace,
     kind: str,
     path: Path,
+    progress: Progress = quiet,
     *,
     reporting_delays: Mapping[str, float] | None = None,
 ) -> IngestResult:
     """Read, validate and merge a CSV or Parquet file."""
+    progress(f"reading {path.name}")
     return ingest_frame(
-        workspace, kind, read_records(path), str(path), reporting_delays=reporting_delays
+        workspace, kind, read_records(path), str(path), progress, reporting_delays=reporting_delays
     )

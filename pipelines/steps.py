@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -20,6 +19,7 @@ import pandas as pd
 from data_contracts.dataset import read_manifest
 from data_contracts.inventory import RecordInventory
 from data_contracts.io import read_records
+from data_contracts.progress import Progress, quiet
 from data_contracts.report import write_report
 from data_contracts.validate import ValidationResult, validate_frame
 from data_contracts.workspace import Workspace
@@ -50,12 +50,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[str], None]
-
-
-def _quiet(message: str) -> None:
-    logger.info(message)
-
 
 @dataclass(frozen=True)
 class ValidateResult:
@@ -70,14 +64,25 @@ class ValidateResult:
 
 
 def make_world(
-    out: Path, *, seed: int, declarations: int, ens: int | None, weeks: int, start: date
+    out: Path,
+    *,
+    seed: int,
+    declarations: int,
+    ens: int | None,
+    weeks: int,
+    start: date,
+    progress: Progress = quiet,
 ) -> WorldFiles:
     """Generate and write a synthetic world."""
     config = WorldConfig(seed=seed, declarations=declarations, ens=ens, weeks=weeks, start=start)
-    return write_world(generate_world(config), out)
+    world = generate_world(config, progress)
+    progress("writing the world files")
+    return write_world(world, out)
 
 
-def validate_file(kind: str, path: Path, out: Path, identifiers: str = "eori") -> ValidateResult:
+def validate_file(
+    kind: str, path: Path, out: Path, progress: Progress = quiet, identifiers: str = "eori"
+) -> ValidateResult:
     """Validate a file against its contract; write valid, quarantine and the HTML report.
 
     ``identifiers`` is the party-id format (``eori``, or ``opaque`` for national ids).
@@ -85,8 +90,10 @@ def validate_file(kind: str, path: Path, out: Path, identifiers: str = "eori") -
     Raises:
         UnusableInput: the file cannot be validated at all (exit code 2 in the CLI).
     """
+    progress(f"reading {path.name}")
     raw = read_records(path)
-    result = validate_frame(raw, kind, source=str(path), identifiers=identifiers)
+    result = validate_frame(raw, kind, source=str(path), identifiers=identifiers, progress=progress)
+    progress("writing valid rows, quarantine and the report")
     out.mkdir(parents=True, exist_ok=True)
     valid_path = out / "valid.parquet"
     quarantine_path = out / "quarantine.parquet"
@@ -97,7 +104,7 @@ def validate_file(kind: str, path: Path, out: Path, identifiers: str = "eori") -
 
 
 def ingest_world(
-    settings: PipelineSettings, files: WorldFiles, progress: Progress = _quiet
+    settings: PipelineSettings, files: WorldFiles, progress: Progress = quiet
 ) -> list[IngestResult]:
     """Validate the world's feeds into the workspace's data store (and copy the register)."""
     workspace = settings.workspace.ensure()
@@ -107,20 +114,27 @@ def ingest_world(
         ("ens", files.ens),
         ("control-results", files.control_results),
     ):
-        progress(f"validating {kind}")
         results.append(
-            ingest_file(workspace, kind, path, reporting_delays=settings.reporting_delay_days)
+            ingest_file(
+                workspace, kind, path, progress, reporting_delays=settings.reporting_delay_days
+            )
         )
     shutil.copy(files.operators, workspace.data_dir / "operators.parquet")
     return results
 
 
-def ingest_feedback(settings: PipelineSettings, path: Path | None = None) -> IngestResult:
+def ingest_feedback(
+    settings: PipelineSettings, path: Path | None = None, progress: Progress = quiet
+) -> IngestResult:
     """Control results into the data store: from a file, or everything ``POST /feedback`` stored."""
     workspace = settings.workspace.ensure()
     if path is not None:
         return ingest_file(
-            workspace, "control-results", path, reporting_delays=settings.reporting_delay_days
+            workspace,
+            "control-results",
+            path,
+            progress,
+            reporting_delays=settings.reporting_delay_days,
         )
     from serving.feedback import FeedbackStore
 
@@ -132,6 +146,7 @@ def ingest_feedback(settings: PipelineSettings, path: Path | None = None) -> Ing
         "control-results",
         frame,
         str(workspace.feedback_db),
+        progress,
         reporting_delays=settings.reporting_delay_days,
     )
 
@@ -194,7 +209,9 @@ def feature_inputs(workspace: Workspace) -> FeatureTableInputs:
     )
 
 
-def materialize_features(settings: PipelineSettings) -> MaterializeResult:
+def materialize_features(
+    settings: PipelineSettings, progress: Progress = quiet
+) -> MaterializeResult:
     """Recompute the point-in-time feature tables from the data store and load the online store."""
     from features.store import apply_definitions, materialize
     from features.tables import build_feature_tables
@@ -202,22 +219,26 @@ def materialize_features(settings: PipelineSettings) -> MaterializeResult:
     workspace = settings.workspace
     inventory = _required_records(workspace)
     inputs = feature_inputs(workspace)
+    progress("computing the point-in-time feature tables")
     tables = build_feature_tables(inputs, workspace.feature_tables_dir)
+    progress("registering the Feast definitions")
     apply_definitions(settings.training.features, inventory.kinds)
     views = materialize(
-        settings.training.features, end=tables.cutoff.to_pydatetime() + pd.Timedelta(hours=1)
+        settings.training.features,
+        end=tables.cutoff.to_pydatetime() + pd.Timedelta(hours=1),
+        progress=progress,
     )
     return MaterializeResult(
         tables=tables.written, cutoff=tables.cutoff, views=views, skipped=tables.skipped
     )
 
 
-def train_models(settings: PipelineSettings) -> list[Any]:
+def train_models(settings: PipelineSettings, progress: Progress = quiet) -> list[Any]:
     """Train every subject type the workspace has records and control results for."""
     from training.train import train
 
     inventory = _required_records(settings.workspace)
-    return train(settings.training, subjects=inventory.subjects)
+    return train(settings.training, subjects=inventory.subjects, progress=progress)
 
 
 def has_champion(settings: PipelineSettings) -> bool:
@@ -242,9 +263,8 @@ class BootstrapResult:
     models: list[Any] = field(default_factory=list)
 
 
-def bootstrap(settings: PipelineSettings, progress: Progress = _quiet) -> BootstrapResult:
+def bootstrap(settings: PipelineSettings, progress: Progress = quiet) -> BootstrapResult:
     """Synthetic world → contracts → features → models: a workspace ready to serve."""
-    progress(f"generating the synthetic world ({settings.world_declarations:,} declaration items)")
     world = make_world(
         settings.workspace.world_dir,
         seed=settings.world_seed,
@@ -252,11 +272,10 @@ def bootstrap(settings: PipelineSettings, progress: Progress = _quiet) -> Bootst
         ens=settings.world_ens,
         weeks=settings.world_weeks,
         start=WorldConfig().start,
+        progress=progress,
     )
     ingested = ingest_world(settings, world, progress)
-    progress("computing features and loading the online store")
-    materialized = materialize_features(settings)
-    progress("training the area models")
+    materialized = materialize_features(settings, progress)
     demo = settings.model_copy(
         update={
             "training": settings.training.model_copy(
@@ -264,5 +283,5 @@ def bootstrap(settings: PipelineSettings, progress: Progress = _quiet) -> Bootst
             )
         }
     )
-    models = train_models(demo)
+    models = train_models(demo, progress)
     return BootstrapResult(world=world, ingested=ingested, materialized=materialized, models=models)

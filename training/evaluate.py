@@ -36,6 +36,7 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.dataset import DatasetManifest, read_manifest
+from data_contracts.progress import Progress, advance, quiet
 from data_contracts.reference import origin_region
 from features.model_input import FEATURES_BY_SUBJECT
 from features.risk_profiles import RiskProfiles
@@ -415,7 +416,9 @@ def _evaluate_subject(
     versions: dict[str, str],
     manifest: DatasetManifest,
     report: dict[str, Any],
+    progress: Progress = quiet,
 ) -> None:
+    progress(f"{subject}: evaluation sets and baselines")
     labelled = load_labelled_set(settings, subject)
     split = choose_split(settings, labelled.event_time, labelled.labels["label_time"])
     window = split.test_window
@@ -435,7 +438,9 @@ def _evaluate_subject(
         key = area if subject == "declaration" else f"{subject}:{area}"
         chosen[area], why = primary_choice(sets, area, settings.primary_min_random_hits)
         report["primary_reasons"][key] = why
-    for set_name, data in sets.items():
+    counted = f"scoring {subject} evaluation sets"
+    for done, (set_name, data) in enumerate(sets.items()):
+        advance(progress, counted, done, len(sets))
         scores = score_models(models, data.features)
         tie = scores.get(REVENUE_TASK, np.zeros(len(data.features)))
         rules = rule_scores(data.records, subject, profiles, register)
@@ -465,6 +470,7 @@ def _evaluate_subject(
                     "dataset": set_name,
                     "dataset_reason": report["primary_reasons"][key],
                 }
+    advance(progress, counted, len(sets), len(sets))
     for area in areas:
         key = area if subject == "declaration" else f"{subject}:{area}"
         truth = report["areas"].get(f"{key}@synthetic_ground_truth")
@@ -525,7 +531,10 @@ def _log_run(report: dict[str, Any], alias: str, out_dir: Path | None) -> None:
 
 
 def evaluate(
-    settings: TrainingSettings, alias: str = CHALLENGER, out_dir: Path | None = None
+    settings: TrainingSettings,
+    alias: str = CHALLENGER,
+    out_dir: Path | None = None,
+    progress: Progress = quiet,
 ) -> dict[str, Any]:
     """Evaluate the models behind ``alias``; write ``out_dir/metrics.json``, log it to MLflow."""
     client = configure_mlflow(settings)
@@ -545,7 +554,7 @@ def evaluate(
         "notes": _notes(manifest),
     }
     for subject, models in sorted(loaded.items()):
-        _evaluate_subject(settings, subject, models, versions, manifest, report)
+        _evaluate_subject(settings, subject, models, versions, manifest, report, progress)
     report["selection_bias"] = (
         "Labels exist only for controlled items. Training rows are weighted by "
         f"(1 / P(controlled | declared data)) ** {settings.ipw_power}, the propensity estimated on "

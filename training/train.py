@@ -27,6 +27,7 @@ import pandas as pd
 from data_contracts.codelists import RISK_AREAS
 from data_contracts.dataset import read_manifest
 from data_contracts.definitions import CONTRACT_VERSION
+from data_contracts.progress import Progress, advance, quiet
 from features.model_input import (
     ModelFeature,
     encode,
@@ -286,10 +287,11 @@ def _test_metrics(
 
 
 def _train_subject(
-    settings: TrainingSettings, client: Any, subject: str, snapshot: str
+    settings: TrainingSettings, client: Any, subject: str, snapshot: str, progress: Progress
 ) -> list[TrainedModel]:
     import mlflow
 
+    progress(f"{subject}: labelled rows and point-in-time features")
     data = load_labelled_set(settings, subject)
     manifest = read_manifest(settings.workspace)
     split = choose_split(settings, data.event_time, data.labels["label_time"])
@@ -310,7 +312,9 @@ def _train_subject(
         logger.warning(
             "dataset %s: revenue recovered unknown, no revenue model trained", manifest.dataset
         )
-    for area, task in tasks:
+    counted = f"training {subject} models"
+    advance(progress, counted, 0, len(tasks))
+    for done, (area, task) in enumerate(tasks, 1):
         y = (
             data.labels["revenue_recovered_eur"].to_numpy(dtype=float)
             if task == REVENUE_TASK
@@ -321,6 +325,13 @@ def _train_subject(
             logger.info(
                 "%s/%s: %d training hits, below the minimum: no model", subject, area, positives
             )
+            # On the training run, so a model card can say why an area has no model.
+            mlflow.set_tag(
+                f"no_model_{subject}_{area}_{task}",
+                f"{positives} training hits, {int((y[split.validation] > 0).sum())} in "
+                f"validation (minimum {settings.min_positive_labels} and 3)",
+            )
+            advance(progress, counted, done, len(tasks))
             continue
         name = registered_name(settings, subject, "revenue" if task == REVENUE_TASK else area)
         started = time.perf_counter()
@@ -373,6 +384,10 @@ def _train_subject(
                     "split": split.source,
                     "split_windows": split.describe(),
                     "dataset": manifest.dataset,
+                    # How the selection bias of the labels was handled (model cards read it).
+                    "selection_weighting": settings.selection_weighting,
+                    "ipw_power": settings.ipw_power,
+                    "exclude_selection_reasons": ",".join(settings.exclude_selection_reasons),
                 }
             )
             mlflow.log_metrics(_flatten("test_", metrics))
@@ -394,24 +409,36 @@ def _train_subject(
                 "data_snapshot": snapshot,
                 "contract_version": CONTRACT_VERSION,
             }
-            _log_diagnostics(model, data, y_test, score, name)
+            _log_diagnostics(
+                model, data, y_test, score, name, data.labels["selection_reason"][split.test]
+            )
             trained.append(_log_model(settings, client, model, features, data, metrics, name, tags))
         logger.info(
             "%s v%s trained in %.1f s", name, trained[-1].version, time.perf_counter() - started
         )
+        advance(progress, counted, done, len(tasks))
     return trained
 
 
 def _log_diagnostics(
-    model: AreaModel, data: LabelledSet, y_test: np.ndarray, score: np.ndarray, name: str
+    model: AreaModel,
+    data: LabelledSet,
+    y_test: np.ndarray,
+    score: np.ndarray,
+    name: str,
+    selection_reason: pd.Series,
 ) -> None:
-    """PR curve, calibration curve and SHAP summary (``shap`` library) as run artifacts."""
+    """PR curve, calibration curve and SHAP summary (``shap`` library) as run artifacts, and the
+    test window's labels and scores (model cards draw their curves from them)."""
     import mlflow
 
     from training.explain import calibration_plot, pr_curve_plot, shap_summary
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        pd.DataFrame(
+            {"label": y_test, "score": score, "selection_reason": selection_reason.to_numpy()}
+        ).to_parquet(folder / "test_scores.parquet", index=False)
         if model.spec["task"] != REVENUE_TASK:
             pr_curve_plot(y_test, score, folder / "pr_curve.png", f"{name}: test window")
             calibration_plot(
@@ -445,7 +472,9 @@ def _provenance(data: LabelledSet, split: TimeSplit, snapshot: str, name: str) -
 
 
 def train(
-    settings: TrainingSettings, subjects: tuple[str, ...] = ("declaration", "ens")
+    settings: TrainingSettings,
+    subjects: tuple[str, ...] = ("declaration", "ens"),
+    progress: Progress = quiet,
 ) -> list[TrainedModel]:
     """Train, log and register every area model with enough labels; returns what was registered."""
     import mlflow
@@ -465,7 +494,7 @@ def train(
             }
         )
         for subject in subjects:
-            trained.extend(_train_subject(settings, client, subject, snapshot))
+            trained.extend(_train_subject(settings, client, subject, snapshot, progress))
     unknown = {m.area for m in trained} - set(RISK_AREAS)
     if unknown:
         raise AssertionError(f"unknown areas trained: {unknown}")

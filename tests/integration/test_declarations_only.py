@@ -249,7 +249,7 @@ def _serve_declarations_only(home: Path, files: Path, trained_workspace: Path) -
         assert all(r["channel"] != "blue" for r in results)
         sentences = [reason["sentence"] for r in results for reason in r["reasons"]]
         payments = {item["extra"]["payment_type"] for item in items}
-        assert any(s.startswith(f"Payment type: {p}.") for s in sentences for p in payments), (
+        assert any(s.startswith(f"Payment type: {p}") for s in sentences for p in payments), (
             "a national attribute is a reason, in plain words"
         )
         assert ready["identifier_formats"] == {"declaration": "eori"}
