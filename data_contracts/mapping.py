@@ -18,7 +18,7 @@ from __future__ import annotations
 import codecs
 import contextlib
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -504,7 +504,7 @@ def _check_rule(
     rule: FieldRule,
     kind: str,
     types: dict[str, str],
-    problem: Any,
+    problem: Callable[[Path_, str], None],
     *,
     labels: bool,
 ) -> None:

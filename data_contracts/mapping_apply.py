@@ -17,6 +17,8 @@ import codecs
 import csv
 import difflib
 import hashlib
+import io
+import re
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -24,6 +26,9 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.csv as pa_csv
 
 from data_contracts.dataset import ExtraAttribute
 from data_contracts.definitions import ID_MAX_LENGTH, contract_for
@@ -42,6 +47,7 @@ from data_contracts.values import factorize_text
 __all__ = ["MappedRecords", "SourceTable", "apply_mapping", "read_source"]
 
 _SHOWN_ROWS = 5
+_DIGITS = re.compile(r"[+-]?[0-9]{1,18}")
 _MISS = object()
 Path_ = tuple[str, ...]
 
@@ -84,39 +90,46 @@ def _header(path: Path, options: SourceOptions, encoding: str) -> list[str]:
         ) from None
 
 
-def _read_csv(path: Path, options: SourceOptions) -> pd.DataFrame:
-    utf8 = codecs.lookup(options.encoding).name == "utf-8"
-    encoding = "utf-8-sig" if utf8 else options.encoding
-    header = [name.strip() for name in _header(path, options, encoding)]
-    duplicated = sorted({name for name in header if header.count(name) > 1})
-    if duplicated:
-        raise UnusableInput(f"{path}: duplicated column(s) {', '.join(duplicated)}")
-    csv.field_size_limit(1 << 30)
+def _utf8_bytes(path: Path, options: SourceOptions, utf8: bool) -> bytes:
+    data = path.read_bytes()
     try:
-        frame = pd.read_csv(
-            path,
-            sep=options.delimiter,
-            dtype=str,  # codes and identifiers stay text: a tariff code keeps its leading zero
-            keep_default_na=False,
-            na_values=[""],
-            encoding=encoding,
-            encoding_errors="strict",
-            engine="c",
-            on_bad_lines="error",
-        )
+        if utf8:
+            data.decode("utf-8")  # checked here, so the error can say where
+            return data.removeprefix(codecs.BOM_UTF8)
+        return data.decode(options.encoding).encode("utf-8")
     except UnicodeDecodeError as error:
         raise UnusableInput(
             f"{path}: not {options.encoding} text (byte 0x{error.object[error.start]:02x} at "
             f"offset {error.start}); set source.encoding in the mapping"
         ) from None
-    except pd.errors.ParserError as error:
+
+
+def _read_csv(path: Path, options: SourceOptions) -> pd.DataFrame:
+    """Every column as text (Arrow strings): codes and ids keep their leading zeros."""
+    utf8 = codecs.lookup(options.encoding).name == "utf-8"
+    header = [
+        name.strip() for name in _header(path, options, "utf-8-sig" if utf8 else options.encoding)
+    ]
+    duplicated = sorted({name for name in header if header.count(name) > 1})
+    if duplicated:
+        raise UnusableInput(f"{path}: duplicated column(s) {', '.join(duplicated)}")
+    try:
+        table = pa_csv.read_csv(
+            io.BytesIO(_utf8_bytes(path, options, utf8)),
+            read_options=pa_csv.ReadOptions(column_names=header, skip_rows=1),
+            parse_options=pa_csv.ParseOptions(delimiter=options.delimiter, newlines_in_values=True),
+            convert_options=pa_csv.ConvertOptions(
+                column_types=dict.fromkeys(header, pa.string()),
+                strings_can_be_null=True,
+                quoted_strings_can_be_null=True,
+                null_values=[""],
+            ),
+        )
+    except pa.ArrowInvalid as error:
         raise UnusableInput(
             f"{path}: malformed CSV ({error}); is the delimiter {options.delimiter!r} right?"
         ) from None
-    except pd.errors.EmptyDataError:
-        raise UnusableInput(f"{path}: the file is empty") from None
-    frame.columns = header
-    return frame
+    return table.to_pandas(types_mapper=pd.ArrowDtype)
 
 
 def read_source(path: Path | str, options: SourceOptions) -> SourceTable:
@@ -185,7 +198,7 @@ def _as_text(series: pd.Series) -> pd.Series:
     return series.astype("object")
 
 
-def _cells(series: pd.Series) -> _Cells:
+def _plain_text(series: pd.Series) -> np.ndarray:
     text = _as_text(series).to_numpy(dtype=object)
     if pd.api.types.infer_dtype(text) not in ("string", "empty"):
         # Odd objects in an object column (numbers among text): their text.
@@ -196,20 +209,50 @@ def _cells(series: pd.Series) -> _Cells:
             ],
             dtype=object,
         )
-    codes, uniques = factorize_text(text)
-    stripped = pd.Series(uniques, dtype=object).str.strip()
-    stripped = stripped.where(stripped.ne(""), None).to_numpy(dtype=object)
-    merged, distinct = factorize_text(stripped)
-    remap = np.append(merged, -1).astype(np.int64)
-    return _Cells(remap[codes], distinct, series)
+    return text
+
+
+def _cells(series: pd.Series) -> _Cells:
+    text: Any = None
+    if isinstance(series.dtype, pd.ArrowDtype) and pa.types.is_string(series.dtype.pyarrow_dtype):
+        arrow = pa.array(series.array)  # a CSV's columns: already Arrow strings
+        if isinstance(arrow, pa.ChunkedArray):
+            arrow = arrow.combine_chunks()  # one dictionary for the whole column
+    else:
+        text = _plain_text(series)
+    try:
+        if text is not None:
+            arrow = pa.array(text, type=pa.string(), from_pandas=True)
+        # Arrow strips and dictionary-encodes a million strings in a few hundredths of a second.
+        trimmed = pc.utf8_trim_whitespace(arrow)
+        encoded = pc.if_else(pc.equal(trimmed, ""), None, trimmed).dictionary_encode()
+    except (pa.ArrowException, UnicodeEncodeError):  # e.g. lone surrogates: the slow way
+        text = _plain_text(series) if text is None else text
+        codes, uniques = factorize_text(text)
+        stripped = pd.Series(uniques, dtype=object).str.strip()
+        stripped = stripped.where(stripped.ne(""), None).to_numpy(dtype=object)
+        merged, distinct = factorize_text(stripped)
+        remap = np.append(merged, -1).astype(np.int64)
+        return _Cells(remap[codes], distinct, series)
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    uniques = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    return _Cells(codes, uniques, series)
 
 
 def _numbers(texts: np.ndarray, decimal: str) -> tuple[np.ndarray, np.ndarray]:
     """Floats from text, and the mask of values that are not finite numbers."""
-    series = pd.Series(texts, dtype=object)
-    if decimal == ",":
-        series = series.str.replace(",", ".", regex=False)
-    numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    try:
+        values = pa.array(texts, type=pa.string(), from_pandas=True)
+        if decimal == ",":
+            values = pc.replace_substring(values, ",", ".")
+        # The common case, every value a plain number: Arrow parses them at once.
+        numbers = pc.cast(values, pa.float64()).to_numpy(zero_copy_only=False)
+    except (pa.ArrowException, UnicodeEncodeError):
+        series = pd.Series(texts, dtype=object)
+        if decimal == ",":
+            series = series.str.replace(",", ".", regex=False)
+        numbers = pd.to_numeric(series, errors="coerce").to_numpy(dtype=float)
+    numbers = np.asarray(numbers, dtype=float)
     return numbers, ~np.isfinite(numbers)
 
 
@@ -316,6 +359,13 @@ class _Evaluator:
             texts = np.array([rule.prefix + t for t in texts], dtype=object)
         if kind == "float":
             return self._amounts(path, rule, cells, texts)
+        if kind == "int":
+            # Plain digits become numbers (as the contract reads them), the rest stays text for
+            # the contract to refuse: the column reaches it typed, not as text and numbers mixed.
+            whole = np.array([_DIGITS.fullmatch(t) is not None for t in texts], dtype=bool)
+            numbers = np.array(texts, dtype=object)
+            numbers[whole] = [int(t) for t in texts[whole]]
+            return _Values(cells.spread(numbers, None), blank)
         if kind == "timestamp" and (rule.format is not None or rule.timezone is not None):
             return _Values(self._times(path, rule, cells), blank)
         return _Values(cells.spread(texts, None), blank)
@@ -466,12 +516,21 @@ def _typed_times(raw: pd.Series, zone: str | None) -> np.ndarray:
 
 
 def _series(values: _Values, kind: str) -> pd.Series:
-    if values.values.dtype.kind == "M":
-        return pd.Series(values.values).dt.tz_localize("UTC")
-    if kind == "float" and values.values.dtype.kind == "f":
-        return pd.Series(values.values)
-    out = values.values.astype(object)
+    """The column as the contract reads it fastest: typed where the values allow."""
+    array = values.values
+    if array.dtype.kind == "M":
+        return pd.Series(array).dt.tz_localize("UTC")
+    if kind == "float" and array.dtype.kind == "f":
+        return pd.Series(array)
+    if kind == "int" and array.dtype.kind in "iu" and not values.missing.any():
+        return pd.Series(array)
+    out = array.astype(object)
     out[values.missing] = None
+    inferred = pd.api.types.infer_dtype(out)
+    if kind == "int" and inferred == "integer":  # e.g. a map's codes
+        return pd.Series(out, dtype=object).astype("Int64")
+    if kind == "bool" and inferred == "boolean" and not values.missing.any():
+        return pd.Series(out.astype(bool))
     return pd.Series(out, dtype=object)
 
 

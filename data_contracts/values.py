@@ -336,26 +336,37 @@ def parse_column(raw: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
             bad[positions] = refused
         return typed, bad
     values = raw.astype(object).to_numpy()
-    if kind in ("str", "int", "float", "bool") and pd.api.types.infer_dtype(values) == "string":
+    inferred = pd.api.types.infer_dtype(values)
+    if inferred == "empty":  # nothing but blanks (an absent optional column): all absent
+        column: Any = np.full(n, None, dtype=object)
+        bad = np.zeros(n, dtype=bool)
+    elif kind in ("str", "int", "float", "bool") and inferred == "string":
         # Text (the usual object column): each distinct value is parsed once and spread back by
         # its codes, exactly what the per-value cache gives, without a Python loop over rows.
         codes, uniques = factorize_text(values)
-        distinct, refused = _per_value(uniques, kind, cache=False)
+        if kind == "str":
+            # parse_value of text is its stripped self, blank as absent: vectorised here.
+            stripped = pd.Series(uniques, dtype=object).str.strip()
+            distinct = stripped.where(stripped.ne(""), None).to_numpy(dtype=object)
+            refused = np.zeros(len(distinct), dtype=bool)
+        else:
+            listed, refused = _per_value(uniques, kind, cache=False)
+            distinct = np.empty(len(listed), dtype=object)
+            distinct[:] = listed
         parsed_array = np.empty(len(distinct) + 1, dtype=object)
         parsed_array[:-1] = distinct
         parsed_array[-1] = None  # blank (None, NaN): absent
-        parsed = list(parsed_array[codes])
+        column = parsed_array[codes]
         bad = np.append(refused, False)[codes]
     else:
-        parsed, bad = _per_value(values, kind, cache=kind not in ("str_list", "map"))
+        column, bad = _per_value(values, kind, cache=kind not in ("str_list", "map"))
     if kind == "str":
-        return pd.Series(parsed, index=raw.index, dtype=object).astype("string"), bad
+        return pd.Series(column, index=raw.index, dtype=object).astype("string"), bad
     if kind == "int":
-        return pd.Series(parsed, index=raw.index, dtype=object).astype("Int64"), bad
+        return pd.Series(column, index=raw.index, dtype=object).astype("Int64"), bad
     if kind == "float":
-        return pd.Series(
-            [np.nan if v is None else v for v in parsed], index=raw.index, dtype=float
-        ), bad
+        floats = pd.Series(column, index=raw.index, dtype=object)
+        return floats.where(floats.notna(), np.nan).astype(float), bad
     if kind == "bool":
-        return pd.Series(parsed, index=raw.index, dtype=object).astype("boolean"), bad
-    return pd.Series(parsed, index=raw.index, dtype=object), bad
+        return pd.Series(column, index=raw.index, dtype=object).astype("boolean"), bad
+    return pd.Series(column, index=raw.index, dtype=object), bad

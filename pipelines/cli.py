@@ -309,7 +309,11 @@ def import_(
     mapping: Annotated[Path, typer.Option("--mapping", help="The mapping file (YAML, spec §6).")],
     file: Annotated[Path, typer.Argument(help="The file to import (CSV or Parquet).")],
 ) -> None:
-    """Import a foreign declaration file (with past inspection labels) by a mapping file."""
+    """Import a foreign declaration file (and its past inspection results) by a mapping.
+
+    Exit 0 every row stored, 1 some rows quarantined, 2 a mapping error or an unreadable file
+    (then nothing is written).
+    """
     from rich.markup import escape
 
     from pipelines.importer import import_file
@@ -430,7 +434,7 @@ def evaluate(
         str, typer.Option(help="Which models: challenger or champion.")
     ] = "challenger",
 ) -> None:
-    """Spec §5 metrics per area and slice, with baselines (and the oracle on synthetic data)."""
+    """Spec §5 metrics on labelled and random controls beside five baselines (oracle: reported)."""
     from training.evaluate import evaluate as run_evaluate
 
     settings = _settings()

@@ -348,3 +348,25 @@ def test_an_import_into_a_workspace_of_another_dataset_is_refused(
         result = _invoke("import", "--mapping", str(mapping), str(file), expect=(2,))
     assert "holds dataset 'xf-national-import'" in _one_line(result.output)
     assert _snapshot(home) == before
+
+
+def test_validate_and_ingest_read_the_workspace_identifier_format(
+    small_a: tuple[Path, Path], tmp_path: Path
+) -> None:
+    home, _ = small_a
+    stored = pd.read_parquet(Workspace.at(home).data_dir / "declarations.parquet").head(20)
+    from data_contracts.definitions import contract_for
+
+    path = tmp_path / "national_ids.csv"
+    columns = [name for name in contract_for("declarations").field_names if name != "extra"]
+    stored[columns].to_csv(path, index=False)  # extra is a map: not a CSV column
+    with crisk_home(home):  # the workspace's manifest says opaque
+        _invoke("validate", "declarations", str(path), "--out", str(tmp_path / "v1"))
+    eori = _invoke(
+        "validate", "declarations", str(path), "--out", str(tmp_path / "v2"),
+        "--identifiers", "eori", expect=(1,),
+    )  # fmt: skip
+    assert "importer_id:pattern" in _one_line(eori.output)
+    with crisk_home(home):
+        ingested = _invoke("ingest", "declarations", str(path))
+    assert "0 quarantined" in _one_line(ingested.output)
