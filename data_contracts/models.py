@@ -23,7 +23,13 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from data_contracts.definitions import KINDS, FieldSpec, RecordContract
+from data_contracts.definitions import (
+    KINDS,
+    FieldSpec,
+    IdentifierFormat,
+    RecordContract,
+    contract_for,
+)
 from data_contracts.values import ValueRejected, parse_value
 
 __all__ = [
@@ -160,9 +166,13 @@ def _cross_field_validator(contract: RecordContract) -> Any:
 
 
 @cache
-def model_for(kind: str) -> type[BaseModel]:
-    """The pydantic model of record kind ``kind``."""
-    contract = KINDS[kind]
+def model_for(kind: str, identifiers: IdentifierFormat | str = "eori") -> type[BaseModel]:
+    """The pydantic model of record kind ``kind``.
+
+    ``identifiers`` is the workspace's identifier format (``DatasetManifest.identifier_format``):
+    ``opaque`` accepts any printable party id, exactly as batch validation with the same format.
+    """
+    contract = contract_for(kind, identifiers)
     fields: dict[str, Any] = {}
     for spec in contract.fields:
         default = ... if spec.required else None

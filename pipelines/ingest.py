@@ -3,32 +3,83 @@
 The data store (``CRISK_HOME/data``) holds the current version of every valid record, one
 Parquet file per kind. A newer version of a record replaces the stored one; what it replaced and
 every quarantined row are kept under ``CRISK_HOME/quarantine`` with their reasons.
+
+Control results carry when their outcome became known (``reported_at``): a file without it gets
+``controlled_at`` plus the configured reporting delay of the control type (a physical check is
+known within a day, a post-release audit's finding weeks later). A corrected result (same
+``control_id``) replaces the stored one, and the version it replaced is also kept, typed, in
+``data/control_results_history.parquet``: features count it until the correction was reported,
+so no past feature value changes.
 """
 
 from __future__ import annotations
 
+import json
 import logging
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from data_contracts.dataset import read_manifest
 from data_contracts.definitions import contract_for
 from data_contracts.io import read_records
 from data_contracts.progress import Progress, quiet
 from data_contracts.validate import ValidationResult, validate_frame
 from data_contracts.workspace import Workspace
 
-__all__ = ["IngestResult", "data_file", "ingest_file", "ingest_frame", "subject_times"]
+__all__ = [
+    "DEFAULT_REPORTING_DELAY_DAYS",
+    "IngestResult",
+    "data_file",
+    "fill_reported_at",
+    "ingest_file",
+    "ingest_frame",
+    "subject_times",
+]
 
 logger = logging.getLogger(__name__)
 
 _FILES = {"declarations": "declarations", "ens": "ens", "control-results": "control_results"}
 
+# Days from a control to its outcome being known, by control type, for results that do not say.
+DEFAULT_REPORTING_DELAY_DAYS: dict[str, float] = {
+    "physical": 1.0,
+    "scan": 1.0,
+    "documentary": 2.0,
+    "post_release_audit": 30.0,
+}
+_FALLBACK_DELAY_DAYS = 1.0
+
 
 def data_file(workspace: Workspace, kind: str) -> Path:
-    return workspace.data_dir / f"{_FILES[kind]}.parquet"
+    return workspace.record_file(kind)
+
+
+def fill_reported_at(results: pd.DataFrame, delays: Mapping[str, float]) -> pd.DataFrame:
+    """``reported_at`` where absent: ``controlled_at`` plus the control type's delay (days)."""
+    if "reported_at" not in results:
+        results = results.assign(
+            reported_at=pd.Series(pd.NaT, index=results.index, dtype="datetime64[ns, UTC]")
+        )
+    missing = results["reported_at"].isna()
+    if not missing.any():
+        return results
+    days = (
+        results["control_type"]
+        .astype(object)
+        .map(lambda t: delays.get(str(t), _FALLBACK_DELAY_DAYS))
+    )
+    filled = pd.to_datetime(results["controlled_at"], utc=True) + pd.to_timedelta(
+        days.astype(float), unit="D"
+    )
+    results = results.copy()
+    results["reported_at"] = pd.to_datetime(results["reported_at"], utc=True).where(
+        ~missing, filled
+    )
+    return results
 
 
 @dataclass(frozen=True)
@@ -40,6 +91,7 @@ class IngestResult:
     n_replaced: int
     data_path: Path
     n_unchanged: int = 0  # valid rows identical to the stored version: nothing to do
+    rule_counts: dict[str, int] = field(default_factory=dict)  # "field:rule" -> quarantined rows
 
     @property
     def exit_code(self) -> int:
@@ -61,6 +113,22 @@ def subject_times(workspace: Workspace) -> dict[tuple[str, str], pd.Timestamp]:
     return times
 
 
+def _maps_as_text(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Map fields (``extra``) as JSON text: their values' types vary from row to row (a code
+    read as text here, as a number there), which a Parquet column cannot hold."""
+    contract = contract_for(kind)
+    maps = [f.name for f in contract.fields if f.type == "map" and f.name in frame]
+    if not maps:
+        return frame
+    frame = frame.copy()
+    for name in maps:
+        frame[name] = [
+            json.dumps(v, sort_keys=True, default=str) if isinstance(v, dict) else v
+            for v in frame[name]
+        ]
+    return frame
+
+
 def _append_quarantine(workspace: Workspace, kind: str, rows: pd.DataFrame) -> None:
     if rows.empty:
         return
@@ -71,22 +139,103 @@ def _append_quarantine(workspace: Workspace, kind: str, rows: pd.DataFrame) -> N
     rows.to_parquet(path, index=False)
 
 
+def _append_history(workspace: Workspace, rows: pd.DataFrame) -> None:
+    """Superseded control-result versions, typed, in the order they were replaced."""
+    if rows.empty:
+        return
+    path = workspace.control_results_history_file
+    rows = rows.assign(superseded_at=pd.Timestamp.now(tz="UTC"))
+    if path.exists():
+        rows = pd.concat([pd.read_parquet(path), rows], ignore_index=True)
+    rows.to_parquet(path, index=False)
+
+
+def _earlier_versions(
+    raw: pd.DataFrame,
+    result: ValidationResult,
+    *,
+    times: Mapping[tuple[str, str], pd.Timestamp] | None,
+    delays: Mapping[str, float],
+    identifiers: str,
+    row_numbers: Sequence[int] | np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Valid control results that a newer row of the same batch superseded, oldest first.
+
+    The batch keeps its newest version of each control; the earlier ones were reported before
+    it and counted until it was, so they belong to the history like a stored version does.
+    """
+    quarantine = result.quarantine
+    if quarantine.empty:
+        return pd.DataFrame()
+    only_superseded = [
+        bool(reasons) and all(r["rule"] == "superseded" for r in reasons)
+        for reasons in quarantine["reasons"]
+    ]
+    numbers = np.arange(1, len(raw) + 1) if row_numbers is None else np.asarray(row_numbers)
+    position = {int(number): i for i, number in enumerate(numbers)}
+    rows = [position[int(number)] for number in quarantine.loc[only_superseded, "row"]]
+    if not rows:
+        return pd.DataFrame()
+    earlier = raw.iloc[rows].reset_index(drop=True)
+    again = validate_frame(earlier, "control-results", subject_times=times, identifiers=identifiers)
+    older = _earlier_versions(earlier, again, times=times, delays=delays, identifiers=identifiers)
+    versions = fill_reported_at(again.valid, delays)
+    return pd.concat([older, versions], ignore_index=True) if len(older) else versions
+
+
 def ingest_frame(
-    workspace: Workspace, kind: str, raw: pd.DataFrame, source: str, progress: Progress = quiet
+    workspace: Workspace,
+    kind: str,
+    raw: pd.DataFrame,
+    source: str,
+    progress: Progress = quiet,
+    *,
+    row_numbers: Sequence[int] | np.ndarray | None = None,
+    identifiers: str | None = None,
+    reporting_delays: Mapping[str, float] | None = None,
 ) -> IngestResult:
-    """Validate ``raw`` and merge its valid rows into the data store."""
+    """Validate ``raw`` and merge its valid rows into the data store.
+
+    Party ids are checked in ``identifiers`` (default: the workspace's format, from its dataset
+    manifest: EORI unless an imported national file said ``opaque``). ``row_numbers`` are the
+    rows' numbers in their source file, for the quarantine (default: their position from 1).
+    ``reporting_delays``: days from control to known outcome by control type, for control
+    results without ``reported_at`` (default :data:`DEFAULT_REPORTING_DELAY_DAYS`).
+    """
     workspace.ensure()
+    identifiers = identifiers or read_manifest(workspace).identifier_format
+    delays = DEFAULT_REPORTING_DELAY_DAYS if reporting_delays is None else reporting_delays
     times = subject_times(workspace) if kind == "control-results" else None
     result: ValidationResult = validate_frame(
-        raw, kind, source=source, subject_times=times, progress=progress
+        raw,
+        kind,
+        source=source,
+        subject_times=times,
+        identifiers=identifiers,
+        row_numbers=row_numbers,
+        progress=progress,
     )
     _append_quarantine(workspace, kind, result.quarantine)
-    contract = contract_for(kind)
+    contract = contract_for(kind, identifiers)
     path = data_file(workspace, kind)
     valid = result.valid
+    earlier: list[pd.DataFrame] = []  # control-result versions superseded by this batch
+    valid = _maps_as_text(valid, kind)
+    if kind == "control-results":
+        valid = fill_reported_at(valid, delays)
+        earlier.append(
+            _earlier_versions(
+                raw.reset_index(drop=True),
+                result,
+                times=times,
+                delays=delays,
+                identifiers=identifiers,
+                row_numbers=row_numbers,
+            )
+        )
     replaced = unchanged = 0
     if path.exists():
-        stored = pd.read_parquet(path)
+        stored = _maps_as_text(pd.read_parquet(path), kind)
         key = list(contract.key)
         incoming = valid[key].astype(str).agg("|".join, axis=1)
         stored_keys = stored[key].astype(str).agg("|".join, axis=1)
@@ -97,6 +246,8 @@ def ingest_frame(
         valid, incoming = valid[~same], incoming[~same]
         superseded = stored_keys.isin(set(incoming))
         replaced = int(superseded.sum())
+        if replaced and kind == "control-results":
+            earlier.insert(0, stored[superseded])
         if replaced:
             history = stored[superseded].copy()
             history["reasons"] = [
@@ -116,12 +267,21 @@ def ingest_frame(
                 history.astype({c: str for c in contract.field_names if c in history}),
             )
         valid = pd.concat([stored[~superseded], valid], ignore_index=True)
+    if kind == "control-results":
+        _append_history(workspace, pd.concat(earlier, ignore_index=True))
     valid.to_parquet(path, index=False)
     logger.info(
         "%s: %d valid, %d quarantined (%s)", kind, result.n_valid, result.n_quarantined, source
     )
     return IngestResult(
-        kind, result.n_input, result.n_valid, result.n_quarantined, replaced, path, unchanged
+        kind,
+        result.n_input,
+        result.n_valid,
+        result.n_quarantined,
+        replaced,
+        path,
+        unchanged,
+        result.rule_counts(),
     )
 
 
@@ -160,8 +320,15 @@ def _unchanged(
 
 
 def ingest_file(
-    workspace: Workspace, kind: str, path: Path, progress: Progress = quiet
+    workspace: Workspace,
+    kind: str,
+    path: Path,
+    progress: Progress = quiet,
+    *,
+    reporting_delays: Mapping[str, float] | None = None,
 ) -> IngestResult:
     """Read, validate and merge a CSV or Parquet file."""
     progress(f"reading {path.name}")
-    return ingest_frame(workspace, kind, read_records(path), str(path), progress)
+    return ingest_frame(
+        workspace, kind, read_records(path), str(path), progress, reporting_delays=reporting_delays
+    )

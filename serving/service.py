@@ -29,6 +29,7 @@ from serving.config import ServingSettings
 from serving.decision import decision_record, subject_control_results
 from serving.feedback import FeedbackStore
 from serving.hotswap import ChampionWatcher
+from serving.identifiers import party_id_reasons
 from serving.middleware import JsonOnly, ReadinessEndpoint, ValidationErrors
 from serving.schemas import (
     ExplainRequest,
@@ -54,12 +55,6 @@ class EmptyBatch(BentoMLException):
 
 class BatchTooLarge(BentoMLException):
     error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-
-
-class NoModel(BentoMLException):
-    """A subject type without a served model: refuse rather than release unscored goods."""
-
-    error_code = HTTPStatus.SERVICE_UNAVAILABLE
 
 
 class _DropValidationTracebacks(logging.Filter):
@@ -155,11 +150,19 @@ class CustomsRiskScorer:
                 f"declarations, ens: {total} items; at most {self.settings.max_batch} per request"
             )
         scorer = self.scorer  # one bundle for the whole request, even across a champion swap
-        for subject, items in (("declaration", request.declarations), ("ens", request.ens)):
+        for field, subject, items in (
+            ("declarations", "declaration", request.declarations),
+            ("ens", "ens", request.ens),
+        ):
             if items and not scorer.bundle.classifiers(subject):
-                raise NoModel(
-                    f"{subject}: no model is served for this subject type (too few labels so far)"
-                )
+                # Refuse rather than release unscored goods, and say why (BentoML would hide
+                # the message of a 5xx exception behind a generic one).
+                return _no_model(field, subject, scorer.bundle.subjects())  # type: ignore[return-value]
+            kind = "declarations" if subject == "declaration" else "ens"
+            invalid = party_id_reasons(field, kind, items, scorer.bundle.identifier_format(subject))
+            if invalid:
+                body = {"error": "invalid_request", "reasons": invalid}
+                return Response(orjson.dumps(body), status_code=422, media_type="application/json")  # type: ignore[return-value]
         outcome = scorer.score(
             # dict(model): the validated field values as they are (no deep copy).
             [dict(item) for item in request.declarations],
@@ -276,6 +279,15 @@ def _readiness(
         "feature_store_problem": feature_problem,
         "models": {m.name: m.version for m in bundle.models},
         "feature_services": {s: bundle.feature_service(s) for s in subjects},
+        "subjects": subjects,
+        "identifier_formats": {s: bundle.identifier_format(s) for s in subjects},
+        "revenue_models": {s: bundle.revenue(s) is not None for s in subjects},
+        "blue_channel": {
+            s: "from expected revenue"
+            if bundle.revenue(s) is not None
+            else "disabled: no revenue model (revenue unknown or too few recoveries)"
+            for s in subjects
+        },
         "control_capacity": settings.control_capacity,
         "loaded_at": datetime.now(UTC).isoformat(),
         "swap_problem": None,
@@ -285,6 +297,17 @@ def _readiness(
 def _swap_problem(message: str) -> None:
     logger.warning("%s; the current champion keeps serving", message)
     _STATE["swap_problem"] = message
+
+
+def _no_model(field: str, subject: str, served: list[str]) -> Response:
+    """503 naming the subject type without a model and what the service does score."""
+    message = (
+        f"{field}: no {subject} model is served (the models were trained on a workspace "
+        f"without {subject} records, or with too few labelled controls of them); "
+        f"this service scores {', '.join(served) or 'nothing yet'}"
+    )
+    body = {"error": "no_model", "field": field, "served_subjects": served, "message": message}
+    return Response(orjson.dumps(body), status_code=503, media_type="application/json")
 
 
 def _before(moment: Any, recorded: str) -> bool:

@@ -107,6 +107,13 @@ class TrainingSettings(BaseSettings):
         "retraining every few weeks, switches them off).",
     )
     promotion_metric: str = "precision_at_5"
+    primary_min_random_hits: int = Field(
+        30,
+        ge=1,
+        description="Random controls are the primary (unbiased) evaluation set of an area when "
+        "they hold at least this many irregular items of it; else every labelled control is, "
+        "and the report says its figures come from the controls the administration chose.",
+    )
     seed: int = 7
 
     @model_validator(mode="after")

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.codelists import RISK_AREAS
+from data_contracts.dataset import read_manifest
 from data_contracts.workspace import Workspace
-from features.model_input import model_frame, request_features
+from features.model_input import ModelFeature, extra_features, model_frame, request_features
 from features.retrieval import entity_frame, historical_features
 from features.services import SERVICE_FOR_SUBJECT
 from training.config import TrainingSettings
@@ -30,6 +31,8 @@ __all__ = [
     "item_labels",
     "load_labelled_set",
     "load_records",
+    "subject_extras",
+    "window_features",
 ]
 
 logger = logging.getLogger(__name__)
@@ -46,6 +49,7 @@ def data_snapshot_id(workspace: Workspace) -> str:
         "declarations.parquet",
         "ens.parquet",
         "control_results.parquet",
+        "control_results_history.parquet",
         "operators.parquet",
     ):
         path = workspace.data_dir / name
@@ -70,7 +74,9 @@ def item_labels(records: pd.DataFrame, results: pd.DataFrame, subject: str) -> p
     """Per controlled item: one label per area, revenue recovered, when and why it was controlled.
 
     A result without ``item_number`` applies to every item of the declaration. An item's labels
-    are known once its last control result is in (``label_time``).
+    are known once its last control result was reported (``label_time``: ``reported_at``, or
+    ``controlled_at`` for results stored before reporting times existed): a time split then
+    trains only on outcomes known before its next window starts.
     """
     results = results[results["subject_type"] == subject].copy()
     keys = SUBJECT_KEYS[subject]
@@ -98,10 +104,15 @@ def item_labels(records: pd.DataFrame, results: pd.DataFrame, subject: str) -> p
     joined["selection_probability"] = pd.to_numeric(
         joined["selection_probability"], errors="coerce"
     )
+    controlled = pd.to_datetime(joined["controlled_at"], utc=True)
+    reported = (
+        joined["reported_at"] if "reported_at" in joined else pd.Series(pd.NaT, index=joined.index)
+    )
+    joined["known_at"] = pd.to_datetime(reported, utc=True).fillna(controlled)
     joined = joined.sort_values("controlled_at", kind="stable")
     grouped = joined.groupby("__row")
     labels = grouped.agg(
-        label_time=("controlled_at", "max"),
+        label_time=("known_at", "max"),
         selection_reason=("selection_reason", "first"),
         # The recorded propensity of the item's first control (NaN: none recorded).
         selection_probability=("selection_probability", "first"),
@@ -110,6 +121,16 @@ def item_labels(records: pd.DataFrame, results: pd.DataFrame, subject: str) -> p
         **{f"y_{a}": (f"y_{a}", "max") for a in (*RISK_AREAS, "any")},
     )
     return labels
+
+
+def subject_extras(workspace: Workspace, subject: str) -> tuple[ModelFeature, ...]:
+    """The national attributes new models of ``subject`` read (the manifest's ``extra``).
+
+    They come with imported declarations; ENS filings carry none that a mapping declares.
+    """
+    if subject != "declaration":
+        return ()
+    return extra_features(read_manifest(workspace).extra)
 
 
 @dataclass
@@ -129,16 +150,24 @@ class LabelledSet:
     # it: what the selection propensity is estimated from (training.weights).
     population: pd.DataFrame | None = None
     labelled_rows: np.ndarray | None = None
+    extras: tuple[ModelFeature, ...] = ()  # national attributes the models also read
 
 
-def _features_for(settings: TrainingSettings, subject: str, records: pd.DataFrame) -> pd.DataFrame:
+def window_features(
+    settings: TrainingSettings,
+    subject: str,
+    records: pd.DataFrame,
+    extras: tuple[ModelFeature, ...] = (),
+) -> pd.DataFrame:
+    """The model frame of ``records``: point-in-time features of the subject's service, the
+    request features and the national attributes ``extras``."""
     service = SERVICE_FOR_SUBJECT[subject]
     entities = entity_frame(records, subject)
     feast = historical_features(
         settings.features, service, entities, engine=settings.retrieval_engine
     )
-    frame = model_frame(request_features(records, subject), feast, subject)  # type: ignore[arg-type]
-    return pd.DataFrame(frame)
+    request = request_features(records, subject, extras)  # type: ignore[arg-type]
+    return pd.DataFrame(model_frame(request, feast, subject, extras))  # type: ignore[arg-type]
 
 
 def load_labelled_set(settings: TrainingSettings, subject: str) -> LabelledSet:
@@ -162,7 +191,8 @@ def load_labelled_set(settings: TrainingSettings, subject: str) -> LabelledSet:
     )
     reference_records = records.iloc[np.sort(sample)].reset_index(drop=True)
     both = pd.concat([labelled, reference_records], ignore_index=True)
-    features = _features_for(settings, subject, both)
+    extras = subject_extras(workspace, subject)
+    features = window_features(settings, subject, both, extras)
     n = len(labelled)
     logger.info("%s: %d labelled items, %d reference items", subject, n, len(reference_records))
     return LabelledSet(
@@ -176,4 +206,5 @@ def load_labelled_set(settings: TrainingSettings, subject: str) -> LabelledSet:
         reference_event_time=pd.to_datetime(reference_records[time_column], utc=True),
         population=records,
         labelled_rows=labelled_rows,
+        extras=extras,
     )

@@ -2,10 +2,11 @@
 
 A gate that knows its uncertainty. Challenger and champion are scored on the *same* labelled
 items of their subject's evaluation window — what a deployment has, never the synthetic ground
-truth: the random controls when they hold at least ``gate_min_hits`` hits (the unbiased set),
-else every labelled control of the window (``controlled``). A paired bootstrap over those items
-gives the interval of the difference challenger − champion in Precision@n% and Revenue@n% (n
-from ``promotion_metric``). The challenger is promoted when
+truth — in the set ``crisk evaluate`` takes as primary (``primary_choice``): the random controls
+when they hold at least ``primary_min_random_hits`` irregular items of the area (the unbiased
+set), else every labelled control of the window (``controlled``). A paired bootstrap over those
+items gives the interval of the difference challenger − champion in Precision@n% and
+Revenue@n% (n from ``promotion_metric``). The challenger is promoted when
 
 - the evidence is enough: the set holds at least ``gate_min_hits`` hits (else the champion is
   kept: a coin toss on a handful of hits must not replace a model);
@@ -36,6 +37,7 @@ from training.evaluate import (
     EvaluationSet,
     evaluation_sets,
     operator_register,
+    primary_choice,
     rule_profiles,
     test_window,
 )
@@ -117,22 +119,31 @@ def _target(spec: dict[str, Any], data: EvaluationSet) -> np.ndarray:
 
 
 def gate_set(
-    sets: dict[str, EvaluationSet], spec: dict[str, Any], min_hits: int
+    sets: dict[str, EvaluationSet],
+    spec: dict[str, Any],
+    min_hits: int,
+    random_min_hits: int | None = None,
 ) -> tuple[EvaluationSet | None, str]:
-    """The set to decide on: random controls with enough hits, else every labelled control.
+    """The set to decide on, chosen as ``crisk evaluate`` chooses its primary set.
 
-    Returns (None, why) when no set holds ``min_hits`` hits of the model's target.
+    Random controls when they hold ``random_min_hits`` irregular items of the model's area
+    (``primary_min_random_hits``; ``min_hits`` when not given), else every labelled control of
+    the window; never the synthetic ground truth. Returns (None, why) when the chosen set is
+    missing or holds fewer than ``min_hits`` hits of the model's target: too little evidence.
     """
-    counts = []
-    for name in GATE_SETS:
-        data = sets.get(name)
-        if data is None:
-            continue
-        hits = int(_target(spec, data).sum())
-        counts.append(f"{hits} in {name} ({len(data.labels)} items)")
-        if hits >= min_hits:
-            return data, ""
-    return None, f"not enough evidence: {', '.join(counts) or 'no labelled set'}; {min_hits} needed"
+    usable = {name: sets[name] for name in GATE_SETS if name in sets}
+    if not usable:
+        return None, f"not enough evidence: no labelled set; {min_hits} needed"
+    threshold = min_hits if random_min_hits is None else random_min_hits
+    name, why = primary_choice(usable, spec.get("area"), threshold)
+    data = usable.get(name)
+    hits = 0 if data is None else int(_target(spec, data).sum())
+    if data is None or hits < min_hits:
+        size = 0 if data is None else len(data.labels)
+        return None, (
+            f"not enough evidence: {hits} hits in {name} ({size} items; {why}); {min_hits} needed"
+        )
+    return data, why
 
 
 def compare(
@@ -292,7 +303,7 @@ def _decide(
         )
     spec = challenger[1].spec
     sets = (evaluation_data or (lambda subject: _gate_sets(settings, subject)))(spec["subject"])
-    data, why = gate_set(sets, spec, settings.gate_min_hits)
+    data, why = gate_set(sets, spec, settings.gate_min_hits, settings.primary_min_random_hits)
     if data is None:
         return _decision(name, versions, False, f"{why}: champion kept", None, settings)
     comparison = compare(

@@ -15,7 +15,7 @@ import pytest
 
 import training.promote as promote
 from training.config import TrainingSettings
-from training.evaluate import EvaluationSet
+from training.evaluate import EvaluationSet, primary_choice
 from training.promote import PromotionDecision, compare, gate_set
 
 NAME = "crisk_declaration_financial"
@@ -99,6 +99,32 @@ def test_the_synthetic_ground_truth_is_never_a_gate_set() -> None:
     chosen, why = gate_set({"synthetic_ground_truth": truth}, SPEC, 30)
     assert chosen is None and "no labelled set" in why
     assert "synthetic_ground_truth" not in promote.GATE_SETS
+
+
+def test_the_gate_chooses_its_set_as_evaluate_chooses_the_primary_set() -> None:
+    few, many = _labels(300, 0.05), _labels(3_000, 0.1)  # 15 and 300 irregular items
+    sets = {"random_controls": _set("random_controls", few), "controlled": _set("controlled", many)}
+    for random_min_hits in (10, 30):
+        chosen, _ = gate_set(sets, SPEC, 5, random_min_hits)
+        expected, _ = primary_choice(sets, "financial", random_min_hits)
+        assert chosen is not None and chosen.name == expected
+    # Chosen, but too thin to decide on: the champion stays.
+    chosen, why = gate_set(sets, SPEC, 100, 10)
+    assert chosen is None and "in random_controls" in why and "100 needed" in why
+
+
+def test_the_gate_asks_for_no_ground_truth(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[dict[str, object]] = []
+    truth = _set("synthetic_ground_truth", _labels(100, 0.1))
+
+    def sets(settings: object, subject: str, window: object, **options: object) -> dict:
+        asked.append(options)
+        return {"synthetic_ground_truth": truth}
+
+    monkeypatch.setattr(promote, "test_window", lambda settings, subject: (None, None))
+    monkeypatch.setattr(promote, "evaluation_sets", sets)
+    assert promote._gate_sets(TrainingSettings(), "declaration") == {}
+    assert asked == [{}]  # the default of evaluation_sets: no ground truth
 
 
 def test_a_clearly_better_challenger_is_promoted_with_its_interval(
