@@ -653,12 +653,16 @@ def _controls(
         }
     )
     controlled = labels.controlled_at or FieldRule(offset_days=0)
-    frame["controlled_at"] = _label_rule(
-        sub, "controlled_at", controlled, None, sub_done, subject_time
+    frame["controlled_at"] = _not_before_on_the_same_day(
+        _label_rule(sub, "controlled_at", controlled, None, sub_done, subject_time),
+        pd.Series(subject_time).dt.tz_localize("UTC"),
+        controlled,
     )
     if labels.reported_at is not None:
-        frame["reported_at"] = _label_rule(
-            sub, "reported_at", labels.reported_at, None, sub_done, subject_time
+        frame["reported_at"] = _not_before_on_the_same_day(
+            _label_rule(sub, "reported_at", labels.reported_at, None, sub_done, subject_time),
+            frame["controlled_at"],
+            labels.reported_at,
         )
     for target, default in defaults.items():
         frame[target] = _label_rule(
@@ -679,6 +683,29 @@ def _controls(
         warnings.append("labels.controlled_at not given: controls are dated at the lodgement")
     evaluator.problems.extend(sub.problems)
     return frame, evaluator.rows[labelled]
+
+
+_TIME_OF_DAY = re.compile(r"%[HIklMSXcTRrpfz]")
+
+
+def _dated_by_day(rule: FieldRule, times: pd.Series) -> bool:
+    """Whether a file column gives days only (no time of day)."""
+    if rule.column is None or not pd.api.types.is_datetime64_any_dtype(times):
+        return False
+    if rule.format is not None:
+        return _TIME_OF_DAY.search(rule.format) is None
+    local = times.dropna().dt.tz_convert(rule.timezone or "UTC")
+    return bool(len(local)) and bool((local == local.dt.normalize()).all())
+
+
+def _not_before_on_the_same_day(times: pd.Series, earlier: pd.Series, rule: FieldRule) -> pd.Series:
+    """A control (or its report) dated by day only, on the day of the event it follows, took
+    place after that event, not at the midnight before it: it is dated at the event. A day
+    before the event's day stays as it is (and the contract quarantines it)."""
+    if not _dated_by_day(rule, times):
+        return times
+    same_day = (times < earlier) & (times + pd.Timedelta(days=1) > earlier)
+    return times.mask(same_day, earlier)
 
 
 def _risk_areas(

@@ -806,6 +806,8 @@ def _curl_example(settings: Any, scorer_key: str) -> str:
             pd.read_parquet(data).tail(1)[fields].to_json(orient="records", date_format="iso")
         )[0]
         item = {k: v for k, v in item.items() if v is not None}
+        if isinstance(item.get("extra"), str):  # stored as JSON text; a request sends a map
+            item["extra"] = json.loads(item["extra"])
     else:
         item = {f.name: f.example for f in contract_for("declarations").fields if f.required}
     body = json.dumps({"declarations": [item], "explain": True})

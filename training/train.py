@@ -311,7 +311,8 @@ def _train_subject(
         tasks.append(("financial", REVENUE_TASK))
     elif subject == "declaration":
         # Unknown is not zero: a revenue model trained on the zeros would learn nothing true.
-        logger.warning(
+        # The command line says so in its notes; a warning here would say it twice.
+        logger.info(
             "dataset %s: revenue recovered unknown, no revenue model trained", manifest.dataset
         )
     counted = f"training {subject} models"

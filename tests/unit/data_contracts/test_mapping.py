@@ -261,6 +261,28 @@ labels:
     assert "extra.rate.type: not a number in a numeric attribute" in _problems(error)[0]
 
 
+def test_a_control_dated_by_day_on_the_lodgement_day_follows_the_lodgement() -> None:
+    loaded = _mapping(
+        """\
+labels:
+  outcome: {column: R, irregular: ["F"]}
+  risk_area: {constant: financial}
+  controlled_at: {column: C, format: "%d/%m/%Y", timezone: Europe/Warsaw}
+  reported_at: {column: C, format: "%d/%m/%Y", timezone: Europe/Warsaw}
+"""
+    )
+    # Lodged 10:00 UTC; controlled "that day" (row 1), the next day (row 2), the day before (row 3).
+    columns = {**FRAME, "R": ["F", "OK", "OK"], "C": ["04/01/2021", "06/01/2021", "05/01/2021"]}
+    controls = _apply(loaded, columns).control_results
+    # Not at the midnight before the lodgement (the contract would quarantine it): at it.
+    assert [str(t) for t in controls["controlled_at"]] == [
+        "2021-01-04 10:00:00+00:00",  # the lodgement itself
+        "2021-01-05 23:00:00+00:00",  # local midnight of the next day, as written
+        "2021-01-04 23:00:00+00:00",  # before its lodgement: left for the contract to refuse
+    ]
+    assert list(controls["reported_at"]) == list(controls["controlled_at"])
+
+
 def test_a_file_without_descriptions_is_a_warning() -> None:
     mapped = _apply(_mapping())
     assert "goods_description" not in mapped.declarations
