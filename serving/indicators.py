@@ -466,6 +466,12 @@ def _cells(frame: pd.DataFrame) -> list[list[Any]]:
     return rows
 
 
+def _error_bars(rate: np.ndarray, low: np.ndarray, high: np.ndarray) -> list[np.ndarray]:
+    """Distances from the rate to its interval's ends; never negative (at 0% or 100% the
+    interval's end equals the rate up to rounding, which matplotlib refuses)."""
+    return [np.clip(rate - low, 0.0, None), np.clip(high - rate, 0.0, None)]
+
+
 def _rate_chart(frame: pd.DataFrame) -> str:
     """Hit rate per control type, one bar per selection, random ones with their interval."""
     fig, axis = new_figure(7.5, 3.6)
@@ -482,7 +488,7 @@ def _rate_chart(frame: pd.DataFrame) -> str:
             low = part["95% interval low"].to_numpy(dtype=float) * 100
             high = part["95% interval high"].to_numpy(dtype=float) * 100
             axis.errorbar(
-                x, rate, yerr=[rate - low, high - rate], fmt="none", ecolor="#1d2733", capsize=3
+                x, rate, yerr=_error_bars(rate, low, high), fmt="none", ecolor="#1d2733", capsize=3
             )
     axis.set_xticks(np.arange(len(types)) + width * (len(reasons) - 1) / 2, types)
     axis.set_ylabel("hit rate, %")

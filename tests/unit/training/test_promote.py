@@ -177,6 +177,28 @@ def test_a_challenger_within_the_noise_of_the_champion_is_promoted(
     assert decision.promoted
 
 
+def test_the_margin_is_a_share_of_the_champions_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    labels = _labels()
+    sets = {"controlled": _set("controlled", labels)}
+    better, worse = _scores(labels, 0.4, 1), _scores(labels, 1.5, 2)
+    strict, _ = _decide(monkeypatch, sets, challenger=("3", worse), champion=("2", better))
+    assert not strict.promoted and strict.difference_high < 0
+    # Refused while the interval's upper bound lies below -margin x the champion's value.
+    relative = -strict.difference_high / strict.champion_value
+    absolute = -strict.difference_high
+    assert absolute < relative
+    between, _ = _decide(
+        monkeypatch, sets, challenger=("3", worse), champion=("2", better),
+        promotion_margin=(absolute + relative) / 2,
+    )  # fmt: skip
+    assert not between.promoted and "than the champion" in between.reason
+    lenient, _ = _decide(
+        monkeypatch, sets, challenger=("3", worse), champion=("2", better),
+        promotion_margin=min(relative + 0.01, 0.99),
+    )  # fmt: skip
+    assert lenient.promoted, lenient.reason  # the rule profiles score nothing here
+
+
 def test_a_challenger_significantly_below_the_rule_profiles_is_refused(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
