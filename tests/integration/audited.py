@@ -67,7 +67,9 @@ def _feedback(item: dict[str, Any], n: int) -> dict[str, Any]:
         "item_number": item["item_number"],
         "controlled_at": "2027-02-01T10:00:00Z",
         "control_type": "physical",
-        "selection_reason": "random" if item["random_selection"] else "model",
+        # As the service recorded it (an item it released was controlled for another reason):
+        # a contradicting claim would be stored with the audit's selection instead.
+        "selection_reason": item["selection"]["reason"] or "other",
         "outcome": "irregularity",
         "risk_area": "financial",
         "revenue_recovered_eur": 410.0 + n,
