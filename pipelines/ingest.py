@@ -3,11 +3,22 @@
 The data store (``CRISK_HOME/data``) holds the current version of every valid record, one
 Parquet file per kind. A newer version of a record replaces the stored one; what it replaced and
 every quarantined row are kept under ``CRISK_HOME/quarantine`` with their reasons.
+
+Two ingests at once, or one killed mid-write, never lose or corrupt stored records: the merge
+(read what is stored, add, write) runs under an exclusive lock on the data store, and every file
+is written to a temporary name, synced and renamed over the old one, so a reader sees the old
+file or the new one, never half of one. History (quarantine) is written before the data it
+explains: a crash between the two repeats history, it never loses it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import logging
+import os
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,7 +30,15 @@ from data_contracts.io import read_records
 from data_contracts.validate import ValidationResult, validate_frame
 from data_contracts.workspace import Workspace
 
-__all__ = ["IngestResult", "data_file", "ingest_file", "ingest_frame", "subject_times"]
+__all__ = [
+    "IngestResult",
+    "data_file",
+    "data_store_lock",
+    "ingest_file",
+    "ingest_frame",
+    "subject_times",
+    "write_parquet_atomically",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -28,6 +47,35 @@ _FILES = {"declarations": "declarations", "ens": "ens", "control-results": "cont
 
 def data_file(workspace: Workspace, kind: str) -> Path:
     return workspace.data_dir / f"{_FILES[kind]}.parquet"
+
+
+@contextmanager
+def data_store_lock(workspace: Workspace) -> Iterator[None]:
+    """Hold the data store's exclusive lock (other ingests wait; readers never need it)."""
+    workspace.data_dir.mkdir(parents=True, exist_ok=True)
+    with (workspace.data_dir / ".lock").open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def write_parquet_atomically(frame: pd.DataFrame, path: Path) -> None:
+    """Replace ``path`` by ``frame`` in one step: the old file or the new one, never a mix."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        frame.to_parquet(temporary, index=False)
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself survives a crash
+        finally:
+            os.close(directory)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -67,7 +115,7 @@ def _append_quarantine(workspace: Workspace, kind: str, rows: pd.DataFrame) -> N
     rows = rows.assign(quarantined_at=pd.Timestamp.now(tz="UTC"))
     if path.exists():
         rows = pd.concat([pd.read_parquet(path), rows], ignore_index=True)
-    rows.to_parquet(path, index=False)
+    write_parquet_atomically(rows, path)
 
 
 def ingest_frame(workspace: Workspace, kind: str, raw: pd.DataFrame, source: str) -> IngestResult:
@@ -75,6 +123,20 @@ def ingest_frame(workspace: Workspace, kind: str, raw: pd.DataFrame, source: str
     workspace.ensure()
     times = subject_times(workspace) if kind == "control-results" else None
     result: ValidationResult = validate_frame(raw, kind, source=source, subject_times=times)
+    with data_store_lock(workspace):
+        replaced, unchanged, path = _merge(workspace, kind, result, source)
+    logger.info(
+        "%s: %d valid, %d quarantined (%s)", kind, result.n_valid, result.n_quarantined, source
+    )
+    return IngestResult(
+        kind, result.n_input, result.n_valid, result.n_quarantined, replaced, path, unchanged
+    )
+
+
+def _merge(
+    workspace: Workspace, kind: str, result: ValidationResult, source: str
+) -> tuple[int, int, Path]:
+    """Merge valid rows into the stored ones (under the lock); (replaced, unchanged, path)."""
     _append_quarantine(workspace, kind, result.quarantine)
     contract = contract_for(kind)
     path = data_file(workspace, kind)
@@ -111,13 +173,8 @@ def ingest_frame(workspace: Workspace, kind: str, raw: pd.DataFrame, source: str
                 history.astype({c: str for c in contract.field_names if c in history}),
             )
         valid = pd.concat([stored[~superseded], valid], ignore_index=True)
-    valid.to_parquet(path, index=False)
-    logger.info(
-        "%s: %d valid, %d quarantined (%s)", kind, result.n_valid, result.n_quarantined, source
-    )
-    return IngestResult(
-        kind, result.n_input, result.n_valid, result.n_quarantined, replaced, path, unchanged
-    )
+    write_parquet_atomically(valid, path)
+    return replaced, unchanged, path
 
 
 def _comparable(value: object) -> str:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from data_contracts.models import DeclarationItem, EnsFiling
 
@@ -34,7 +34,7 @@ class ScoreRequest(BaseModel):
     ens: list[EnsFiling] = Field(  # type: ignore[valid-type]
         default_factory=list, description="ICS2 entry summary declarations (spec §2)."
     )
-    explain: bool = Field(
+    explain: StrictBool = Field(
         False, description="Reasons for every item, not only those that are not green."
     )
 

@@ -21,12 +21,22 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from data_contracts.models import ControlResult, reasons_from_error
-from serving.audit import AuditLog
+from serving.audit import AuditLog, AuditSigner
 from serving.auth import ApiKeyMiddleware, parse_api_keys
 from serving.bundle import load_bundle
 from serving.config import ServingSettings
 from serving.feedback import FeedbackStore
-from serving.middleware import JsonOnly, ReadinessEndpoint, ValidationErrors
+from serving.launch import exit_with_parent
+from serving.middleware import (
+    BatchBound,
+    OpenApiDocument,
+    ReadinessEndpoint,
+    RequestBounds,
+    RequestLimits,
+    ValidationErrors,
+    error_body,
+)
+from serving.openapi import amend_openapi
 from serving.schemas import (
     ExplainRequest,
     FeedbackRequest,
@@ -42,14 +52,6 @@ logger = logging.getLogger("crisk.serving")
 
 # What /readyz reports; filled in by the service when it has loaded (same worker process).
 _STATE: dict[str, Any] = {"ready": False, "status": "starting"}
-
-
-class EmptyBatch(BentoMLException):
-    error_code = HTTPStatus.UNPROCESSABLE_ENTITY
-
-
-class BatchTooLarge(BentoMLException):
-    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
 
 
 class NoModel(BentoMLException):
@@ -69,6 +71,27 @@ class _DropValidationTracebacks(logging.Filter):
 def _api_keys() -> dict[str, str]:
     settings = ServingSettings()
     return parse_api_keys(settings.api_keys, settings.api_keys_file)
+
+
+def _request_limits() -> RequestLimits:
+    settings = ServingSettings()
+    return RequestLimits(
+        max_body_bytes=settings.max_body_bytes,
+        batches={
+            "/score": BatchBound(("declarations", "ens"), settings.max_batch, minimum=1),
+            "/feedback": BatchBound(("control_results",), settings.max_batch),
+        },
+    )
+
+
+def _readiness() -> dict[str, Any]:
+    """The loaded state, with what the request path has learnt since (the feature store)."""
+    state = {k: v for k, v in _STATE.items() if not k.startswith("_")}
+    scorer = _STATE.get("_scorer")
+    problem = scorer.feature_problem() if scorer is not None else None
+    if problem is not None:
+        state.update(status="degraded", feature_store="unavailable", feature_store_problem=problem)
+    return state
 
 
 def _feature_readers(
@@ -99,10 +122,12 @@ class CustomsRiskScorer:
     """Scores declarations and ENS filings; takes control results back."""
 
     def __init__(self) -> None:
+        exit_with_parent()
         logging.getLogger("bentoml._internal.server.http_app").addFilter(
             _DropValidationTracebacks()
         )
         settings = ServingSettings()
+        parse_api_keys(settings.api_keys, settings.api_keys_file)  # a bad key list stops the start
         workspace = settings.workspace.ensure()
         for name, value in workspace.environment().items():
             os.environ.setdefault(name, value)
@@ -113,7 +138,13 @@ class CustomsRiskScorer:
             settings, subjects, {s: self.bundle.feature_service(s) for s in subjects}
         )
         self.scorer = Scorer(self.bundle, readers, settings)
-        self.audit = AuditLog(workspace.audit_dir / "audit.sqlite", fsync=settings.audit_fsync)
+        self.audit = AuditLog(
+            workspace.audit_dir / "audit.sqlite",
+            fsync=settings.audit_fsync,
+            signer=AuditSigner(settings.audit_key_path),
+            checkpoint_every=settings.audit_checkpoint_every,
+            checkpoint_seconds=settings.audit_checkpoint_seconds,
+        )
         self.feedback_store = FeedbackStore(workspace.feedback_db)
         _STATE.clear()
         _STATE.update(
@@ -129,6 +160,7 @@ class CustomsRiskScorer:
                 "models": {m.name: m.version for m in self.bundle.models},
                 "feature_services": {s: self.bundle.feature_service(s) for s in subjects},
                 "control_capacity": settings.control_capacity,
+                "_scorer": self.scorer,
             }
         )
         # Everything loaded so far lives as long as the process: keep it out of the collector's
@@ -137,16 +169,15 @@ class CustomsRiskScorer:
         gc.freeze()
         logger.info("crisk ready: bundle %s (%s)", self.bundle.tag, self.bundle.source)
 
+    @bentoml.on_shutdown
+    def _sign_audit_head(self) -> None:
+        """A signed checkpoint of the audit log's head, so its tail cannot be cut unnoticed."""
+        self.audit.close()
+
     @bentoml.api(route="/score")
     async def score(self, request: ScoreRequest, /) -> ScoreResponse:
         """Score a batch: per-area probabilities, channel, reasons, warnings and a scoring id."""
-        total = len(request.declarations) + len(request.ens)
-        if total == 0:
-            raise EmptyBatch("declarations, ens: send at least one item")
-        if total > self.settings.max_batch:
-            raise BatchTooLarge(
-                f"declarations, ens: {total} items; at most {self.settings.max_batch} per request"
-            )
+        # Empty and oversized batches were refused before parsing (RequestBounds).
         for subject, items in (("declaration", request.declarations), ("ens", request.ens)):
             if items and not self.bundle.classifiers(subject):
                 raise NoModel(
@@ -202,10 +233,13 @@ class CustomsRiskScorer:
         entry = self.audit.get(request.scoring_id)
         if entry is None:
             ctx.response.status_code = 404
-            return {
-                "error": "not_found",
-                "message": f"no score with scoring_id {request.scoring_id}",
-            }
+            return error_body(
+                "not_found",
+                f"no score with scoring_id {request.scoring_id}",
+                "scoring_id",
+                "not_found",
+                request.scoring_id,
+            )
         if not entry.get("reasons"):
             bundle = (
                 self.bundle
@@ -230,7 +264,14 @@ def _before(moment: Any, recorded: str) -> bool:
 
 # The decorator returns a bentoml Service object; mypy sees the plain class.
 _service: Any = CustomsRiskScorer
-_service.add_asgi_middleware(ValidationErrors)
+# Outermost first: routes and keys, then the bounds on what a body may be, then the rewriting of
+# validation answers, then the endpoints answered without BentoML.
 _service.add_asgi_middleware(ApiKeyMiddleware, keys=_api_keys)
-_service.add_asgi_middleware(JsonOnly)
-_service.add_asgi_middleware(ReadinessEndpoint, state=lambda: _STATE)
+_service.add_asgi_middleware(RequestBounds, limits=_request_limits)
+_service.add_asgi_middleware(
+    ValidationErrors, max_reasons=lambda: ServingSettings().max_error_reasons
+)
+_service.add_asgi_middleware(
+    OpenApiDocument, amend=lambda doc: amend_openapi(doc, ServingSettings().max_batch)
+)
+_service.add_asgi_middleware(ReadinessEndpoint, state=_readiness)
