@@ -16,10 +16,24 @@ NO_ROWS = '<tr><td colspan="2">none</td></tr>'
 FRAME_STYLE = "width:100%;height:80vh;border:1px solid #ccc"
 
 
+def _escape_values(suite_result: object) -> None:
+    """GX's renderer writes the rows' values into its page as they are: a value such as
+    ``<script>`` would become markup. They are escaped first (the page is a report, not data)."""
+    for expectation in getattr(suite_result, "results", []):
+        found = getattr(expectation, "result", None) or {}
+        for key in ("partial_unexpected_list", "unexpected_list"):
+            if isinstance(found.get(key), list):
+                found[key] = [html.escape(v) if isinstance(v, str) else v for v in found[key]]
+        for count in found.get("partial_unexpected_counts") or []:
+            if isinstance(count, dict) and isinstance(count.get("value"), str):
+                count["value"] = html.escape(count["value"])
+
+
 def _data_docs(result: ValidationResult) -> str:
     """GX's own rendering of the suite result (its styles load from a CDN when online)."""
     if result.suite_result is None:
         return "<p>No rows to validate.</p>"
+    _escape_values(result.suite_result)
     try:
         from great_expectations.render.renderer import ValidationResultsPageRenderer
         from great_expectations.render.view import DefaultJinjaPageView
@@ -54,7 +68,7 @@ def write_report(result: ValidationResult, path: Path, source: str) -> Path:
 <h2>Quarantined rows by field and rule</h2>
 <table><tr><th>field:rule</th><th>rows</th></tr>{rows or NO_ROWS}</table>
 <h2>Great Expectations Data Docs</h2>
-<iframe style="{FRAME_STYLE}" srcdoc="{html.escape(_data_docs(result))}"></iframe>
+<iframe sandbox="" style="{FRAME_STYLE}" srcdoc="{html.escape(_data_docs(result))}"></iframe>
 </body></html>"""
     path.write_text(summary)
     return path

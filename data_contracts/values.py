@@ -15,7 +15,8 @@ JSON body (``parse_value``, used by the pydantic models as a before-validator). 
   nanoseconds since 1970);
 - text never holds control characters (NUL, other C0 controls but tab and line breaks, DEL) nor
   bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069), which reorder what an
-  officer reads on screen; right-to-left text and the plain RTL/LTR marks are accepted;
+  officer reads on screen, nor lone surrogates; right-to-left text and the plain RTL/LTR marks
+  are accepted;
 - lists: sequences (or JSON/``>``-separated text) of non-blank text elements that do not contain
   the ``>`` separator; an empty list is absent; maps: objects or JSON object text whose keys are
   names (letters, digits, ``_``) and whose values are text (bounded), finite numbers, booleans or
@@ -56,7 +57,10 @@ _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 _FLOAT_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _TIMESTAMP_TEXT = re.compile(TIMESTAMP_TEXT_PREFIX)
 _INT64 = 2**63
-_FORBIDDEN_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069]")
+# Lone surrogates too: they are not characters, and no UTF-8 writer (the audit log) takes them.
+_FORBIDDEN_TEXT = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
 _MAP_KEY = re.compile(EXTRA_KEY_PATTERN)
 _YEARS = (1900, 2199)
 

@@ -56,6 +56,11 @@ def data_store_lock(workspace: Workspace) -> Iterator[None]:
     with (workspace.data_dir / ".lock").open("a") as handle:
         fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
         try:
+            # Writers hold the lock while they write: a temporary file found now was left by a
+            # writer that died mid-write. It is garbage, never data.
+            for directory in (workspace.data_dir, workspace.quarantine_dir):
+                for leftover in directory.glob(".*.tmp"):
+                    leftover.unlink(missing_ok=True)
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
@@ -172,6 +177,8 @@ def _merge(
                 kind,
                 history.astype({c: str for c in contract.field_names if c in history}),
             )
+        if valid.empty:
+            return replaced, unchanged, path  # nothing new: the stored file is left as it is
         valid = pd.concat([stored[~superseded], valid], ignore_index=True)
     write_parquet_atomically(valid, path)
     return replaced, unchanged, path

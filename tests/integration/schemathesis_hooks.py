@@ -9,6 +9,7 @@
   ``rejected`` (spec §3). What it checks instead: whatever the server scores or stores, the
   contract accepts, and every control result it did not store is listed with reasons.
 - :func:`every_4xx_names_field_and_rule`: the one error shape.
+- :func:`protected_routes_need_a_key`: no key, no answer but 401.
 """
 
 from __future__ import annotations
@@ -86,4 +87,17 @@ def every_4xx_names_field_and_rule(ctx: Any, response: Any, case: Any) -> bool |
     reasons = body.get("reasons") if isinstance(body, dict) else None
     if not reasons or not all("field" in r and r.get("rule") for r in reasons):
         _fail(case, "A 4xx that does not name the field and the rule", str(body)[:300])
+    return None
+
+
+_PROTECTED = ("/score", "/feedback", "/explain")
+
+
+@schemathesis.check
+def protected_routes_need_a_key(ctx: Any, response: Any, case: Any) -> bool | None:
+    """A request that reached a protected route without a key was refused with 401."""
+    sent = {k.lower() for k in response.request.headers}
+    anonymous = case.operation.path in _PROTECTED and "authorization" not in sent
+    if anonymous and case.method.upper() == "POST" and response.status_code != 401:
+        _fail(case, "A protected route answered without a key", str(response.status_code))
     return None
