@@ -63,6 +63,7 @@ _RULES = {
     "too_short": "required",
     "extra_forbidden": "unknown_field",
     "finite_number": "type",
+    "json_invalid": "json",
 }
 
 
@@ -270,7 +271,7 @@ def reason_from_error_item(item: dict[str, Any], prefix: tuple[Any, ...] = ()) -
             "type" if kind.endswith(("_type", "_parsing")) or kind.startswith("invalid") else kind
         )
     value = item.get("input")
-    if rule == "type" and value is None and kind != "type":
+    if rule == "type" and "input" in item and value is None and kind != "type":
         rule = "required"  # a missing value where one is required, not a wrong type
     return {
         "field": ".".join(location),

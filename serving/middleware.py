@@ -178,7 +178,9 @@ def parse_strict_json(raw: bytes) -> Any:
 
 
 def _check_counts(document: Any, bound: BatchBound) -> None:
-    if not isinstance(document, dict):
+    if not isinstance(document, dict) or any(
+        name in document and not isinstance(document[name], list) for name in bound.fields
+    ):
         return  # the request model says what is wrong with it (422, rule type)
     counts = {f: len(v) for f in bound.fields if isinstance(v := document.get(f), list)}
     for name, count in counts.items():

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -64,10 +65,15 @@ def test_a_feature_store_lost_after_start_degrades_and_recovers(
     assert _score(server, _declarations(home, 2, seed=1)).status_code == 200
     assert httpx.get(f"{server.url}/readyz").json()["feature_store"] == "ok"
 
+    # The store goes away under the running service: its tables vanish (kept aside first).
     online = home / "feast" / "online_store.db"
-    moved = online.with_name("online_store.db.away")
-    online.rename(moved)
-    online.mkdir()  # a path SQLite cannot open: the store is unreachable
+    kept = home.parent / "online_store.kept.db"
+    with sqlite3.connect(online) as source, sqlite3.connect(kept) as copy:
+        source.backup(copy)
+    with sqlite3.connect(online) as store:
+        tables = [r[0] for r in store.execute("SELECT name FROM sqlite_master WHERE type='table'")]
+        for table in tables:
+            store.execute(f'DROP TABLE "{table}"')
     try:
         time.sleep(2.5)  # the reader notices a changed store every 2 s and drops its cache
         response = _score(server, _declarations(home, 5, seed=2))
@@ -79,8 +85,8 @@ def test_a_feature_store_lost_after_start_degrades_and_recovers(
         assert ready["status"] == "degraded" and ready["feature_store"] == "unavailable"
         assert "feature store unavailable" in ready["feature_store_problem"]
     finally:
-        online.rmdir()
-        moved.rename(online)
+        with sqlite3.connect(kept) as copy, sqlite3.connect(online) as store:
+            copy.backup(store)
     time.sleep(2.5)
     response = _score(server, _declarations(home, 3, seed=3))
     assert response.status_code == 200

@@ -12,6 +12,7 @@ import html
 import io
 import json
 import sqlite3
+import threading
 import time
 import zipfile
 from collections.abc import Callable, Iterator
@@ -137,7 +138,7 @@ HTTP: dict[str, HttpCase] = {
             .encode()
         ),
         422,
-        "type",
+        "json",
     ),
     "unicode_homoglyph_eori": HttpCase(
         _one({"importer_id": "NL12345678901\u0410"}), 422, "pattern"
@@ -318,23 +319,51 @@ def test_http(
     assert httpx.get(f"{server.url}/readyz", timeout=10).json()["ready"], "the service is up"
 
 
-def test_a_huge_body_does_not_slow_readyz(server: Any) -> None:
-    """The 5 MB body of 200,000 small items is refused while /readyz keeps answering."""
-    body = _json({"declarations": [{"declaration_id": "D0000001"}] * 200_000})
+def test_huge_bodies_are_refused_at_once_while_readyz_stays_fast(server: Any) -> None:
+    """200,000 small items (under the size limit: counted, 422) and 5 MB of them (over it:
+    413), sent again and again while another client polls /readyz."""
     headers = {
         "content-type": "application/json",
         "authorization": f"Bearer {server.keys['scorer']}",
     }
-    with httpx.Client(timeout=30) as client:
-        started = time.perf_counter()
-        refused = client.post(f"{server.url}/score", content=body, headers=headers)
-        big = time.perf_counter() - started
-        started = time.perf_counter()
-        ready = client.get(f"{server.url}/readyz")
-        small = time.perf_counter() - started
-    assert refused.status_code == 413 and len(refused.content) < 1_000
-    assert ready.status_code == 200
-    assert big < 5 and small < 5, (big, small)  # generous sanity bounds
+    bodies = [
+        _json({"declarations": [{}] * 200_000}),
+        _json({"declarations": [{"declaration_id": "D0000001"}] * 200_000}),
+    ]
+    answers: list[tuple[int, int, float]] = []
+    ready: list[float] = []
+    done = threading.Event()
+
+    def send() -> None:
+        with httpx.Client(timeout=60) as client:
+            for round_ in range(6):
+                started = time.perf_counter()
+                answer = client.post(
+                    f"{server.url}/score", content=bodies[round_ % 2], headers=headers
+                )
+                answers.append(
+                    (answer.status_code, len(answer.content), time.perf_counter() - started)
+                )
+        done.set()
+
+    def poll() -> None:
+        with httpx.Client(timeout=60) as client:
+            while not done.is_set():
+                started = time.perf_counter()
+                assert client.get(f"{server.url}/readyz").status_code == 200
+                ready.append(time.perf_counter() - started)
+                time.sleep(0.02)
+
+    threads = [threading.Thread(target=send), threading.Thread(target=poll)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=120)
+    assert sorted({status for status, _, _ in answers}) == [413, 422]
+    assert all(size < 1_000 for _, size, _ in answers), "a short answer, whatever the request"
+    # Generous sanity bounds (the figures are in docs/benchmarks.md), not a timing test.
+    assert max(seconds for _, _, seconds in answers) < 5
+    assert ready and max(ready) < 2
 
 
 # --- files ---------------------------------------------------------------------------------------
@@ -383,16 +412,16 @@ FILES: dict[str, FileCase] = {
         "not UTF-8",
     ),
     "file_utf16": FileCase(
-        "utf16.csv", lambda p, f: _write_frame(f, p, encoding="utf-16"), 2, "not UTF-8"
+        "utf16.csv", lambda p, f: _write_frame(f, p, encoding="utf-16"), 2, "UTF-16"
     ),
     "file_zip_as_csv": FileCase(
-        "archive.csv", lambda p, f: p.write_bytes(_zip_bytes()), 2, "UTF-8"
+        "archive.csv", lambda p, f: p.write_bytes(_zip_bytes()), 2, "NUL byte"
     ),
     "file_zip_as_parquet": FileCase(
         "archive.parquet", lambda p, f: p.write_bytes(_zip_bytes()), 2, "unreadable Parquet"
     ),
     "file_binary_garbage": FileCase(
-        "garbage.csv", lambda p, f: p.write_bytes(bytes(range(256)) * 64), 2, "not UTF-8"
+        "garbage.csv", lambda p, f: p.write_bytes(bytes(range(256)) * 64), 2, "NUL byte"
     ),
     "file_directory": FileCase("folder.csv", lambda p, f: p.mkdir(), 2, "directory"),
     "file_missing": FileCase("nowhere.csv", lambda p, f: None, 2, "no such file"),
@@ -404,9 +433,7 @@ FILES: dict[str, FileCase] = {
         2,
         "missing required column",
     ),
-    "file_nul_in_text": FileCase(
-        "nul.csv", _with("goods_description", "a\x00b"), 1, "1 quarantined"
-    ),
+    "file_nul_in_text": FileCase("nul.csv", _with("goods_description", "a\x00b"), 2, "NUL byte"),
     "file_huge_field": FileCase(
         "huge.csv", _with("goods_description", "x" * 1_000_000), 1, "1 quarantined"
     ),

@@ -16,8 +16,8 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_make_audit_says_it_could_not_check_when_offline() -> None:
     # An unreachable proxy stands for a machine without network; nothing leaves it.
     unreachable = "http://127.0.0.1:9"
-    env = {**os.environ, "HTTPS_PROXY": unreachable, "https_proxy": unreachable,
-           "HTTP_PROXY": unreachable, "http_proxy": unreachable, "NO_PROXY": "", "no_proxy": ""}  # fmt: skip
+    proxies = {name: unreachable for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY")}
+    env = {**os.environ, **proxies, "http_proxy": unreachable, "NO_PROXY": "", "no_proxy": ""}
     done = subprocess.run(
         ["make", "-s", "audit"], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300
     )
