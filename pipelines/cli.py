@@ -389,6 +389,17 @@ def _create_private_file(path: Path, text: str) -> None:
         temporary.unlink()
 
 
+def _check_servable(workspace: Any) -> None:
+    """One line instead of a server that restarts a failing worker forever."""
+    registry = workspace.mlflow_dir / "mlflow.db"
+    bundles = workspace.bentoml_home / "models" / "crisk-bundle"
+    if not registry.exists() and not (bundles.is_dir() and any(bundles.iterdir())):
+        raise FileNotFoundError(
+            f"{workspace.home}: nothing to serve (no model registry at {registry}, no bundled "
+            "champion); run `crisk bootstrap` (or `make run`) first, or set CRISK_HOME"
+        )
+
+
 def _curl_example(settings: Any, scorer_key: str) -> str:
     import pandas as pd
 
@@ -418,9 +429,14 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default 3000).")] = None,
 ) -> None:
     """Serve the champions over HTTP (BentoML): /score, /feedback, /explain, /readyz, /metrics."""
+    from serving.auth import parse_api_keys
     from serving.launch import exec_server
 
     settings = _settings()
+    # Configured keys are checked first (one key for two roles is refused), then whether there
+    # is anything to serve, before a demo key file is written.
+    parse_api_keys(settings.serving.api_keys, settings.serving.api_keys_file)
+    _check_servable(settings.workspace)
     if host:
         settings.serving.host = host
     if port:

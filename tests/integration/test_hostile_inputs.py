@@ -580,6 +580,7 @@ CLI: dict[str, CliCase] = {
     "cli_reused_key": CliCase(
         _with_home(["serve"], CRISK_API_KEYS="scorer:same,officer:same"), "give every role its own"
     ),
+    "cli_serve_empty_workspace": CliCase(_with_home(["serve"]), "nothing to serve"),
     "cli_world_too_small": CliCase(
         lambda tmp: (["world", "generate", "--out", str(tmp / "w"), "--declarations", "5"], {}),
         "1000",
