@@ -74,8 +74,17 @@ def _alive(pid: int) -> bool:
     return True
 
 
+def _is_server_worker() -> bool:
+    return any("_bentoml_impl.worker" in argument for argument in sys.orig_argv)
+
+
 def exit_with_parent() -> None:
-    """Make this process (a server worker) exit when its parent, the arbiter, is gone."""
+    """Make this process (a server worker) exit when its parent, the arbiter, is gone.
+
+    Does nothing elsewhere (the service class built in a test or a notebook process).
+    """
+    if not _is_server_worker():
+        return
     parent = os.getppid()
     _request_death_signal()
     recorded = os.environ.get(PARENT_VARIABLE, "")

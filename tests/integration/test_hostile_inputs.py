@@ -11,6 +11,7 @@ import gzip
 import html
 import io
 import json
+import shutil
 import sqlite3
 import threading
 import time
@@ -457,15 +458,24 @@ def clean_declarations(small_world: World) -> pd.DataFrame:
     return pd.DataFrame(json.loads(valid.to_json(orient="records", date_format="iso")))
 
 
+@pytest.fixture(scope="module")
+def stored_workspace(
+    clean_declarations: pd.DataFrame, tmp_path_factory: pytest.TempPathFactory
+) -> Path:
+    """A workspace holding 300 stored declarations (each test works on a copy of it)."""
+    home = tmp_path_factory.mktemp("hostile") / "ws"
+    base_path = home.parent / "base.csv"
+    clean_declarations.iloc[:300].to_csv(base_path, index=False)
+    ingest_file(Workspace.at(home), "declarations", base_path)
+    return home
+
+
 @pytest.fixture
 def file_workspace(
-    clean_declarations: pd.DataFrame, tmp_path: Path
+    stored_workspace: Path, clean_declarations: pd.DataFrame, tmp_path: Path
 ) -> Iterator[tuple[Workspace, pd.DataFrame]]:
-    workspace = Workspace.at(tmp_path / "ws")
-    base_path = tmp_path / "base.csv"
-    clean_declarations.iloc[:300].to_csv(base_path, index=False)
-    ingest_file(workspace, "declarations", base_path)
-    yield workspace, clean_declarations.iloc[300:310]
+    home = shutil.copytree(stored_workspace, tmp_path / "ws")
+    yield Workspace.at(home), clean_declarations.iloc[300:310]
 
 
 @pytest.mark.parametrize("case_id", sorted(FILES))
