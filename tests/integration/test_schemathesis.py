@@ -16,6 +16,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,11 @@ def _schemathesis(
         "SCHEMATHESIS_HOOKS": "tests.integration.schemathesis_hooks",
         "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", ""),
     }
-    done = subprocess.run(command, cwd=ROOT, env=env, capture_output=True, text=True, timeout=900)
+    # Schemathesis keeps a cache in its working directory: a scratch one, not the checkout.
+    with tempfile.TemporaryDirectory() as scratch:
+        done = subprocess.run(
+            command, cwd=scratch, env=env, capture_output=True, text=True, timeout=900
+        )
     return {"code": done.returncode, "output": done.stdout + done.stderr}
 
 
