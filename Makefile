@@ -41,8 +41,8 @@ serve: venv
 run: bootstrap serve
 
 lint: venv
-	$(BIN)/ruff check $(PACKAGES) tests benchmarks
-	$(BIN)/ruff format --check $(PACKAGES) tests benchmarks
+	$(BIN)/ruff check $(PACKAGES) tests benchmarks scripts
+	$(BIN)/ruff format --check $(PACKAGES) tests benchmarks scripts
 
 typecheck: venv
 	$(BIN)/mypy $(PACKAGES)

@@ -22,6 +22,7 @@ import pandas as pd
 from data_contracts.coerce import Reason, coerce_frame
 from data_contracts.definitions import CONTRACT_VERSION, RecordContract, contract_for
 from data_contracts.io import UnusableInput
+from data_contracts.progress import Progress, advance, quiet
 from data_contracts.signals import risk_signals
 from data_contracts.suites import run_suite
 
@@ -156,8 +157,9 @@ def validate_frame(
     *,
     source: str = "input",
     subject_times: Mapping[tuple[str, str], pd.Timestamp] | None = None,
+    progress: Progress = quiet,
 ) -> ValidationResult:
-    """Validate ``raw`` against the contract of ``kind``.
+    """Validate ``raw`` against the contract of ``kind`` (four counted stages on ``progress``).
 
     Raises:
         UnusableInput: required columns are missing or unknown columns are present.
@@ -165,10 +167,15 @@ def validate_frame(
     contract = contract_for(kind)
     check_columns(raw, contract, source)
     raw = raw.reset_index(drop=True)
+    task = f"validating {len(raw):,} {kind}"
+    advance(progress, task, 0, 4)
     typed, reasons = coerce_frame(raw, contract)
+    advance(progress, task, 1, 4)
     for position, extra in enumerate(_resend_reasons(typed, contract)):
         reasons[position].extend(extra)
+    advance(progress, task, 2, 4)
     suite = run_suite(contract, typed) if len(typed) else None
+    advance(progress, task, 3, 4)
     if suite is not None:
         for meta, positions in suite.failures:
             field = meta.get("field", "")
@@ -209,6 +216,7 @@ def validate_frame(
     )
     quarantine.insert(0, "row", bad_positions + 1)
     quarantine["reasons"] = [reasons[p] for p in bad_positions]
+    advance(progress, task, 4, 4)
     return ValidationResult(
         kind=kind,
         valid=valid,

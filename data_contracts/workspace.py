@@ -132,6 +132,11 @@ class Workspace:
         return self.home / "keys"
 
     @property
+    def serving_bundle_file(self) -> Path:
+        """Which bundle the service serves (written when it loads one; model cards read it)."""
+        return self.serving_dir / "serving_bundle.json"
+
+    @property
     def runs_dir(self) -> Path:
         """Evaluation outputs, reports and simulation results."""
         return self.home / "runs"

@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import yaml
 
+from data_contracts.progress import Progress, advance, quiet
 from features.config import FeatureStoreSettings
 from features.data_sources import table_path
 
@@ -76,7 +77,10 @@ def apply_definitions(settings: FeatureStoreSettings) -> list[str]:
 
 
 def materialize(
-    settings: FeatureStoreSettings, end: datetime, start: datetime | None = None
+    settings: FeatureStoreSettings,
+    end: datetime,
+    start: datetime | None = None,
+    progress: Progress = quiet,
 ) -> list[str]:
     """Load each view's latest snapshot up to ``end`` into the online store.
 
@@ -90,12 +94,14 @@ def materialize(
     snapshots: list[str] = []
     for view in store.list_feature_views():
         (register if not view.ttl or view.ttl.total_seconds() == 0 else snapshots).append(view.name)
-    # Feast prints progress bars to stdout with print(); keep the CLI's output clean.
-    with contextlib.redirect_stdout(io.StringIO()):
-        if snapshots:
-            store.materialize(start_date=recent, end_date=end, feature_views=snapshots)
-        if register:
-            store.materialize(
-                start_date=datetime(1970, 1, 1, tzinfo=UTC), end_date=end, feature_views=register
-            )
+    task = "loading the online store (feature views)"
+    views = [(name, recent) for name in snapshots]
+    views += [(name, datetime(1970, 1, 1, tzinfo=UTC)) for name in register]
+    advance(progress, task, 0, len(views))
+    # Feast prints progress bars to stdout with print(); keep the CLI's output clean. One view
+    # at a time (the same work Feast does in its own loop) so the count can be shown.
+    for done, (name, first) in enumerate(views, 1):
+        with contextlib.redirect_stdout(io.StringIO()):
+            store.materialize(start_date=first, end_date=end, feature_views=[name])
+        advance(progress, task, done, len(views))
     return snapshots + register

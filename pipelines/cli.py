@@ -61,10 +61,61 @@ def _main(
         os.environ.setdefault(name, value)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
-    logging.basicConfig(
-        level=logging.DEBUG if debug else logging.WARNING,
-        format="%(asctime)s %(levelname)s %(name)s: %(message)s",
+    _configure_logging(debug)
+
+
+# Loggers whose warnings the user sees; other libraries' warnings go to the debug log.
+_OWN_LOGGERS = {"data_contracts", "features", "training", "serving", "world", "pipelines", "crisk"}
+
+
+class _StderrHandler(logging.StreamHandler):  # type: ignore[type-arg]
+    """Writes to whatever ``sys.stderr`` is now (a test runner swaps it between commands)."""
+
+    @property  # type: ignore[override]
+    def stream(self) -> Any:
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value: Any) -> None:
+        pass
+
+
+class _OwnWarningsOnly(logging.Filter):
+    """Third-party records below ERROR stay out of the user's output (seen with --debug)."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return record.levelno >= logging.ERROR or record.name.split(".")[0] in _OWN_LOGGERS
+
+
+def _log_warning(
+    message: Warning | str,
+    category: type[Warning],
+    filename: str,
+    lineno: int,
+    file: Any = None,
+    line: str | None = None,
+) -> None:
+    """Python warnings (deprecations in GX, MLflow, Feast...) into the debug log, not stderr."""
+    logging.getLogger("crisk.warnings").debug(
+        "%s: %s (%s:%s)", category.__name__, message, filename, lineno
     )
+
+
+def _configure_logging(debug: bool) -> None:
+    import warnings
+
+    root = logging.getLogger()
+    handler = next((h for h in root.handlers if isinstance(h, _StderrHandler)), None)
+    if handler is None:
+        handler = _StderrHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s"))
+        root.addHandler(handler)
+    for existing in list(handler.filters):
+        handler.removeFilter(existing)
+    if not debug:
+        handler.addFilter(_OwnWarningsOnly())
+    root.setLevel(logging.DEBUG if debug else logging.WARNING)
+    warnings.showwarning = _log_warning
 
 
 def _settings() -> Any:
@@ -112,8 +163,11 @@ def handled(function: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
-def _progress(message: str) -> None:
-    console.print(f"[cyan]•[/cyan] {message}")
+def _progress() -> Any:
+    """Progress bars (counts, ETA) for a long step, on stderr; plain lines when not a terminal."""
+    from pipelines.progress import TerminalProgress
+
+    return TerminalProgress(console)
 
 
 # --- world -------------------------------------------------------------------------------------
@@ -143,9 +197,16 @@ def world_generate(
     except ValueError:
         raise typer.BadParameter(f"--start {start!r}: expected YYYY-MM-DD") from None
     began = time.perf_counter()
-    files = make_world(
-        out_dir, seed=seed, declarations=declarations, ens=ens, weeks=weeks, start=first_day
-    )
+    with _progress() as progress:
+        files = make_world(
+            out_dir,
+            seed=seed,
+            declarations=declarations,
+            ens=ens,
+            weeks=weeks,
+            start=first_day,
+            progress=progress,
+        )
     manifest = json.loads(files.manifest.read_text())
     out.print(f"world written to {files.directory} in {time.perf_counter() - began:.1f} s")
     for name, count in manifest["counts"].items():
@@ -168,7 +229,8 @@ def validate(
 
     if kind not in KINDS:
         raise typer.BadParameter(f"KIND {kind!r}: expected one of {', '.join(KINDS)}")
-    result = validate_file(kind, file, out_dir)
+    with _progress() as progress:
+        result = validate_file(kind, file, out_dir, progress)
     summary = result.result
     out.print(
         f"{summary.n_input:,} rows: {summary.n_valid:,} valid, "
@@ -199,7 +261,8 @@ def ingest(
 
     if kind not in KINDS:
         raise typer.BadParameter(f"KIND {kind!r}: expected one of {', '.join(KINDS)}")
-    result = ingest_file(_settings().workspace, kind, file)
+    with _progress() as progress:
+        result = ingest_file(_settings().workspace, kind, file, progress)
     out.print(
         f"{result.n_input:,} rows: {result.n_valid:,} valid, {result.n_quarantined:,} quarantined, "
         f"{result.n_replaced:,} stored records replaced by newer versions, "
@@ -227,7 +290,8 @@ def features_materialize() -> None:
     """Recompute the point-in-time feature tables and load the online store."""
     from pipelines.steps import materialize_features
 
-    result = materialize_features(_settings())
+    with _progress() as progress:
+        result = materialize_features(_settings(), progress)
     out.print(
         f"{len(result.tables)} feature tables as of {result.cutoff.isoformat()}; "
         f"{len(result.views)} views materialised"
@@ -243,7 +307,8 @@ def train() -> None:
     """Train one calibrated LightGBM per risk area with enough labels; register as challenger."""
     from pipelines.steps import train_models
 
-    models = train_models(_settings())
+    with _progress() as progress:
+        models = train_models(_settings(), progress)
     table = Table("model", "version", "task", "test P@5% (controlled)", "test ROC-AUC")
     for m in models:
         controlled = m.metrics.get("controlled", {})
@@ -271,7 +336,8 @@ def evaluate(
     from training.evaluate import evaluate as run_evaluate
 
     settings = _settings()
-    report = run_evaluate(settings.training, alias=alias, out_dir=out_dir)
+    with _progress() as progress:
+        report = run_evaluate(settings.training, alias=alias, out_dir=out_dir, progress=progress)
     table = Table("area", "set", "n", "hits", "P@5%", "oracle P@5%", "rules", "logistic", "random")
     for key, metrics in report["areas"].items():
         if "@" in key:
@@ -318,7 +384,8 @@ def retrain(
     """Feedback → features → train → evaluate → gate → promote."""
     from pipelines.retrain import retrain as run_retrain
 
-    result = run_retrain(_settings(), feedback, _progress)
+    with _progress() as progress:
+        result = run_retrain(_settings(), feedback, progress)
     if result.feedback is not None:
         out.print(
             f"control results: {result.feedback.n_valid:,} valid, "
@@ -345,7 +412,8 @@ def bootstrap(
             f"a champion is already registered in {settings.workspace.home}: nothing to bootstrap"
         )
         return
-    result = run_bootstrap(settings, _progress)
+    with _progress() as progress:
+        result = run_bootstrap(settings, progress)
     out.print(f"bootstrapped {settings.workspace.home}: {len(result.models)} models registered")
 
 
@@ -469,6 +537,81 @@ def serve(
     exec_server(settings.serving.host, settings.serving.port, env, settings.workspace.home)
 
 
+# --- monitoring indicators ---------------------------------------------------------------------
+
+
+def _day(value: str | None, option: str) -> date | None:
+    if value is None:
+        return None
+    try:
+        return date.fromisoformat(value)
+    except ValueError:
+        raise typer.BadParameter(f"{option} {value!r}: expected YYYY-MM-DD") from None
+
+
+def _indicator_table(indicator: Any) -> Table:
+    import math
+
+    from serving.indicators import share_column
+
+    table = Table(*[str(c) for c in indicator.table.columns], title=indicator.title)
+    for record in indicator.table.to_dict("records"):
+        cells = []
+        for key, value in record.items():
+            if isinstance(value, float) and share_column(key):
+                cells.append("–" if math.isnan(value) else f"{100 * value:.1f}%")
+            elif isinstance(value, float):
+                cells.append(f"{value:,.0f}")
+            elif isinstance(value, int):
+                cells.append(f"{value:,}")
+            else:
+                cells.append(str(value))
+        table.add_row(*cells)
+    return table
+
+
+@app.command("report")
+@handled
+def report(
+    start: Annotated[
+        str | None, typer.Option("--from", help="First day of controls, YYYY-MM-DD.")
+    ] = None,
+    end: Annotated[
+        str | None, typer.Option("--to", help="Last day of controls (included), YYYY-MM-DD.")
+    ] = None,
+    out_dir: Annotated[
+        Path | None,
+        typer.Option(
+            "--out",
+            help="Directory for the CSV files and report.html (default: CRISK_HOME/runs/report).",
+        ),
+    ] = None,
+) -> None:
+    """The EU monitoring framework's indicators (spec §5) over control results and the audit log."""
+    from serving.indicators import compute_indicators, indicators_html, load_inputs
+
+    settings = _settings()
+    first, last = _day(start, "--from"), _day(end, "--to")
+    if first and last and last < first:
+        raise typer.BadParameter(f"--to {last} is before --from {first}")
+    result = compute_indicators(load_inputs(settings.workspace), first, last)
+    target = out_dir or settings.workspace.runs_dir / "report"
+    target.mkdir(parents=True, exist_ok=True)
+    out.print(
+        f"{result.n_controls:,} controls ({result.n_random:,} random) from "
+        f"{first or 'the first'} to {last or 'the last'}"
+    )
+    for remark in result.notes:
+        out.print(f"[yellow]note:[/yellow] {remark}")
+    for indicator in result.indicators:
+        out.print(_indicator_table(indicator))
+        for remark in indicator.notes:
+            out.print(f"[yellow]note:[/yellow] {remark}")
+        indicator.table.to_csv(target / f"{indicator.key}.csv", index=False)
+    (target / "report.html").write_text(indicators_html(result))
+    out.print(f"CSV files and report.html in {target}")
+
+
 # --- feedback and audit ------------------------------------------------------------------------
 
 
@@ -482,7 +625,8 @@ def feedback_ingest(
     """Validate control results (a file, or the service's feedback store) into the data store."""
     from pipelines.steps import ingest_feedback
 
-    result = ingest_feedback(_settings(), file)
+    with _progress() as progress:
+        result = ingest_feedback(_settings(), file, progress)
     out.print(
         f"{result.n_input:,} control results: {result.n_valid:,} valid, "
         f"{result.n_quarantined:,} quarantined, {result.n_unchanged:,} already stored unchanged"
@@ -557,37 +701,117 @@ def audit_head(
     typer.echo(text)
 
 
+def _decision(settings: Any, scoring_id: str) -> dict[str, Any]:
+    """The decision record of a scoring id (the same builder as ``POST /explain``)."""
+    from serving.audit import AuditLog
+    from serving.bundle import load_bundle
+    from serving.decision import decision_record, subject_control_results
+    from serving.feedback import FeedbackStore
+
+    workspace = settings.workspace
+    path = workspace.audit_dir / "audit.sqlite"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no audit log, nothing has been scored in this workspace")
+    entry = AuditLog(path).get(scoring_id)
+    if entry is None:
+        raise LookupError(f"no audited score with scoring_id {scoring_id} in {path}")
+    try:
+        bundle = load_bundle(settings.serving, entry["bundle"])
+    except Exception as error:  # a deleted bundle: the recorded decision is still shown
+        logging.getLogger(__name__).debug("bundle %s: %s", entry.get("bundle"), error)
+        bundle = None
+    feedback = FeedbackStore(workspace.feedback_db) if workspace.feedback_db.exists() else None
+    results = subject_control_results(
+        workspace, feedback, entry["subject_type"], entry["subject_id"], entry.get("item_number")
+    )
+    return decision_record(entry, bundle, results, k=settings.serving.top_reasons)
+
+
 @audit_app.command("show")
 @handled
 def audit_show(
     scoring_id: Annotated[str, typer.Argument(help="The scoring_id of a response item.")],
+    html_out: Annotated[
+        Path | None,
+        typer.Option("--html", help="Write the decision page (self-contained HTML) to this file."),
+    ] = None,
+    as_json: Annotated[
+        bool, typer.Option("--json", help="Print the record as JSON (what POST /explain returns).")
+    ] = False,
 ) -> None:
-    """Show an audited decision with its reasons (recomputed from the logged features if needed)."""
-    from serving.bundle import load_bundle
-    from serving.scorer import explain_entry
+    """Show one audited decision: request, features, scores, thresholds, reasons, explanations,
+    versions, selection and the control results received for the subject."""
+    from serving.decision import decision_html, decision_text
 
-    settings = _settings()
-    entry = _audit_log(settings).get(scoring_id)
-    if entry is None:
-        raise LookupError(f"no audited score with scoring_id {scoring_id}")
-    if not entry.get("reasons"):
-        entry["reasons"] = explain_entry(load_bundle(settings.serving, entry["bundle"]), entry)
-        entry["reasons_recomputed"] = True
-    out.print_json(json.dumps(entry, default=str))
+    record = _decision(_settings(), scoring_id)
+    if as_json:
+        # Plain text, not rich: rich wraps long lines, and the output must parse as JSON.
+        typer.echo(json.dumps(record, default=str, indent=1))
+    else:
+        out.print(decision_text(record), markup=False, highlight=False, soft_wrap=True)
+    if html_out is not None:
+        target = html_out / f"decision-{scoring_id}.html" if html_out.is_dir() else html_out
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(decision_html(record))
+        (console if as_json else out).print(f"decision page: {target}")
+
+
+def _bundle_to_describe(settings: Any, tag: str | None) -> tuple[str, dict[str, str], str]:
+    """(bundle tag, model versions, how it was chosen) for the model cards."""
+    from serving.bundle import bundle_versions, load_bundle, serving_bundle
+
+    if tag is not None:
+        return tag, bundle_versions(settings.serving, tag), "as asked (--bundle)"
+    served = serving_bundle(settings.serving)
+    if served is not None:
+        return (
+            served["bundle"],
+            bundle_versions(settings.serving, served["bundle"]),
+            f"the bundle the service serves (since {served.get('since')})",
+        )
+    # Nothing has served yet: the bundle `crisk serve` would serve, built from the champions.
+    registry = settings.workspace.mlflow_dir / "mlflow.db"
+    if not registry.exists():
+        raise FileNotFoundError(
+            f"{registry}: no model registry, so no model to describe; train first "
+            "(`crisk bootstrap`, or `crisk train` on your data)"
+        )
+    try:
+        bundle = load_bundle(settings.serving)
+    except RuntimeError as error:  # registry without champions and nothing bundled
+        raise LookupError(f"no served or champion model to describe: {error}") from None
+    return bundle.tag, dict(bundle.champions), "the bundle `crisk serve` serves (champions)"
 
 
 @audit_app.command("model-report")
 @handled
 def audit_model_report(
+    bundle: Annotated[
+        str | None,
+        typer.Option(help="Bundle tag (crisk-bundle:...); default: the one the service serves."),
+    ] = None,
     out_dir: Annotated[
-        Path, typer.Option("--out", help="Directory for report.html and metrics.json.")
-    ],
+        Path | None,
+        typer.Option(
+            "--out", help="Directory for the cards (default CRISK_HOME/runs/model_cards)."
+        ),
+    ] = None,
+    log: Annotated[
+        bool, typer.Option(help="Also log each card to MLflow with its model version.")
+    ] = True,
 ) -> None:
-    """The HTML report of the serving champions: metrics, baselines, slices, calibration."""
-    from training.evaluate import evaluate as run_evaluate
+    """Model cards of the served models: one self-contained HTML page per model and an index."""
+    from training.model_card import write_model_cards
 
-    run_evaluate(_settings().training, alias="champion", out_dir=out_dir)
-    out.print(f"report: {out_dir / 'report.html'}")
+    settings = _settings()
+    tag, versions, chosen = _bundle_to_describe(settings, bundle)
+    target = out_dir or settings.workspace.runs_dir / "model_cards"
+    out.print(f"bundle {tag}: {chosen}")
+    result = write_model_cards(settings.training, versions, target, bundle=tag, log_to_mlflow=log)
+    for name, path in result.cards.items():
+        logged = f" (logged to MLflow: {result.logged[name]})" if name in result.logged else ""
+        out.print(f"{name} v{versions[name]}: {path}{logged}")
+    out.print(f"index: {result.index}")
 
 
 def main() -> None:  # pragma: no cover - console script entry

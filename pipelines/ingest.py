@@ -27,6 +27,7 @@ import pandas as pd
 
 from data_contracts.definitions import contract_for
 from data_contracts.io import read_records
+from data_contracts.progress import Progress, quiet
 from data_contracts.validate import ValidationResult, validate_frame
 from data_contracts.workspace import Workspace
 
@@ -123,11 +124,15 @@ def _append_quarantine(workspace: Workspace, kind: str, rows: pd.DataFrame) -> N
     write_parquet_atomically(rows, path)
 
 
-def ingest_frame(workspace: Workspace, kind: str, raw: pd.DataFrame, source: str) -> IngestResult:
+def ingest_frame(
+    workspace: Workspace, kind: str, raw: pd.DataFrame, source: str, progress: Progress = quiet
+) -> IngestResult:
     """Validate ``raw`` and merge its valid rows into the data store."""
     workspace.ensure()
     times = subject_times(workspace) if kind == "control-results" else None
-    result: ValidationResult = validate_frame(raw, kind, source=source, subject_times=times)
+    result: ValidationResult = validate_frame(
+        raw, kind, source=source, subject_times=times, progress=progress
+    )
     with data_store_lock(workspace):
         replaced, unchanged, path = _merge(workspace, kind, result, source)
     logger.info(
@@ -218,6 +223,9 @@ def _unchanged(
     return same
 
 
-def ingest_file(workspace: Workspace, kind: str, path: Path) -> IngestResult:
+def ingest_file(
+    workspace: Workspace, kind: str, path: Path, progress: Progress = quiet
+) -> IngestResult:
     """Read, validate and merge a CSV or Parquet file."""
-    return ingest_frame(workspace, kind, read_records(path), str(path))
+    progress(f"reading {path.name}")
+    return ingest_frame(workspace, kind, read_records(path), str(path), progress)

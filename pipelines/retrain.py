@@ -6,11 +6,11 @@ A composition of the steps, nothing more: each step is the same function its own
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from data_contracts.progress import Progress, quiet
 from pipelines.config import PipelineSettings
 from pipelines.ingest import IngestResult
 from pipelines.steps import MaterializeResult, ingest_feedback, materialize_features, train_models
@@ -32,7 +32,7 @@ class RetrainResult:
 def retrain(
     settings: PipelineSettings,
     feedback_file: Path | None = None,
-    progress: Callable[[str], None] = logger.info,
+    progress: Progress = quiet,
 ) -> RetrainResult:
     """Bring in new control results, rebuild features, train challengers, promote the not-worse."""
     from training.evaluate import evaluate
@@ -41,11 +41,11 @@ def retrain(
     feedback = None
     if feedback_file is not None or settings.workspace.feedback_db.exists():
         progress("control results → data store")
-        feedback = ingest_feedback(settings, feedback_file)
+        feedback = ingest_feedback(settings, feedback_file, progress)
     progress("features: tables and online store")
-    materialized = materialize_features(settings)
+    materialized = materialize_features(settings, progress)
     progress("training challengers")
-    models = train_models(settings)
+    models = train_models(settings, progress)
     if not models:
         # Too few labels in every area: nothing new to evaluate or gate, champions unchanged.
         progress(
@@ -55,7 +55,7 @@ def retrain(
         return RetrainResult(feedback, materialized, models, {})
     progress("evaluating challengers")
     run_dir = settings.workspace.runs_dir / "latest_evaluation"
-    metrics = evaluate(settings.training, out_dir=run_dir)
+    metrics = evaluate(settings.training, out_dir=run_dir, progress=progress)
     progress("promotion gate")
     decisions = promote(settings.training, [m.name for m in models])
     return RetrainResult(feedback, materialized, models, metrics, decisions)

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
@@ -18,6 +17,7 @@ from typing import Any
 import pandas as pd
 
 from data_contracts.io import read_records
+from data_contracts.progress import Progress, quiet
 from data_contracts.report import write_report
 from data_contracts.validate import ValidationResult, validate_frame
 from pipelines.config import PipelineSettings
@@ -41,12 +41,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-Progress = Callable[[str], None]
-
-
-def _quiet(message: str) -> None:
-    logger.info(message)
-
 
 @dataclass(frozen=True)
 class ValidateResult:
@@ -61,21 +55,32 @@ class ValidateResult:
 
 
 def make_world(
-    out: Path, *, seed: int, declarations: int, ens: int | None, weeks: int, start: date
+    out: Path,
+    *,
+    seed: int,
+    declarations: int,
+    ens: int | None,
+    weeks: int,
+    start: date,
+    progress: Progress = quiet,
 ) -> WorldFiles:
     """Generate and write a synthetic world."""
     config = WorldConfig(seed=seed, declarations=declarations, ens=ens, weeks=weeks, start=start)
-    return write_world(generate_world(config), out)
+    world = generate_world(config, progress)
+    progress("writing the world files")
+    return write_world(world, out)
 
 
-def validate_file(kind: str, path: Path, out: Path) -> ValidateResult:
+def validate_file(kind: str, path: Path, out: Path, progress: Progress = quiet) -> ValidateResult:
     """Validate a file against its contract; write valid, quarantine and the HTML report.
 
     Raises:
         UnusableInput: the file cannot be validated at all (exit code 2 in the CLI).
     """
+    progress(f"reading {path.name}")
     raw = read_records(path)
-    result = validate_frame(raw, kind, source=str(path))
+    result = validate_frame(raw, kind, source=str(path), progress=progress)
+    progress("writing valid rows, quarantine and the report")
     out.mkdir(parents=True, exist_ok=True)
     valid_path = out / "valid.parquet"
     quarantine_path = out / "quarantine.parquet"
@@ -86,7 +91,7 @@ def validate_file(kind: str, path: Path, out: Path) -> ValidateResult:
 
 
 def ingest_world(
-    settings: PipelineSettings, files: WorldFiles, progress: Progress = _quiet
+    settings: PipelineSettings, files: WorldFiles, progress: Progress = quiet
 ) -> list[IngestResult]:
     """Validate the world's feeds into the workspace's data store (and copy the register)."""
     workspace = settings.workspace.ensure()
@@ -96,23 +101,24 @@ def ingest_world(
         ("ens", files.ens),
         ("control-results", files.control_results),
     ):
-        progress(f"validating {kind}")
-        results.append(ingest_file(workspace, kind, path))
+        results.append(ingest_file(workspace, kind, path, progress))
     shutil.copy(files.operators, workspace.data_dir / "operators.parquet")
     return results
 
 
-def ingest_feedback(settings: PipelineSettings, path: Path | None = None) -> IngestResult:
+def ingest_feedback(
+    settings: PipelineSettings, path: Path | None = None, progress: Progress = quiet
+) -> IngestResult:
     """Control results into the data store: from a file, or everything ``POST /feedback`` stored."""
     workspace = settings.workspace.ensure()
     if path is not None:
-        return ingest_file(workspace, "control-results", path)
+        return ingest_file(workspace, "control-results", path, progress)
     from serving.feedback import FeedbackStore
 
     frame = FeedbackStore(workspace.feedback_db).frame()
     if frame.empty:  # the service is up but no officer has reported yet
         return IngestResult("control-results", 0, 0, 0, 0, data_file(workspace, "control-results"))
-    return ingest_frame(workspace, "control-results", frame, str(workspace.feedback_db))
+    return ingest_frame(workspace, "control-results", frame, str(workspace.feedback_db), progress)
 
 
 def apply_features(settings: PipelineSettings) -> list[str]:
@@ -128,7 +134,9 @@ class MaterializeResult:
     views: list[str]
 
 
-def materialize_features(settings: PipelineSettings) -> MaterializeResult:
+def materialize_features(
+    settings: PipelineSettings, progress: Progress = quiet
+) -> MaterializeResult:
     """Recompute the point-in-time feature tables from the data store and load the online store."""
     from features.store import apply_definitions, materialize
     from features.tables import FeatureTableInputs, build_feature_tables, cutoff_of
@@ -145,20 +153,24 @@ def materialize_features(settings: PipelineSettings) -> MaterializeResult:
             raise FileNotFoundError(
                 f"{required}: no validated records yet; run `crisk ingest` first"
             )
+    progress("computing the point-in-time feature tables")
     tables = build_feature_tables(inputs, workspace.feature_tables_dir)
+    progress("registering the Feast definitions")
     apply_definitions(settings.training.features)
     lodged = pd.read_parquet(inputs.declarations, columns=["lodged_at"])["lodged_at"]
     cutoff = cutoff_of(lodged)
     views = materialize(
-        settings.training.features, end=cutoff.to_pydatetime() + pd.Timedelta(hours=1)
+        settings.training.features,
+        end=cutoff.to_pydatetime() + pd.Timedelta(hours=1),
+        progress=progress,
     )
     return MaterializeResult(tables=tables, cutoff=cutoff, views=views)
 
 
-def train_models(settings: PipelineSettings) -> list[Any]:
+def train_models(settings: PipelineSettings, progress: Progress = quiet) -> list[Any]:
     from training.train import train
 
-    return train(settings.training)
+    return train(settings.training, progress=progress)
 
 
 def has_champion(settings: PipelineSettings) -> bool:
@@ -183,9 +195,8 @@ class BootstrapResult:
     models: list[Any] = field(default_factory=list)
 
 
-def bootstrap(settings: PipelineSettings, progress: Progress = _quiet) -> BootstrapResult:
+def bootstrap(settings: PipelineSettings, progress: Progress = quiet) -> BootstrapResult:
     """Synthetic world → contracts → features → models: a workspace ready to serve."""
-    progress(f"generating the synthetic world ({settings.world_declarations:,} declaration items)")
     world = make_world(
         settings.workspace.world_dir,
         seed=settings.world_seed,
@@ -193,11 +204,10 @@ def bootstrap(settings: PipelineSettings, progress: Progress = _quiet) -> Bootst
         ens=settings.world_ens,
         weeks=settings.world_weeks,
         start=WorldConfig().start,
+        progress=progress,
     )
     ingested = ingest_world(settings, world, progress)
-    progress("computing features and loading the online store")
-    materialized = materialize_features(settings)
-    progress("training the area models")
+    materialized = materialize_features(settings, progress)
     demo = settings.model_copy(
         update={
             "training": settings.training.model_copy(
@@ -205,5 +215,5 @@ def bootstrap(settings: PipelineSettings, progress: Progress = _quiet) -> Bootst
             )
         }
     )
-    models = train_models(demo)
+    models = train_models(demo, progress)
     return BootstrapResult(world=world, ingested=ingested, materialized=materialized, models=models)

@@ -35,7 +35,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -451,6 +451,19 @@ class AuditLog:
     def close(self) -> None:
         """Sign the head (shutdown)."""
         self.checkpoint()
+
+    def items(self) -> Iterator[dict[str, Any]]:
+        """Every scored item (its response fields and the entry's time), oldest first.
+
+        For reports over the log: inputs and features are left in the entries (``get`` reads
+        one item whole).
+        """
+        connection = self._connect()
+        for created_at, items_json in connection.execute(
+            "SELECT created_at, json_extract(record, '$.items') FROM audit ORDER BY seq"
+        ):
+            for item in orjson.loads(items_json):
+                yield {**item, "created_at": created_at}
 
     def count(self) -> int:
         """Scored items in the log."""

@@ -12,6 +12,7 @@ rather than ``bentoml.mlflow.import_model`` (which imports one model).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -26,8 +27,18 @@ import pandas as pd
 
 from features.model_input import Encoder, calibrate
 from serving.config import ServingSettings
+from serving.reasons import ReferenceProfile
 
-__all__ = ["BUNDLE_NAME", "Bundle", "LoadedModel", "load_bundle", "overall_probability"]
+__all__ = [
+    "BUNDLE_NAME",
+    "Bundle",
+    "LoadedModel",
+    "bundle_versions",
+    "load_bundle",
+    "overall_probability",
+    "record_serving_bundle",
+    "serving_bundle",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -46,6 +57,8 @@ class LoadedModel:
     booster: lgb.Booster
     spec: dict[str, Any]
     encoder: Encoder = field(init=False)
+    # The reference sample summarised for reasons and decision pages (set when loaded to serve).
+    profile: ReferenceProfile = field(default_factory=ReferenceProfile.empty)
 
     def __post_init__(self) -> None:
         self.encoder = Encoder(self.spec["features"], self.spec["vocabularies"])
@@ -148,6 +161,28 @@ def _load_models(folder: Path, index: dict[str, Any]) -> list[LoadedModel]:
     return models
 
 
+def _attach_profiles(folder: Path, models: list[LoadedModel]) -> None:
+    """Summarise each model's reference sample once, so a reason only looks values up.
+
+    Models trained together share one reference sample (same file content): it is read and
+    summarised once for all of them.
+    """
+    summaries: dict[tuple[bytes, tuple[str, ...]], ReferenceProfile] = {}
+    for model in models:
+        path = folder / model.name / "reference_sample.parquet"
+        if not path.exists():
+            continue
+        key = (hashlib.sha256(path.read_bytes()).digest(), tuple(model.spec["features"]))
+        if key not in summaries:
+            summaries[key] = ReferenceProfile.from_frame(
+                pd.read_parquet(path),
+                model.spec["features"],
+                model.spec.get("labels", {}),
+                set(model.spec.get("vocabularies", {})),
+            )
+        model.profile = summaries[key]
+
+
 def _reference_quantiles(folder: Path, models: list[LoadedModel]) -> dict[str, dict[str, Any]]:
     """Score each subject's reference sample with the bundle's models: thresholds for capacity."""
     out: dict[str, dict[str, Any]] = {}
@@ -228,12 +263,12 @@ def _bundle_folder(settings: ServingSettings, tag: str) -> Path:
     another workspace (a test run, a notebook) would look in the wrong place; the workspace's
     own layout (``models/<name>/<version>``) is checked first for that reason.
     """
-    import bentoml
-
     name, _, version = tag.partition(":")
     own = settings.workspace.bentoml_home / "models" / name / version
     if version and (own / "bundle.json").is_file():
         return own
+    import bentoml  # only when needed: it takes seconds to import (an audit look-up need not)
+
     return Path(bentoml.models.get(tag).path)
 
 
@@ -260,11 +295,42 @@ def load_bundle(settings: ServingSettings, tag: str | None = None) -> Bundle:
         source = "bundled"
     folder = _bundle_folder(settings, tag)
     index = json.loads((folder / "bundle.json").read_text())
+    models = _load_models(folder, index)
+    _attach_profiles(folder, models)
     return Bundle(
         tag=tag,
-        models=_load_models(folder, index),
+        models=models,
         quantiles=index["quantiles"],
         source=source,
         fallback_reason=reason,
         champions={name: str(entry["version"]) for name, entry in index["models"].items()},
     )
+
+
+def bundle_versions(settings: ServingSettings, tag: str) -> dict[str, str]:
+    """Registered model name -> version of every model in bundle ``tag`` (read from its index)."""
+    index = json.loads((_bundle_folder(settings, tag) / "bundle.json").read_text())
+    return {name: str(entry["version"]) for name, entry in index["models"].items()}
+
+
+def record_serving_bundle(settings: ServingSettings, bundle: Bundle) -> None:
+    """Note which bundle serves from now on (atomically: a reader never sees half a file)."""
+    path = settings.workspace.serving_bundle_file
+    path.parent.mkdir(parents=True, exist_ok=True)
+    record = {
+        "bundle": bundle.tag,
+        "source": bundle.source,
+        "since": pd.Timestamp.now(tz="UTC").isoformat(),
+        "models": bundle.champions,
+    }
+    temporary = path.with_name(f".{path.name}.{os.getpid()}")
+    temporary.write_text(json.dumps(record, indent=1))
+    os.replace(temporary, path)
+
+
+def serving_bundle(settings: ServingSettings) -> dict[str, Any] | None:
+    """What :func:`record_serving_bundle` noted last, or None if nothing has served yet."""
+    path = settings.workspace.serving_bundle_file
+    if not path.exists():
+        return None
+    return dict(json.loads(path.read_text()))

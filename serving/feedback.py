@@ -80,6 +80,23 @@ class FeedbackStore:
     def count(self) -> int:
         return int(self._connect().execute("SELECT count(*) FROM control_results").fetchone()[0])
 
+    def for_subject(self, subject_type: str, subject_id: str) -> list[dict[str, Any]]:
+        """Every result received for one declaration or ENS filing, with its receive time.
+
+        For decision pages: a look-up by an auditor, so a scan of the payloads is cheap enough.
+        """
+        rows = (
+            self._connect()
+            .execute(
+                "SELECT payload, received_at FROM control_results"
+                " WHERE json_extract(payload, '$.subject_type') = ?"
+                " AND json_extract(payload, '$.subject_id') = ? ORDER BY received_at, control_id",
+                (subject_type, subject_id),
+            )
+            .fetchall()
+        )
+        return [{**json.loads(payload), "received_at": received} for payload, received in rows]
+
     def frame(self) -> pd.DataFrame:
         """Every stored control result, as contract columns (for `crisk retrain`).
 

@@ -42,11 +42,33 @@ class ScoreRequest(BaseModel):
 class Reason(BaseModel):
     feature: str = Field(description="Model feature.", examples=["price_z_score"])
     value: Any = Field(description="The item's value of the feature.", examples=[-3.2])
-    contribution: float = Field(description="Contribution to the area model's log-odds (TreeSHAP).")
+    contribution: float = Field(
+        description="Contribution to the area model's raw score, in log-odds (TreeSHAP)."
+    )
     area: str = Field(
         description="Risk area whose model the reason explains.", examples=["financial"]
     )
-    sentence: str = Field(description="The reason in plain language.")
+    sentence: str = Field(
+        description="The reason in plain language: the value, what it compares with, and how "
+        "far it moves the area's calibrated probability."
+    )
+    percentile: float | None = Field(
+        None,
+        description="Share of recent items (the model's reference sample) with a lower "
+        "value, 0-100; none for categories and missing values.",
+        examples=[96.7],
+    )
+    typical: Any = Field(
+        None,
+        description="The typical value the sentence compares with (for the same goods' "
+        "importers, or among recent items), or the share of recent items with this category.",
+    )
+    probability_without: float | None = Field(
+        None, description="The area's calibrated probability without this feature's contribution."
+    )
+    probability_with: float | None = Field(
+        None, description="The area's calibrated probability with it (the item's score)."
+    )
 
 
 class ScoreResult(BaseModel):

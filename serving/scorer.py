@@ -24,9 +24,9 @@ from serving.audit import new_scoring_ids
 from serving.bundle import Bundle, LoadedModel, overall_probability
 from serving.channels import ChannelPolicy, assign_channels, random_draw
 from serving.config import ServingSettings
-from serving.reasons import top_reasons
+from serving.reasons import GROUP_FEATURE, top_reasons
 
-__all__ = ["FeatureReader", "ScoreOutcome", "Scorer", "explain_entry"]
+__all__ = ["FeatureReader", "ScoreOutcome", "Scorer"]
 
 logger = logging.getLogger(__name__)
 
@@ -185,6 +185,7 @@ class Scorer:
             rows = need_reasons[primary[need_reasons] == area]
             model = by_model[str(area)]
             contributions = model.booster.predict(matrix_for(model)[rows], pred_contrib=True)
+            groups = frame.get(GROUP_FEATURE)
             for j, row in enumerate(rows):
                 row_values = [_clean(frame[name][row]) for name in model.spec["features"]]
                 reasons[int(row)] = top_reasons(
@@ -194,6 +195,9 @@ class Scorer:
                     model.spec["labels"],
                     str(area),
                     k=self.settings.top_reasons,
+                    profile=model.profile,
+                    group=None if groups is None else _clean(groups[row]),
+                    calibration=model.spec["calibration"],
                 )
 
         cold = _COLD_START.get(subject, {})
@@ -269,22 +273,3 @@ class Scorer:
         first = self.score_subject("declaration", declarations, explain)
         second = self.score_subject("ens", ens, explain)
         return ScoreOutcome(first.results + second.results, first.audit + second.audit)
-
-
-def explain_entry(bundle: Bundle, entry: Mapping[str, Any], k: int = 5) -> list[dict[str, Any]]:
-    """Reasons for an audited score, recomputed from the features it recorded (same bundle)."""
-    subject = entry["subject_type"]
-    area = entry.get("primary_area")
-    model = next((m for m in bundle.classifiers(subject) if m.area == area), None)
-    if model is None:
-        raise LookupError(f"bundle {bundle.tag} has no {subject}/{area} model")
-    frame = {
-        name: np.array([entry["features"].get(name)], dtype=object)
-        for name in model.spec["features"]
-    }
-    matrix = model.encoder(frame)
-    contributions = model.booster.predict(matrix, pred_contrib=True)[0]
-    values = [entry["features"].get(name) for name in model.spec["features"]]
-    return top_reasons(
-        contributions, model.spec["features"], values, model.spec["labels"], str(area), k=k
-    )

@@ -23,8 +23,9 @@ from starlette.responses import Response
 from data_contracts.models import ControlResult, reasons_from_error
 from serving.audit import AuditLog, AuditSigner
 from serving.auth import ApiKeyMiddleware, parse_api_keys
-from serving.bundle import load_bundle
+from serving.bundle import load_bundle, record_serving_bundle
 from serving.config import ServingSettings
+from serving.decision import decision_record, subject_control_results
 from serving.feedback import FeedbackStore
 from serving.launch import exit_with_parent
 from serving.middleware import (
@@ -44,7 +45,7 @@ from serving.schemas import (
     ScoreRequest,
     ScoreResponse,
 )
-from serving.scorer import Scorer, explain_entry
+from serving.scorer import Scorer
 
 __all__ = ["CustomsRiskScorer"]
 
@@ -133,6 +134,7 @@ class CustomsRiskScorer:
             os.environ.setdefault(name, value)
         self.settings = settings
         self.bundle = load_bundle(settings)
+        record_serving_bundle(settings, self.bundle)
         subjects = self.bundle.subjects()
         readers, feature_problem = _feature_readers(
             settings, subjects, {s: self.bundle.feature_service(s) for s in subjects}
@@ -229,7 +231,9 @@ class CustomsRiskScorer:
 
     @bentoml.api(route="/explain")
     def explain(self, request: ExplainRequest, /, ctx: bentoml.Context) -> dict[str, Any]:
-        """The audited decision behind a scoring id, with its reasons (recomputed if not stored)."""
+        """The decision page of a scoring id as JSON: what was received, features with their
+        percentiles, scores, thresholds, reasons, per-area explanations, versions, selection
+        and every control result received for the subject (``crisk audit show`` renders it)."""
         entry = self.audit.get(request.scoring_id)
         if entry is None:
             ctx.response.status_code = 404
@@ -240,15 +244,17 @@ class CustomsRiskScorer:
                 "not_found",
                 request.scoring_id,
             )
-        if not entry.get("reasons"):
-            bundle = (
-                self.bundle
-                if entry.get("bundle") == self.bundle.tag
-                else load_bundle(self.settings, entry["bundle"])
-            )
-            entry["reasons"] = explain_entry(bundle, entry, k=self.settings.top_reasons)
-            entry["reasons_recomputed"] = True
-        return entry
+        bundle = self.bundle if entry.get("bundle") == self.bundle.tag else None
+        if bundle is None:
+            try:
+                bundle = load_bundle(self.settings, entry["bundle"])
+            except Exception as error:  # a deleted bundle: the recorded decision is still shown
+                logger.warning("bundle %s not loadable: %s", entry.get("bundle"), error)
+        results = subject_control_results(
+            self.settings.workspace, self.feedback_store, entry["subject_type"],
+            entry["subject_id"], entry.get("item_number"),
+        )  # fmt: skip
+        return decision_record(entry, bundle, results, k=self.settings.top_reasons)
 
 
 def _before(moment: Any, recorded: str) -> bool:

@@ -147,3 +147,13 @@ def server(
     running = start_server(trained_workspace, tmp_path_factory.mktemp("logs") / "server.log")
     yield running
     stop_server(running.process)
+
+
+@pytest.fixture(scope="session")
+def audited_workspace(trained_workspace: Path, tmp_path_factory: pytest.TempPathFactory):
+    """A private copy of the trained workspace that has been evaluated and has served (audit
+    log, feedback, explain answers): what the page tests and notebooks read."""
+    from tests.integration.audited import prepare_audited_workspace
+
+    root = tmp_path_factory.mktemp("audited")
+    return prepare_audited_workspace(trained_workspace, root / "home", root / "server.log")

@@ -24,6 +24,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from data_contracts.progress import Progress, advance, quiet
 from data_contracts.reference import origin_region
 from features.model_input import FEATURES_BY_SUBJECT
 from features.retrieval import entity_frame, historical_features
@@ -240,7 +241,10 @@ def _random_baseline(y_len: int, seed: int) -> np.ndarray:
 
 
 def evaluate(
-    settings: TrainingSettings, alias: str = CHALLENGER, out_dir: Path | None = None
+    settings: TrainingSettings,
+    alias: str = CHALLENGER,
+    out_dir: Path | None = None,
+    progress: Progress = quiet,
 ) -> dict[str, Any]:
     """Evaluate the models behind ``alias``; write ``out_dir/metrics.json``, log it to MLflow."""
     import mlflow
@@ -268,6 +272,7 @@ def evaluate(
         "primary_datasets": {},
     }
     for subject, models in sorted(loaded.items()):
+        progress(f"{subject}: evaluation sets and baselines")
         labelled = load_labelled_set(settings, subject)
         end = labelled.event_time.max().normalize() + pd.Timedelta(days=1)
         split = time_split(
@@ -294,7 +299,9 @@ def evaluate(
                 logistic_models[area] = fit_logistic_regression(
                     labelled.features[train_rows], y_train, subject, settings.seed
                 )
-        for set_name, data in sets.items():
+        counted = f"scoring {subject} evaluation sets"
+        for done, (set_name, data) in enumerate(sets.items()):
+            advance(progress, counted, done, len(sets))
             scores = score_models(models, data.features)
             tie = scores.get(REVENUE_TASK, np.zeros(len(data.features)))
             rules = rule_scores(data.records, subject, profiles, register)
@@ -334,6 +341,7 @@ def evaluate(
                             )
                         }
                     )
+        advance(progress, counted, len(sets), len(sets))
         report["primary_datasets"][subject] = primary_name
     report["selection_bias"] = (
         "Labels exist only for controlled items. Training rows are weighted by "

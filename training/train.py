@@ -26,6 +26,7 @@ import pandas as pd
 
 from data_contracts.codelists import RISK_AREAS
 from data_contracts.definitions import CONTRACT_VERSION
+from data_contracts.progress import Progress, advance, quiet
 from data_contracts.safe_output import csv_safe_frame
 from features.model_input import (
     FEATURES_BY_SUBJECT,
@@ -286,10 +287,11 @@ def _test_metrics(
 
 
 def _train_subject(
-    settings: TrainingSettings, client: Any, subject: str, snapshot: str
+    settings: TrainingSettings, client: Any, subject: str, snapshot: str, progress: Progress
 ) -> list[TrainedModel]:
     import mlflow
 
+    progress(f"{subject}: labelled rows and point-in-time features")
     data = load_labelled_set(settings, subject)
     end = data.event_time.max().normalize() + pd.Timedelta(days=1)
     split = time_split(
@@ -312,7 +314,9 @@ def _train_subject(
     tasks = [(area, "classification") for area in AREAS_BY_SUBJECT[subject]]
     if subject == "declaration":
         tasks.append(("financial", REVENUE_TASK))
-    for area, task in tasks:
+    counted = f"training {subject} models"
+    advance(progress, counted, 0, len(tasks))
+    for done, (area, task) in enumerate(tasks, 1):
         y = (
             data.labels["revenue_recovered_eur"].to_numpy(dtype=float)
             if task == REVENUE_TASK
@@ -323,6 +327,13 @@ def _train_subject(
             logger.info(
                 "%s/%s: %d training hits, below the minimum: no model", subject, area, positives
             )
+            # On the training run, so a model card can say why an area has no model.
+            mlflow.set_tag(
+                f"no_model_{subject}_{area}_{task}",
+                f"{positives} training hits, {int((y[split.validation] > 0).sum())} in "
+                f"validation (minimum {settings.min_positive_labels} and 3)",
+            )
+            advance(progress, counted, done, len(tasks))
             continue
         name = registered_name(settings, subject, "revenue" if task == REVENUE_TASK else area)
         started = time.perf_counter()
@@ -367,6 +378,10 @@ def _train_subject(
                     **{k: v for k, v in model.spec["params"].items() if not isinstance(v, list)},
                     "best_iteration": model.spec["best_iteration"],
                     "calibration": model.spec["calibration"]["method"],
+                    # How the selection bias of the labels was handled (model cards read it).
+                    "selection_weighting": settings.selection_weighting,
+                    "ipw_power": settings.ipw_power,
+                    "exclude_selection_reasons": ",".join(settings.exclude_selection_reasons),
                 }
             )
             mlflow.log_metrics(_flatten("test_", metrics))
@@ -387,24 +402,36 @@ def _train_subject(
                 "data_snapshot": snapshot,
                 "contract_version": CONTRACT_VERSION,
             }
-            _log_diagnostics(model, data, y_test, score, name)
+            _log_diagnostics(
+                model, data, y_test, score, name, data.labels["selection_reason"][split.test]
+            )
             trained.append(_log_model(settings, client, model, features, data, metrics, name, tags))
         logger.info(
             "%s v%s trained in %.1f s", name, trained[-1].version, time.perf_counter() - started
         )
+        advance(progress, counted, done, len(tasks))
     return trained
 
 
 def _log_diagnostics(
-    model: AreaModel, data: LabelledSet, y_test: np.ndarray, score: np.ndarray, name: str
+    model: AreaModel,
+    data: LabelledSet,
+    y_test: np.ndarray,
+    score: np.ndarray,
+    name: str,
+    selection_reason: pd.Series,
 ) -> None:
-    """PR curve, calibration curve and SHAP summary (``shap`` library) as run artifacts."""
+    """PR curve, calibration curve and SHAP summary (``shap`` library) as run artifacts, and the
+    test window's labels and scores (model cards draw their curves from them)."""
     import mlflow
 
     from training.explain import calibration_plot, pr_curve_plot, shap_summary
 
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp)
+        pd.DataFrame(
+            {"label": y_test, "score": score, "selection_reason": selection_reason.to_numpy()}
+        ).to_parquet(folder / "test_scores.parquet", index=False)
         if model.spec["task"] != REVENUE_TASK:
             pr_curve_plot(y_test, score, folder / "pr_curve.png", f"{name}: test window")
             calibration_plot(
@@ -439,7 +466,9 @@ def _provenance(data: LabelledSet, split: TimeSplit, snapshot: str, name: str) -
 
 
 def train(
-    settings: TrainingSettings, subjects: tuple[str, ...] = ("declaration", "ens")
+    settings: TrainingSettings,
+    subjects: tuple[str, ...] = ("declaration", "ens"),
+    progress: Progress = quiet,
 ) -> list[TrainedModel]:
     """Train, log and register every area model with enough labels; returns what was registered."""
     import mlflow
@@ -450,7 +479,7 @@ def train(
     with mlflow.start_run(run_name="crisk train"):
         mlflow.set_tags({"data_snapshot": snapshot, "contract_version": CONTRACT_VERSION})
         for subject in subjects:
-            trained.extend(_train_subject(settings, client, subject, snapshot))
+            trained.extend(_train_subject(settings, client, subject, snapshot, progress))
     unknown = {m.area for m in trained} - set(RISK_AREAS)
     if unknown:
         raise AssertionError(f"unknown areas trained: {unknown}")

@@ -24,6 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from data_contracts.progress import Progress, advance, quiet
 from features.risk_profiles import RiskProfiles, declaration_rule_hits, ens_rule_hits
 from world.catalogue import CHAPTERS, ORIGINS, build_commodities
 from world.controls import ControlPolicy, control_outcomes, historical_selection
@@ -178,8 +179,12 @@ def _break_rows(rng: np.random.Generator, items: pd.DataFrame, rate: float) -> p
     return items
 
 
-def generate_world(config: WorldConfig) -> World:
+_STEPS = "drawing the synthetic world"
+
+
+def generate_world(config: WorldConfig, progress: Progress = quiet) -> World:
     """Draw a world. The same config (seed included) gives the same world, row for row."""
+    advance(progress, _STEPS, 0, 5)
     seeds = np.random.SeedSequence(config.seed).spawn(8)
     rng_ops, rng_cat, rng_decl, rng_ens, rng_ctl, rng_dup, rng_price, rng_ens_ctl = (
         np.random.default_rng(s) for s in seeds
@@ -193,11 +198,13 @@ def generate_world(config: WorldConfig) -> World:
     operators, latent = _operator_register(ops, start)
     profiles = _risk_profiles(ops)
     prices = _price_model(rng_price, catalogue)
+    advance(progress, _STEPS, 1, 5)
 
     draw = generate_declarations(
         rng_decl, config.declarations, n_days, start, ops, catalogue, prices
     )
     items = draw.items
+    advance(progress, _STEPS, 2, 5)
     registered = operators.set_index("operator_id")["registered_at"]
     hits = declaration_rule_hits(items, profiles, registered)
     any_irregular = np.asarray(np.column_stack(list(draw.irregular.values())).any(axis=1))
@@ -217,6 +224,7 @@ def generate_world(config: WorldConfig) -> World:
         id_prefix="CD",
     )
 
+    advance(progress, _STEPS, 3, 5)
     ens_draw = generate_ens(rng_ens, config.n_ens, n_days, start, ops, catalogue)
     filings = ens_draw.filings
     ens_hits = ens_rule_hits(filings, profiles)
@@ -237,6 +245,7 @@ def generate_world(config: WorldConfig) -> World:
         id_prefix="CE",
     )
     controls = pd.concat([decl_controls, ens_controls], ignore_index=True)
+    advance(progress, _STEPS, 4, 5)
     controls = controls.sort_values("controlled_at", kind="stable").reset_index(drop=True)
 
     declarations = _resends(
@@ -244,6 +253,7 @@ def generate_world(config: WorldConfig) -> World:
     )
     ens = _resends(rng_dup, filings, config, "gross_mass_kg")
     truth = pd.concat([draw.truth, ens_draw.truth], ignore_index=True)
+    advance(progress, _STEPS, 5, 5)
     return World(
         declarations=declarations,
         ens=ens,

@@ -585,7 +585,7 @@ CLI: dict[str, CliCase] = {
         "invalid settings",
     ),
     "cli_audit_without_log": CliCase(_with_home(["audit", "verify"]), "no audit log yet"),
-    "cli_audit_unknown_id": CliCase(_with_home(["audit", "show", "0" * 32]), "no audit log yet"),
+    "cli_audit_unknown_id": CliCase(_with_home(["audit", "show", "0" * 32]), "no audit log"),
     "cli_audit_head_unwritable_out": CliCase(_bad_head, "No such file or directory"),
     "cli_reused_key": CliCase(
         _with_home(["serve"], CRISK_API_KEYS="scorer:same,officer:same"), "give every role its own"
