@@ -41,8 +41,8 @@ serve: venv
 run: bootstrap serve
 
 lint: venv
-	$(BIN)/ruff check $(PACKAGES) tests benchmarks scripts
-	$(BIN)/ruff format --check $(PACKAGES) tests benchmarks scripts
+	$(BIN)/ruff check $(PACKAGES) tests benchmarks examples scripts
+	$(BIN)/ruff format --check $(PACKAGES) tests benchmarks examples scripts
 
 typecheck: venv
 	$(BIN)/mypy $(PACKAGES)

@@ -29,7 +29,9 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-SERVICE = "customs_risk_declaration_v1"
+from features.services import SERVICE_FOR_SUBJECT
+
+SERVICE = SERVICE_FOR_SUBJECT["declaration"]
 
 
 def _entities(home: Path, rows: int, seed: int = 0) -> pd.DataFrame:

@@ -68,7 +68,7 @@ class PublishedSplit(BaseModel):
     @model_validator(mode="after")
     def _ordered(self) -> PublishedSplit:
         if not self.train_until < self.validation_until < self.test_until:
-            raise ValueError("split: train_until < validation_until < test_until expected")
+            raise ValueError("expected train_until < validation_until < test_until")
         return self
 
 

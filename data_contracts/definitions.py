@@ -11,7 +11,7 @@ Rule names are part of the contract: quarantine reasons and HTTP 422 bodies name
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from data_contracts.codelists import (
@@ -34,24 +34,33 @@ __all__ = [
     "EXTRA_KEY_PATTERN",
     "EXTRA_MAX_KEYS",
     "EXTRA_VALUE_MAX_LENGTH",
+    "IDENTIFIER_FORMATS",
     "ITINERARY_MAX_ITEMS",
     "KINDS",
     "ConditionalMax",
     "ConditionalRequired",
     "FieldSpec",
+    "IdentifierFormat",
     "ListHeadRule",
     "PairRule",
     "RecordContract",
     "RecordKind",
     "contract_for",
+    "party_id_fields",
 ]
 
-CONTRACT_VERSION = "1.0.0"
+# 1.1: opaque party ids (identifiers="opaque"); a declaration's goods description is optional.
+CONTRACT_VERSION = "1.1.0"
 
 RecordKind = Literal["declarations", "ens", "control-results"]
+# How parties are identified: EU EORI numbers, or a national administration's own ids.
+IdentifierFormat = Literal["eori", "opaque"]
 FieldType = Literal["str", "int", "float", "bool", "timestamp", "str_list", "map"]
 
 EORI_PATTERN = r"[A-Z]{2}[A-Za-z0-9]{1,15}"
+# An opaque party id: any text without control characters (bounded by ID_MAX_LENGTH). National
+# files identify traders by their own numbers, which the contract cannot check beyond that.
+OPAQUE_ID_PATTERN = r"[^\x00-\x1f\x7f-\x9f]+"
 OFFICE_PATTERN = r"[A-Z]{2}[A-Z0-9]{6}"
 HS_PATTERN = r"[0-9]{6}([0-9]{2}([0-9]{2})?)?"
 # Timestamps as text must start with an ISO 8601 calendar date (then optionally a time): files and
@@ -153,6 +162,7 @@ class RecordContract:
     description: str = ""
     extra_allowed: bool = True
     tags: dict[str, str] = field(default_factory=dict)
+    identifiers: IdentifierFormat = "eori"
 
     @property
     def field_names(self) -> list[str]:
@@ -234,8 +244,10 @@ DECLARATION = RecordContract(
         FieldSpec(
             "goods_description",
             "str",
-            "Plain-language description of the goods.",
+            "Plain-language description of the goods (a file without descriptions imports "
+            "them as absent: the description features then carry no information).",
             "cotton t-shirts",
+            required=False,
             max_length=TEXT_MAX_LENGTH,
         ),
         FieldSpec(
@@ -563,11 +575,46 @@ CONTROL_RESULT = RecordContract(
 )
 
 KINDS: dict[str, RecordContract] = {c.kind: c for c in (DECLARATION, ENS, CONTROL_RESULT)}
+IDENTIFIER_FORMATS: tuple[IdentifierFormat, ...] = ("eori", "opaque")
 
 
-def contract_for(kind: str) -> RecordContract:
-    """The contract of ``kind`` (``declarations``, ``ens`` or ``control-results``)."""
+def party_id_fields(contract: RecordContract) -> list[str]:
+    """The fields that identify an economic operator (EORI-checked in the ``eori`` format)."""
+    return [f.name for f in contract.fields if f.pattern == EORI_PATTERN]
+
+
+def _opaque(contract: RecordContract) -> RecordContract:
+    fields = tuple(
+        replace(
+            spec,
+            pattern=OPAQUE_ID_PATTERN,
+            max_length=ID_MAX_LENGTH,
+            description=spec.description.replace("EORI", "id (national, opaque)"),
+            example="7300412",
+        )
+        if spec.pattern == EORI_PATTERN
+        else spec
+        for spec in contract.fields
+    )
+    return replace(contract, fields=fields, identifiers="opaque")
+
+
+_OPAQUE_KINDS: dict[str, RecordContract] = {kind: _opaque(c) for kind, c in KINDS.items()}
+
+
+def contract_for(kind: str, identifiers: IdentifierFormat | str = "eori") -> RecordContract:
+    """The contract of ``kind`` (``declarations``, ``ens`` or ``control-results``).
+
+    ``identifiers="opaque"`` gives the same contract with the party ids (importer, declarant,
+    carrier, consignee) checked as any printable id of bounded length instead of as EORIs: the
+    format of a national administration's or a researcher's file (``crisk import``).
+    """
+    if identifiers not in IDENTIFIER_FORMATS:
+        raise ValueError(
+            f"unknown identifier format {identifiers!r}; expected one of {IDENTIFIER_FORMATS}"
+        )
+    contracts = KINDS if identifiers == "eori" else _OPAQUE_KINDS
     try:
-        return KINDS[kind]
+        return contracts[kind]
     except KeyError:
         raise ValueError(f"unknown record kind {kind!r}; expected one of {sorted(KINDS)}") from None

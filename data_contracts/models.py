@@ -28,7 +28,9 @@ from data_contracts.definitions import (
     EXTRA_VALUE_MAX_LENGTH,
     KINDS,
     FieldSpec,
+    IdentifierFormat,
     RecordContract,
+    contract_for,
 )
 from data_contracts.values import ValueRejected, parse_value
 
@@ -218,9 +220,13 @@ def _cross_field_validator(contract: RecordContract) -> Any:
 
 
 @cache
-def model_for(kind: str) -> type[BaseModel]:
-    """The pydantic model of record kind ``kind``."""
-    contract = KINDS[kind]
+def model_for(kind: str, identifiers: IdentifierFormat | str = "eori") -> type[BaseModel]:
+    """The pydantic model of record kind ``kind``.
+
+    ``identifiers`` is the workspace's identifier format (``DatasetManifest.identifier_format``):
+    ``opaque`` accepts any printable party id, exactly as batch validation with the same format.
+    """
+    contract = contract_for(kind, identifiers)
     fields: dict[str, Any] = {}
     for spec in contract.fields:
         default = ... if spec.required else None

@@ -109,5 +109,8 @@ def risk_signals(records: Mapping[str, Any], kind: str) -> dict[str, Any]:
     )
     names = list(SIGNALS)
     flags = np.column_stack([out[f"warning_{name}"] for name in names])
-    out["warnings"] = [[names[j] for j in np.flatnonzero(row)] for row in flags]
+    # Each row's combination of signals as a bit pattern: a million rows share a few patterns.
+    patterns = flags.astype(np.int64) @ (1 << np.arange(len(names), dtype=np.int64))
+    lists = {int(p): [n for j, n in enumerate(names) if p >> j & 1] for p in np.unique(patterns)}
+    out["warnings"] = [list(lists[p]) for p in patterns.tolist()]
     return out

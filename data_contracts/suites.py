@@ -24,7 +24,8 @@ logger = logging.getLogger(__name__)
 
 
 def suite_name(contract: RecordContract) -> str:
-    return f"crisk_{contract.kind.replace('-', '_')}_v{CONTRACT_VERSION}"
+    opaque = "_opaque_ids" if contract.identifiers == "opaque" else ""
+    return f"crisk_{contract.kind.replace('-', '_')}{opaque}_v{CONTRACT_VERSION}"
 
 
 def _alternation(values: frozenset[Any]) -> str:

@@ -12,7 +12,7 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,7 +20,12 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.coerce import Reason, coerce_frame
-from data_contracts.definitions import CONTRACT_VERSION, RecordContract, contract_for
+from data_contracts.definitions import (
+    CONTRACT_VERSION,
+    IdentifierFormat,
+    RecordContract,
+    contract_for,
+)
 from data_contracts.io import UnusableInput
 from data_contracts.progress import Progress, advance, quiet
 from data_contracts.signals import risk_signals
@@ -157,14 +162,27 @@ def validate_frame(
     *,
     source: str = "input",
     subject_times: Mapping[tuple[str, str], pd.Timestamp] | None = None,
+    identifiers: IdentifierFormat | str = "eori",
+    row_numbers: Sequence[int] | np.ndarray | None = None,
     progress: Progress = quiet,
 ) -> ValidationResult:
     """Validate ``raw`` against the contract of ``kind`` (four counted stages on ``progress``).
 
+    Args:
+        raw: the records, one per row.
+        kind: ``declarations``, ``ens`` or ``control-results``.
+        source: what to call the input in errors (a file name).
+        subject_times: lodgement/filing time per (subject type, id), for control results.
+        identifiers: the party-id format (``eori`` or ``opaque``, see ``contract_for``).
+        row_numbers: the number each row has in its source file (the quarantine's ``row``);
+            default: its position from 1.
+
     Raises:
         UnusableInput: required columns are missing or unknown columns are present.
     """
-    contract = contract_for(kind)
+    contract = contract_for(kind, identifiers)
+    if row_numbers is not None and len(row_numbers) != len(raw):
+        raise ValueError(f"{len(row_numbers)} row numbers for {len(raw)} rows")
     check_columns(raw, contract, source)
     raw = raw.reset_index(drop=True)
     task = f"validating {len(raw):,} {kind}"
@@ -214,7 +232,8 @@ def validate_frame(
             for name in contract.field_names
         }
     )
-    quarantine.insert(0, "row", bad_positions + 1)
+    numbers = bad_positions + 1 if row_numbers is None else np.asarray(row_numbers)[bad_positions]
+    quarantine.insert(0, "row", numbers)
     quarantine["reasons"] = [reasons[p] for p in bad_positions]
     advance(progress, task, 4, 4)
     return ValidationResult(

@@ -34,6 +34,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from data_contracts.definitions import (
     EXTRA_KEY_PATTERN,
@@ -45,6 +46,7 @@ __all__ = [
     "LIST_SEPARATOR",
     "ValueRejected",
     "check_text",
+    "factorize_text",
     "is_blank",
     "parse_column",
     "parse_value",
@@ -292,6 +294,26 @@ def parse_value(value: Any, kind: str) -> Any:
     return None if kind == "str" and parsed == "" else parsed
 
 
+def factorize_text(values: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Codes (-1 for None/NaN) into the distinct values of an object array of text.
+
+    Arrow's dictionary encoding, not ``pd.factorize``: pandas hashes text as C strings, so two
+    values that differ only after a NUL character would share a code.
+    """
+    try:
+        encoded = pa.array(values, type=pa.string(), from_pandas=True).dictionary_encode()
+    except (pa.ArrowException, UnicodeEncodeError, TypeError):
+        index: dict[str, int] = {}
+        codes = np.array(
+            [-1 if not isinstance(v, str) else index.setdefault(v, len(index)) for v in values],
+            dtype=np.int64,
+        )
+        return codes, np.array(list(index), dtype=object)
+    codes = encoded.indices.fill_null(-1).to_numpy(zero_copy_only=False).astype(np.int64)
+    uniques = np.asarray(encoded.dictionary.to_numpy(zero_copy_only=False), dtype=object)
+    return codes, uniques
+
+
 def _per_value(values: np.ndarray, kind: str, cache: bool) -> tuple[list[Any], np.ndarray]:
     out: list[Any] = [None] * len(values)
     bad = np.zeros(len(values), dtype=bool)
@@ -367,15 +389,37 @@ def parse_column(raw: pd.Series, kind: str) -> tuple[pd.Series, np.ndarray]:
             bad[positions] = refused
         return typed, bad
     values = raw.astype(object).to_numpy()
-    parsed, bad = _per_value(values, kind, cache=kind not in ("str_list", "map"))
+    inferred = pd.api.types.infer_dtype(values)
+    if inferred == "empty":  # nothing but blanks (an absent optional column): all absent
+        column: Any = np.full(n, None, dtype=object)
+        bad = np.zeros(n, dtype=bool)
+    elif kind in ("str", "int", "float", "bool") and inferred == "string":
+        # Text (the usual object column): each distinct value is parsed once and spread back by
+        # its codes, exactly what the per-value cache gives, without a Python loop over rows.
+        codes, uniques = factorize_text(values)
+        if kind == "str":
+            # parse_value of text is its stripped self, blank as absent: vectorised here.
+            stripped = pd.Series(uniques, dtype=object).str.strip()
+            distinct = stripped.where(stripped.ne(""), None).to_numpy(dtype=object)
+            refused = np.zeros(len(distinct), dtype=bool)
+        else:
+            listed, refused = _per_value(uniques, kind, cache=False)
+            distinct = np.empty(len(listed), dtype=object)
+            distinct[:] = listed
+        parsed_array = np.empty(len(distinct) + 1, dtype=object)
+        parsed_array[:-1] = distinct
+        parsed_array[-1] = None  # blank (None, NaN): absent
+        column = parsed_array[codes]
+        bad = np.append(refused, False)[codes]
+    else:
+        column, bad = _per_value(values, kind, cache=kind not in ("str_list", "map"))
     if kind == "str":
-        return pd.Series(parsed, index=raw.index, dtype=object).astype("string"), bad
+        return pd.Series(column, index=raw.index, dtype=object).astype("string"), bad
     if kind == "int":
-        return pd.Series(parsed, index=raw.index, dtype=object).astype("Int64"), bad
+        return pd.Series(column, index=raw.index, dtype=object).astype("Int64"), bad
     if kind == "float":
-        return pd.Series(
-            [np.nan if v is None else v for v in parsed], index=raw.index, dtype=float
-        ), bad
+        floats = pd.Series(column, index=raw.index, dtype=object)
+        return floats.where(floats.notna(), np.nan).astype(float), bad
     if kind == "bool":
-        return pd.Series(parsed, index=raw.index, dtype=object).astype("boolean"), bad
-    return pd.Series(parsed, index=raw.index, dtype=object), bad
+        return pd.Series(column, index=raw.index, dtype=object).astype("boolean"), bad
+    return pd.Series(column, index=raw.index, dtype=object), bad

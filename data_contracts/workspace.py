@@ -19,6 +19,7 @@ __all__ = [
     "DEFAULT_HOME",
     "HOME_VARIABLE",
     "LAYOUT_VERSION",
+    "RECORD_FILES",
     "TELEMETRY_OFF",
     "Workspace",
     "WorkspaceError",
@@ -45,6 +46,16 @@ TELEMETRY_OFF: dict[str, str] = {
     "BENTOML_DO_NOT_TRACK": "true",
     "FEAST_USAGE": "False",
     "GX_ANALYTICS_ENABLED": "false",
+}
+
+
+# The data store: the current version of every valid record, one file per kind, and the
+# operator register (reference data, copied in as it is).
+RECORD_FILES: dict[str, str] = {
+    "declarations": "declarations.parquet",
+    "ens": "ens.parquet",
+    "control-results": "control_results.parquet",
+    "operators": "operators.parquet",
 }
 
 
@@ -82,6 +93,17 @@ class Workspace:
     def data_dir(self) -> Path:
         """Validated, de-duplicated records: what features and training read."""
         return self.home / "data"
+
+    def record_file(self, kind: str) -> Path:
+        """The data store's file of a record kind (``declarations``, ``ens``,
+        ``control-results``, ``operators``)."""
+        return self.data_dir / RECORD_FILES[kind]
+
+    @property
+    def control_results_history_file(self) -> Path:
+        """Control-result versions a correction superseded, oldest first: features count each
+        version until the correction was reported (history is never rewritten)."""
+        return self.data_dir / "control_results_history.parquet"
 
     @property
     def quarantine_dir(self) -> Path:

@@ -16,6 +16,7 @@ __all__ = [
     "importer_chapter",
     "importer_origin",
     "last_transit_hub",
+    "national_commodity",
     "route",
     "seller",
 ]
@@ -98,6 +99,14 @@ commodity = Entity(
     owner="risk-analytics@customs.example",
     tags=_TAGS,
 )
+national_commodity = Entity(
+    name="national_commodity",
+    join_keys=["national_commodity_id"],
+    value_type=ValueType.STRING,
+    description="The full commodity code as declared (CN8, TARIC10 or a national code).",
+    owner="risk-analytics@customs.example",
+    tags=_TAGS,
+)
 commodity_origin = Entity(
     name="commodity_origin",
     join_keys=["commodity_origin_id"],
@@ -133,6 +142,7 @@ ALL_ENTITIES = [
     first_transit_hub,
     last_transit_hub,
     commodity,
+    national_commodity,
     commodity_origin,
     importer_chapter,
     importer_origin,

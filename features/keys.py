@@ -54,6 +54,8 @@ def declaration_keys(records: Columns) -> dict[str, np.ndarray]:
         "declarant_id": _keyed(texts(records, "declarant_id")),
         "seller_id": _keyed(texts(records, "seller_id")),
         "commodity_id": _keyed(hs6),
+        # The full national code (CN8, TARIC10 or a national 10-digit code) as declared.
+        "national_commodity_id": _keyed(hs),
         "commodity_origin_id": _joined(hs6, origin),
         "importer_chapter_id": _joined(importer, chapter),
         "importer_origin_id": _joined(importer, origin),

@@ -8,26 +8,32 @@ list and vocabularies travel with the model (see ``ModelSpec`` in serving and tr
 
 from __future__ import annotations
 
+import json
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 import pandas as pd
 
+from data_contracts.dataset import ExtraAttribute
 from features.columns import Columns, column, floats, is_missing, length, texts
 from features.keys import transit_hubs
 
 __all__ = [
     "DECLARATION_FEATURES",
     "ENS_FEATURES",
+    "EXTRA_PREFIX",
     "FEATURES_BY_SUBJECT",
     "Encoder",
     "ModelFeature",
     "SubjectType",
     "calibrate",
     "encode",
+    "extra_features",
+    "features_from_spec",
     "fit_vocabularies",
+    "model_features",
     "model_frame",
     "request_features",
 ]
@@ -115,6 +121,26 @@ DECLARATION_FEATURES: tuple[ModelFeature, ...] = (
     _f("commodity_ipr_hit_rate_365d", "commodity's past counterfeit rate"),
     _f("commodity_product_safety_hit_rate_365d", "commodity's past unsafe-product rate"),
     _f("commodity_prohibitions_restrictions_hit_rate_365d", "commodity's past P&R hit rate"),
+    _f("national_commodity_controls_365d", "controls of this full commodity code in the last year"),
+    _f("national_commodity_hit_rate_365d", "full commodity code's past hit rate"),
+    _f(
+        "national_commodity_financial_hit_rate_365d",
+        "full commodity code's past financial hit rate",
+    ),
+    _f("national_commodity_ipr_hit_rate_365d", "full commodity code's past counterfeit rate"),
+    _f(
+        "national_commodity_product_safety_hit_rate_365d",
+        "full commodity code's past unsafe-product rate",
+    ),
+    _f(
+        "national_commodity_prohibitions_restrictions_hit_rate_365d",
+        "full commodity code's past P&R hit rate",
+    ),
+    _f("commodity_origin_hit_rate_365d", "past hit rate of this commodity from this origin"),
+    _f(
+        "commodity_origin_financial_hit_rate_365d",
+        "past financial hit rate of this commodity from this origin",
+    ),
     _f("route_declarations_90d", "items on this route in the last 90 days"),
     _f("route_hit_rate_365d", "route's past hit rate", monotone=1),
     _f("price_z_score", "declared price against the usual price for this commodity and origin"),
@@ -173,6 +199,58 @@ FEATURES_BY_SUBJECT: dict[str, tuple[ModelFeature, ...]] = {
     "ens": ENS_FEATURES,
 }
 
+# A national attribute ``name`` of a record's ``extra`` map is the model feature extra_<name>.
+EXTRA_PREFIX = "extra_"
+
+
+def extra_features(attributes: Sequence[ExtraAttribute]) -> tuple[ModelFeature, ...]:
+    """The model features of a dataset's national attributes (the manifest's ``extra``).
+
+    Categorical attributes become native LightGBM categoricals (an unseen or missing value is
+    missing), numeric ones numbers; reasons name them by the attribute's label.
+    """
+    return tuple(
+        ModelFeature(f"{EXTRA_PREFIX}{a.name}", a.display_label, kind=a.type, source="request")
+        for a in attributes
+    )
+
+
+def model_features(subject: str, extras: Sequence[ModelFeature] = ()) -> tuple[ModelFeature, ...]:
+    """What a new model of ``subject`` is trained on: the subject's features and the extras."""
+    return FEATURES_BY_SUBJECT[subject] + tuple(extras)
+
+
+def features_from_spec(spec: Mapping[str, Any]) -> tuple[ModelFeature, ...]:
+    """The extra features a trained model's spec lists (empty for models without extras)."""
+    return tuple(ModelFeature(**entry) for entry in spec.get("extra_features") or [])
+
+
+def _as_map(value: object) -> Mapping[str, object]:
+    """A record's ``extra``: a mapping in a request, JSON text in the data store, or absent."""
+    if isinstance(value, Mapping):
+        return value
+    if isinstance(value, str) and value.strip().startswith("{"):
+        try:
+            parsed = json.loads(value)
+        except ValueError:
+            return {}
+        return parsed if isinstance(parsed, dict) else {}
+    return {}
+
+
+def _extra_columns(records: Columns, extras: Sequence[ModelFeature]) -> dict[str, np.ndarray]:
+    if not extras:
+        return {}
+    maps = [_as_map(v) for v in column(records, "extra")]
+    out: dict[str, np.ndarray] = {}
+    for feature in extras:
+        key = feature.name.removeprefix(EXTRA_PREFIX)
+        values = np.empty(len(maps), dtype=object)
+        values[:] = [m.get(key) for m in maps]
+        raw = {"v": values}
+        out[feature.name] = texts(raw, "v") if feature.kind == "categorical" else floats(raw, "v")
+    return out
+
 
 def _flag(records: Columns, name: str) -> np.ndarray:
     values = column(records, name)
@@ -185,8 +263,11 @@ def _present(records: Columns, name: str) -> np.ndarray:
     return np.array([v is not None for v in texts(records, name)], dtype=np.float64)
 
 
-def request_features(records: Columns, subject: SubjectType) -> dict[str, np.ndarray]:
-    """Features computed from the record alone (validated fields + contract warnings)."""
+def request_features(
+    records: Columns, subject: SubjectType, extras: Sequence[ModelFeature] = ()
+) -> dict[str, np.ndarray]:
+    """Features computed from the record alone (validated fields + contract warnings), and the
+    national attributes ``extras`` read from the record's ``extra`` map."""
     out: dict[str, np.ndarray] = {}
     hs = texts(records, "hs_code")
     chapter = np.array([None if h is None else h[:2] for h in hs], dtype=object)
@@ -250,14 +331,20 @@ def request_features(records: Columns, subject: SubjectType) -> dict[str, np.nda
             )
     for feature in _WARNINGS:
         out[feature.name] = _flag(records, feature.name)
+    out.update(_extra_columns(records, extras))
     return out
 
 
-def model_frame(request: Columns, feast: Columns, subject: SubjectType) -> dict[str, np.ndarray]:
-    """Every model feature of ``subject``, in the declared order (request first, then Feast)."""
+def model_frame(
+    request: Columns,
+    feast: Columns,
+    subject: SubjectType,
+    extras: Sequence[ModelFeature] = (),
+) -> dict[str, np.ndarray]:
+    """Every model feature of ``subject`` and ``extras``, in the declared order."""
     n = length(request)
     columns: dict[str, np.ndarray] = {}
-    for feature in FEATURES_BY_SUBJECT[subject]:
+    for feature in model_features(subject, extras):
         source = request if feature.source == "request" else feast
         if feature.name in source:
             columns[feature.name] = column(source, feature.name)

@@ -49,10 +49,7 @@ class OnlineFeatureReader:
 
     @property
     def feature_names(self) -> list[str]:
-        names = [f for view in self.layout.views for f in view.features]
-        for odfv in self.layout.on_demand:
-            names.extend(f.name for f in odfv.features)
-        return names
+        return self.layout.feature_names
 
     def _mtime(self) -> float | None:
         if self._online_path is None or not self._online_path.exists():
@@ -107,6 +104,9 @@ class OnlineFeatureReader:
                 rows = rows.reshape(len(keys), len(view.features))
                 for j, name in enumerate(view.features):
                     frame[name] = rows[:, j]
+        n = len(next(iter(entities.values()))) if entities else 0
+        for name in self.layout.missing:  # views the workspace has no records for
+            frame[name] = np.full(n, np.nan)
         for odfv in self.layout.on_demand:
             outputs = odfv.feature_transformation.udf(frame)
             for name, values in outputs.items():

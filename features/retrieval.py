@@ -93,22 +93,41 @@ class ViewLayout:
 
 @dataclass(frozen=True)
 class ServiceLayout:
+    """The views of a service, its on-demand views, and the features of views the workspace
+    does not register (no records for them: every value is missing, a cold start)."""
+
     views: tuple[ViewLayout, ...]
     on_demand: tuple[Any, ...]  # OnDemandFeatureView objects, applied after the joins
+    missing: tuple[str, ...] = ()
+    missing_views: tuple[str, ...] = ()
+
+    @property
+    def feature_names(self) -> list[str]:
+        names = [f for view in self.views for f in view.features] + list(self.missing)
+        for odfv in self.on_demand:
+            names.extend(f.name for f in odfv.features)
+        return names
 
 
 def service_layout(store: FeatureStore, service_name: str) -> ServiceLayout:
     """Views, keys, ttls, sources and on-demand views of a FeatureService."""
     service = store.get_feature_service(service_name, allow_cache=True)
     odfv_names = {o.name for o in store.list_on_demand_feature_views(allow_cache=True)}
+    view_names = {v.name for v in store.list_feature_views(allow_cache=True)}
     views: list[ViewLayout] = []
     odfvs: list[Any] = []
+    missing: list[str] = []
+    missing_views: list[str] = []
     repo = Path(store.repo_path)
     for projection in service.feature_view_projections:
         if projection.name in odfv_names:
             odfvs.append(
                 store.get_on_demand_feature_view(projection.name, allow_registry_cache=True)
             )
+            continue
+        if projection.name not in view_names:
+            missing_views.append(projection.name)
+            missing.extend(f.name for f in projection.features)
             continue
         view = store.get_feature_view(projection.name, allow_registry_cache=True)
         source: Any = view.batch_source
@@ -123,7 +142,12 @@ def service_layout(store: FeatureStore, service_name: str) -> ServiceLayout:
                 timestamp_field=source.timestamp_field,
             )
         )
-    return ServiceLayout(views=tuple(views), on_demand=tuple(odfvs))
+    return ServiceLayout(
+        views=tuple(views),
+        on_demand=tuple(odfvs),
+        missing=tuple(missing),
+        missing_views=tuple(missing_views),
+    )
 
 
 def _apply_on_demand(frame: pd.DataFrame, odfvs: tuple[Any, ...]) -> pd.DataFrame:
@@ -168,6 +192,8 @@ def _duckdb_historical(layout: ServiceLayout, entities: pd.DataFrame) -> pd.Data
             )
         logger.debug("joined view %d/%d %s", i + 1, len(layout.views), view.name)
     con.close()
+    for name in layout.missing:
+        out[name] = np.nan
     frame = pd.concat(
         [base.drop(columns=[ROW_ID]).reset_index(drop=True), out.drop(columns=[ROW_ID])], axis=1
     )
@@ -179,10 +205,20 @@ def _feast_historical(
 ) -> pd.DataFrame:
     base = entities.copy()
     base[ROW_ID] = np.arange(len(base))
-    service = store.get_feature_service(service_name, allow_cache=True)
-    job = store.get_historical_features(entity_df=base, features=service)
-    frame = job.to_df().sort_values(ROW_ID).reset_index(drop=True)
-    return frame.drop(columns=[ROW_ID])
+    layout = service_layout(store, service_name)
+    if not layout.missing_views:
+        service = store.get_feature_service(service_name, allow_cache=True)
+        job = store.get_historical_features(entity_df=base, features=service)
+        frame = job.to_df().sort_values(ROW_ID).reset_index(drop=True)
+        return frame.drop(columns=[ROW_ID])
+    # Views the workspace does not register: Feast joins the others, their features are
+    # missing, and the on-demand views run on what there is (as the DuckDB path does).
+    references = [f"{view.name}:{name}" for view in layout.views for name in view.features]
+    job = store.get_historical_features(entity_df=base, features=references)
+    frame = job.to_df().sort_values(ROW_ID).reset_index(drop=True).drop(columns=[ROW_ID])
+    for name in layout.missing:
+        frame[name] = np.nan
+    return _apply_on_demand(frame, layout.on_demand)
 
 
 def historical_features(
@@ -205,10 +241,7 @@ def historical_features(
             service_layout(store, service_name), entities.reset_index(drop=True)
         )
     layout = service_layout(store, service_name)
-    feature_columns = [f for v in layout.views for f in v.features]
-    for odfv in layout.on_demand:
-        feature_columns.extend(f.name for f in odfv.features)
-    for name in feature_columns:
+    for name in layout.feature_names:
         frame[name] = pd.to_numeric(frame[name], errors="coerce").astype(float)
     logger.info(
         "historical features (%s): %d rows in %.1f s",

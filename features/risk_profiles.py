@@ -60,7 +60,11 @@ def declaration_rule_hits(
         & items["transport_mode"].isin(profiles.ipr_transport_modes)
         & items["origin_country"].isin(profiles.ipr_origins)
     )
-    hits["rule_vague_description"] = items["goods_description"].map(is_vague_description)
+    # No description at all says nothing about the goods: vague, as the contract's warning has it.
+    descriptions = (
+        items["goods_description"].astype(object).where(items["goods_description"].notna(), "")
+    )
+    hits["rule_vague_description"] = descriptions.map(is_vague_description)
     hits["rule_transit_hub"] = (items["dispatch_country"] != items["origin_country"]) & items[
         "dispatch_country"
     ].isin(profiles.risky_transit_countries)

@@ -13,6 +13,7 @@ from features.on_demand.importer_commodity_novelty import importer_commodity_nov
 from features.on_demand.importer_registration_age import importer_registration_age
 from features.views.carrier_hit_rate_365d import carrier_hit_rate_365d
 from features.views.commodity_hit_rate_365d import commodity_hit_rate_365d
+from features.views.commodity_origin_hit_rate_365d import commodity_origin_hit_rate_365d
 from features.views.commodity_origin_price_baseline_365d import (
     commodity_origin_price_baseline_365d,
 )
@@ -30,13 +31,17 @@ from features.views.importer_origin_declaration_count_365d import (
 )
 from features.views.importer_registration_current import importer_registration_current
 from features.views.last_transit_hub_hit_rate_365d import last_transit_hub_hit_rate_365d
+from features.views.national_commodity_hit_rate_365d import national_commodity_hit_rate_365d
 from features.views.route_hit_rate_365d import route_hit_rate_365d
 from features.views.seller_hit_rate_365d import seller_hit_rate_365d
 
 __all__ = [
     "ALL_SERVICES",
+    "OPTIONAL_VIEWS",
+    "SERVICES_BY_SUBJECT",
     "SERVICE_FOR_SUBJECT",
     "customs_risk_declaration_v1",
+    "customs_risk_declaration_v2",
     "customs_risk_ens_v1",
     "customs_risk_ens_v2",
     "customs_risk_ens_v3",
@@ -63,6 +68,35 @@ customs_risk_declaration_v1 = FeatureService(
         importer_registration_age,
     ],
     description="Features of import declaration items, for every declaration risk-area model.",
+    owner="risk-analytics@customs.example",
+    tags=_TAGS,
+)
+
+# v2 adds the control history of the full national commodity code (subdivisions below HS6
+# carry their own duty rates and measures) and of commodity × origin. v1 stays registered,
+# unchanged, for the models trained on it.
+customs_risk_declaration_v2 = FeatureService(
+    name="customs_risk_declaration_v2",
+    features=[
+        importer_declaration_count_365d,
+        importer_hit_rate_365d,
+        importer_registration_current,
+        importer_chapter_declaration_count_365d,
+        importer_origin_declaration_count_365d,
+        declarant_hit_rate_365d,
+        seller_hit_rate_365d,
+        commodity_hit_rate_365d,
+        national_commodity_hit_rate_365d,
+        commodity_origin_hit_rate_365d,
+        route_hit_rate_365d,
+        commodity_origin_price_baseline_365d,
+        commodity_price_baseline_365d,
+        declared_value_vs_price_baseline,
+        importer_commodity_novelty,
+        importer_registration_age,
+    ],
+    description="Features of import declaration items, with the full national commodity code's "
+    "and the commodity × origin's control history.",
     owner="risk-analytics@customs.example",
     tags=_TAGS,
 )
@@ -123,14 +157,20 @@ customs_risk_ens_v3 = FeatureService(
     tags=_TAGS,
 )
 
-ALL_SERVICES = [
-    customs_risk_declaration_v1,
-    customs_risk_ens_v1,
-    customs_risk_ens_v2,
-    customs_risk_ens_v3,
-]
+# Views a registered service may lack: reference data a workspace may not have (no operator
+# register); their features are then missing for every item (cold-start values), as for an
+# operator the register does not know.
+OPTIONAL_VIEWS: frozenset[str] = frozenset({importer_registration_current.name})
+
+# Every service by the subject type its models score: a workspace without ENS filings
+# registers no ENS service.
+SERVICES_BY_SUBJECT: dict[str, list[FeatureService]] = {
+    "declaration": [customs_risk_declaration_v1, customs_risk_declaration_v2],
+    "ens": [customs_risk_ens_v1, customs_risk_ens_v2, customs_risk_ens_v3],
+}
+ALL_SERVICES = [service for services in SERVICES_BY_SUBJECT.values() for service in services]
 # The service new models of each subject type are trained on.
 SERVICE_FOR_SUBJECT = {
-    "declaration": customs_risk_declaration_v1.name,
+    "declaration": customs_risk_declaration_v2.name,
     "ens": customs_risk_ens_v3.name,
 }

@@ -6,6 +6,8 @@ import contextlib
 import io
 import logging
 import warnings
+from collections.abc import Collection
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from string import Template
@@ -20,7 +22,14 @@ from features.data_sources import table_path
 if TYPE_CHECKING:
     from feast import FeatureStore
 
-__all__ = ["apply_definitions", "feature_store", "materialize", "repo_config_dict"]
+__all__ = [
+    "Registration",
+    "apply_definitions",
+    "feature_store",
+    "materialize",
+    "registration_for",
+    "repo_config_dict",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -58,12 +67,68 @@ def feature_store(settings: FeatureStoreSettings) -> FeatureStore:
     return FeatureStore(config=config, repo_path=str(settings.feast_dir))
 
 
-def apply_definitions(settings: FeatureStoreSettings) -> list[str]:
-    """Register every entity, view and service; returns the names applied."""
-    from features.repo import definitions
+@dataclass(frozen=True)
+class Registration:
+    """What a workspace registers: the objects, and the views and services it leaves out.
 
+    ``missing_views``: views whose records the workspace lacks; a registered service that
+    names one (the operator register's) serves its features as cold-start values.
+    """
+
+    objects: list[Any]
+    missing_views: dict[str, frozenset[str]]
+    skipped_services: list[str]
+
+    @property
+    def names(self) -> list[str]:
+        return [obj.name for obj in self.objects]
+
+
+def registration_for(kinds: Collection[str] | None = None) -> Registration:
+    """The Feast objects a workspace holding record ``kinds`` registers (None: every kind).
+
+    A view is registered when the records its table is built from exist; a service when each
+    of its views is, or may be missing (``OPTIONAL_VIEWS``: reference data such as the operator
+    register); an on-demand view when a registered service uses it.
+    """
+    from features.data_sources import declaration_request
+    from features.repo import ENTITIES, FEATURE_VIEWS, ON_DEMAND_VIEWS, SERVICES
+    from features.services import OPTIONAL_VIEWS
+    from features.tables import BUILDERS
+
+    reads = {builder.view: builder.reads for builder in BUILDERS}
+    present = frozenset(kinds) if kinds is not None else frozenset().union(*reads.values())
+    missing: dict[str, frozenset[str]] = {
+        view.name: frozenset(str(kind) for kind in reads[view.name] - present)
+        for view in FEATURE_VIEWS
+        if reads[view.name] - present
+    }
+    views = [view for view in FEATURE_VIEWS if view.name not in missing]
+    services: list[Any] = []
+    skipped: list[Any] = []
+    for service in SERVICES:
+        lacking = {p.name for p in service.feature_view_projections} & set(missing)
+        (skipped if lacking - OPTIONAL_VIEWS else services).append(service)
+    used = {p.name for service in services for p in service.feature_view_projections}
+    odfvs = [odfv for odfv in ON_DEMAND_VIEWS if odfv.name in used]
+    return Registration(
+        objects=[*ENTITIES, declaration_request, *views, *odfvs, *services],
+        missing_views=missing,
+        skipped_services=[service.name for service in skipped],
+    )
+
+
+def apply_definitions(
+    settings: FeatureStoreSettings, kinds: Collection[str] | None = None
+) -> Registration:
+    """Register the entities, views and services of a workspace holding record ``kinds``.
+
+    Views and services registered earlier that the workspace can no longer feed are removed,
+    so nothing reads a table that is not rebuilt any more.
+    """
     store = feature_store(settings)
-    objects = definitions()
+    registration = registration_for(kinds)
+    objects = registration.objects
     # Sources are defined relative to the repo; Feast's DuckDB store resolves paths against the
     # working directory, so the registry gets this workspace's absolute paths. The path is
     # rebuilt from the view name every time: the definition objects are shared module state.
@@ -71,9 +136,15 @@ def apply_definitions(settings: FeatureStoreSettings) -> list[str]:
         source = getattr(obj, "batch_source", None)
         if source is not None and hasattr(source, "file_options"):
             source.file_options.uri = str(settings.feast_dir / table_path(obj.name))
+    names = set(registration.names)
+    stale: list[Any] = [
+        *(v for v in store.list_feature_views() if v.name not in names),
+        *(s for s in store.list_feature_services() if s.name not in names),
+        *(o for o in store.list_on_demand_feature_views() if o.name not in names),
+    ]
     with contextlib.redirect_stdout(io.StringIO()):
-        store.apply(objects)
-    return [obj.name for obj in objects]
+        store.apply(objects, objects_to_delete=stale, partial=not stale)
+    return registration
 
 
 def materialize(
@@ -93,6 +164,9 @@ def materialize(
     register: list[str] = []
     snapshots: list[str] = []
     for view in store.list_feature_views():
+        if not (settings.feast_dir / table_path(view.name)).exists():
+            logger.warning("view %s has no table: not materialised", view.name)
+            continue
         (register if not view.ttl or view.ttl.total_seconds() == 0 else snapshots).append(view.name)
     task = "loading the online store (feature views)"
     views = [(name, recent) for name in snapshots]

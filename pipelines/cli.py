@@ -134,13 +134,23 @@ def handled(function: F) -> F:
     @functools.wraps(function)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
         from pydantic import ValidationError
+        from rich.markup import escape
 
         from data_contracts.io import UnusableInput
+        from data_contracts.mapping import MappingError
 
         try:
             return function(*args, **kwargs)
         except (typer.Exit, TyperException):
             raise  # usage errors (bad KIND, bad option values): click prints them, exit 2
+        except MappingError as error:
+            for problem in error.problems:  # one line each: file:line: key: what, first rows
+                console.print(
+                    f"[red]mapping error:[/red] {escape(problem.describe(error.mapping_file))}",
+                    soft_wrap=True,
+                )
+            console.print("nothing was written to the workspace")
+            raise typer.Exit(2) from None
         except UnusableInput as error:
             console.print(f"[red]unusable input:[/red] {error}")
             raise typer.Exit(2) from None
@@ -168,6 +178,14 @@ def _progress() -> Any:
     from pipelines.progress import TerminalProgress
 
     return TerminalProgress(console)
+
+
+def _notes(settings: Any) -> None:
+    """One line per record kind the workspace lacks (what the step does without it)."""
+    from pipelines.steps import workspace_notes
+
+    for note in workspace_notes(settings):
+        console.print(f"[yellow]note:[/yellow] {note}", soft_wrap=True)
 
 
 # --- world -------------------------------------------------------------------------------------
@@ -222,15 +240,26 @@ def validate(
     kind: Annotated[str, typer.Argument(help="declarations | ens | control-results")],
     file: Annotated[Path, typer.Argument(help="CSV (UTF-8, header row) or Parquet file.")],
     out_dir: Annotated[Path, typer.Option("--out", help="Directory for valid/quarantine/report.")],
+    identifiers: Annotated[
+        str | None,
+        typer.Option(help="Party ids: eori | opaque (default: the workspace's dataset manifest)."),
+    ] = None,
 ) -> None:
     """Validate a file against its contract. Exit 0 all valid, 1 some quarantined, 2 unusable."""
-    from data_contracts.definitions import KINDS
+    from data_contracts.dataset import read_manifest
+    from data_contracts.definitions import IDENTIFIER_FORMATS, KINDS
     from pipelines.steps import validate_file
 
     if kind not in KINDS:
         raise typer.BadParameter(f"KIND {kind!r}: expected one of {', '.join(KINDS)}")
+    if identifiers is not None and identifiers not in IDENTIFIER_FORMATS:
+        raise typer.BadParameter(
+            f"--identifiers {identifiers!r}: expected one of {', '.join(IDENTIFIER_FORMATS)}"
+        )
+    if identifiers is None:
+        identifiers = read_manifest(_settings().workspace).identifier_format
     with _progress() as progress:
-        result = validate_file(kind, file, out_dir, progress)
+        result = validate_file(kind, file, out_dir, progress, identifiers)
     summary = result.result
     out.print(
         f"{summary.n_input:,} rows: {summary.n_valid:,} valid, "
@@ -261,12 +290,63 @@ def ingest(
 
     if kind not in KINDS:
         raise typer.BadParameter(f"KIND {kind!r}: expected one of {', '.join(KINDS)}")
+    settings = _settings()
     with _progress() as progress:
-        result = ingest_file(_settings().workspace, kind, file, progress)
+        result = ingest_file(
+            settings.workspace, kind, file, progress, reporting_delays=settings.reporting_delay_days
+        )
     out.print(
         f"{result.n_input:,} rows: {result.n_valid:,} valid, {result.n_quarantined:,} quarantined, "
         f"{result.n_replaced:,} stored records replaced by newer versions, "
         f"{result.n_unchanged:,} already stored unchanged"
+    )
+    raise typer.Exit(result.exit_code)
+
+
+@app.command("import")
+@handled
+def import_(
+    mapping: Annotated[Path, typer.Option("--mapping", help="The mapping file (YAML, spec §6).")],
+    file: Annotated[Path, typer.Argument(help="The file to import (CSV or Parquet).")],
+) -> None:
+    """Import a foreign declaration file (and its past inspection results) by a mapping.
+
+    Exit 0 every row stored, 1 some rows quarantined, 2 a mapping error or an unreadable file
+    (then nothing is written).
+    """
+    from rich.markup import escape
+
+    from pipelines.importer import import_file
+
+    settings = _settings()
+    with _progress() as progress:
+        result = import_file(
+            settings.workspace, mapping, file, progress, settings.reporting_delay_days
+        )
+    for warning in result.warnings:
+        console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
+    table = Table("records", "rows", "valid", "quarantined", "replaced", "unchanged")
+    for name, part in (
+        ("declaration items", result.declarations),
+        ("control results", result.control_results),
+    ):
+        if part is not None:
+            table.add_row(
+                name, f"{part.n_input:,}", f"{part.n_valid:,}", f"{part.n_quarantined:,}",
+                f"{part.n_replaced:,}", f"{part.n_unchanged:,}",
+            )  # fmt: skip
+    out.print(f"{result.dataset}: {result.n_rows:,} rows read from {file}")
+    out.print(table)
+    for part in (result.declarations, result.control_results):
+        if part is None or not part.n_quarantined:
+            continue
+        for rule, count in list(part.rule_counts.items())[:10]:
+            out.print(f"  quarantined {part.kind}: {rule} ({count:,} rows)")
+        quarantine = settings.workspace.quarantine_dir / part.data_path.name
+        out.print(f"  reasons and row numbers of the file: {quarantine}")
+    out.print(
+        f"dataset manifest: {result.manifest_path}\n"
+        "next: crisk features materialize && crisk train && crisk evaluate --out DIR"
     )
     raise typer.Exit(result.exit_code)
 
@@ -280,8 +360,10 @@ def features_apply() -> None:
     """Register entities, views and feature services in the Feast registry."""
     from pipelines.steps import apply_features
 
-    names = apply_features(_settings())
-    out.print(f"applied {len(names)} Feast objects")
+    settings = _settings()
+    _notes(settings)
+    registration = apply_features(settings)
+    out.print(f"applied {len(registration.objects)} Feast objects")
 
 
 @features_app.command("materialize")
@@ -290,8 +372,10 @@ def features_materialize() -> None:
     """Recompute the point-in-time feature tables and load the online store."""
     from pipelines.steps import materialize_features
 
+    settings = _settings()
+    _notes(settings)
     with _progress() as progress:
-        result = materialize_features(_settings(), progress)
+        result = materialize_features(settings, progress)
     out.print(
         f"{len(result.tables)} feature tables as of {result.cutoff.isoformat()}; "
         f"{len(result.views)} views materialised"
@@ -305,10 +389,20 @@ def features_materialize() -> None:
 @handled
 def train() -> None:
     """Train one calibrated LightGBM per risk area with enough labels; register as challenger."""
+    from data_contracts.dataset import read_manifest
     from pipelines.steps import train_models
 
+    settings = _settings()
+    _notes(settings)
     with _progress() as progress:
-        models = train_models(_settings(), progress)
+        models = train_models(settings, progress)
+    if not models:
+        out.print(
+            f"no area has {settings.training.min_positive_labels} training hits "
+            "(CRISK_TRAIN_MIN_POSITIVE_LABELS): nothing trained; the rule profiles stay in charge"
+        )
+        return
+    manifest = read_manifest(settings.workspace)
     table = Table("model", "version", "task", "test P@5% (controlled)", "test ROC-AUC")
     for m in models:
         controlled = m.metrics.get("controlled", {})
@@ -320,6 +414,14 @@ def train() -> None:
             f"{controlled.get('roc_auc', float('nan')):.3f}",
         )
     out.print(table)
+    if manifest.split is not None:
+        split = manifest.split
+        out.print(
+            f"windows: the published split of {manifest.dataset!r}: train ≤ {split.train_until}, "
+            f"validation ≤ {split.validation_until}, test ≤ {split.test_until}"
+        )
+    if not manifest.revenue_known:
+        out.print(f"no revenue model: the revenue recovered is unknown in {manifest.dataset!r}")
 
 
 @app.command("evaluate")
@@ -332,27 +434,70 @@ def evaluate(
         str, typer.Option(help="Which models: challenger or champion.")
     ] = "challenger",
 ) -> None:
-    """Spec §5 metrics per area and slice, with baselines (and the oracle on synthetic data)."""
+    """Spec §5 metrics on labelled and random controls beside five baselines (oracle: reported)."""
     from training.evaluate import evaluate as run_evaluate
 
     settings = _settings()
+    _notes(settings)
     with _progress() as progress:
         report = run_evaluate(settings.training, alias=alias, out_dir=out_dir, progress=progress)
-    table = Table("area", "set", "n", "hits", "P@5%", "oracle P@5%", "rules", "logistic", "random")
+    _print_evaluation(report)
+    out.print(f"metrics: {out_dir / 'metrics.json'}\nreport: {out_dir / 'report.html'}")
+
+
+def _p5(metrics: dict[str, Any]) -> str:
+    value = (metrics.get("precision_at") or {}).get("5")
+    return "–" if value is None or value != value else f"{value:.3f}"
+
+
+def _print_evaluation(report: dict[str, Any]) -> None:
+    """Every model beside every baseline on its primary set, then the oracle comparison."""
+    from training.evaluate import BASELINE_NAMES
+
+    headers = ("random", "rules", "logistic", "label-enc. LGBM", "raw-col. LGBM")
+    table = Table(
+        "area",
+        "set",
+        "n",
+        "hits",
+        "P@5%",
+        "95% interval",
+        *headers,
+        title="Precision@5% on the primary set of each area (baselines: same items)",
+    )
+    oracle = Table(
+        "area",
+        "items",
+        "P@5% on the ground truth",
+        "oracle P@5%",
+        "share of oracle",
+        title="synthetic world only: every item of the window, by its ground truth",
+    )
     for key, metrics in report["areas"].items():
         if "@" in key:
             continue
-        baselines = metrics["baselines"]
-        oracle = metrics.get("oracle", {}).get("precision_at", {}).get("5", float("nan"))
+        interval = (metrics.get("precision_at_interval") or {}).get("5")
         table.add_row(
             key, metrics["dataset"], f"{metrics['n_items']:,}", f"{metrics['n_irregular']:,}",
-            f"{metrics['precision_at']['5']:.3f}", f"{oracle:.3f}",
-            f"{baselines['rules']['precision_at']['5']:.3f}",
-            f"{baselines['logistic_regression']['precision_at']['5']:.3f}",
-            f"{baselines['random']['precision_at']['5']:.3f}",
+            _p5(metrics), "–" if not interval else f"{interval[0]:.3f} – {interval[1]:.3f}",
+            *(_p5(metrics["baselines"].get(name, {})) for name in BASELINE_NAMES),
         )  # fmt: skip
+        truth = report["areas"].get(f"{key}@synthetic_ground_truth")
+        if truth is not None:
+            share = truth.get("precision_at_share_of_oracle", {}).get("5")
+            oracle.add_row(
+                key, f"{truth['n_items']:,}", _p5(truth), _p5(truth["oracle"]),
+                "–" if share is None else f"{share:.3f}",
+            )  # fmt: skip
     out.print(table)
-    out.print(f"metrics: {out_dir / 'metrics.json'}\nreport: {out_dir / 'report.html'}")
+    if oracle.row_count:
+        out.print(oracle)
+    for key, reason in report.get("primary_reasons", {}).items():
+        out.print(f"{key}: {reason}", soft_wrap=True)
+    for subject, split in report.get("splits", {}).items():
+        out.print(f"{subject} windows: {split['windows']}", soft_wrap=True)
+    for note in report.get("notes", []):
+        out.print(f"note: {note}", soft_wrap=True)
 
 
 @app.command("promote")
@@ -384,8 +529,10 @@ def retrain(
     """Feedback → features → train → evaluate → gate → promote."""
     from pipelines.retrain import retrain as run_retrain
 
+    settings = _settings()
+    _notes(settings)
     with _progress() as progress:
-        result = run_retrain(_settings(), feedback, progress)
+        result = run_retrain(settings, feedback, progress)
     if result.feedback is not None:
         out.print(
             f"control results: {result.feedback.n_valid:,} valid, "
@@ -480,6 +627,8 @@ def _curl_example(settings: Any, scorer_key: str) -> str:
             pd.read_parquet(data).tail(1)[fields].to_json(orient="records", date_format="iso")
         )[0]
         item = {k: v for k, v in item.items() if v is not None}
+        if isinstance(item.get("extra"), str):  # stored as JSON text; a request sends a map
+            item["extra"] = json.loads(item["extra"])
     else:
         item = {f.name: f.example for f in contract_for("declarations").fields if f.required}
     body = json.dumps({"declarations": [item], "explain": True})
@@ -505,6 +654,7 @@ def serve(
     # is anything to serve, before a demo key file is written.
     parse_api_keys(settings.serving.api_keys, settings.serving.api_keys_file)
     _check_servable(settings.workspace)
+    _notes(settings)
     if host:
         settings.serving.host = host
     if port:

@@ -7,7 +7,9 @@ from pathlib import Path
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from data_contracts.codelists import CONTROL_TYPES
 from data_contracts.workspace import Workspace, home_field
+from pipelines.ingest import DEFAULT_REPORTING_DELAY_DAYS
 from serving.config import ServingSettings
 from training.config import TrainingSettings
 
@@ -34,8 +36,27 @@ class PipelineSettings(BaseSettings):
         "the production threshold (CRISK_TRAIN_MIN_POSITIVE_LABELS).",
     )
     world_weeks: int = Field(52, ge=20)
+    reporting_delay_days: dict[str, float] = Field(
+        default_factory=lambda: dict(DEFAULT_REPORTING_DELAY_DAYS),
+        description="Days from a control to its outcome being known, per control type, for "
+        "control results a file gives without reported_at (CRISK_REPORTING_DELAY_DAYS as JSON, "
+        "e.g. '{\"post_release_audit\": 60}'; unnamed types keep their default).",
+    )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+
+    @model_validator(mode="after")
+    def _known_delays(self) -> PipelineSettings:
+        for name, days in self.reporting_delay_days.items():
+            if name not in CONTROL_TYPES:
+                raise ValueError(
+                    f"reporting_delay_days.{name}: not a control type "
+                    f"(expected one of {', '.join(CONTROL_TYPES)})"
+                )
+            if days < 0:
+                raise ValueError(f"reporting_delay_days.{name}: {days} is negative")
+        self.reporting_delay_days = {**DEFAULT_REPORTING_DELAY_DAYS, **self.reporting_delay_days}
+        return self
 
     @model_validator(mode="after")
     def _one_workspace(self) -> PipelineSettings:

@@ -4,6 +4,13 @@ The data store (``CRISK_HOME/data``) holds the current version of every valid re
 Parquet file per kind. A newer version of a record replaces the stored one; what it replaced and
 every quarantined row are kept under ``CRISK_HOME/quarantine`` with their reasons.
 
+Control results carry when their outcome became known (``reported_at``): a file without it gets
+``controlled_at`` plus the configured reporting delay of the control type (a physical check is
+known within a day, a post-release audit's finding weeks later). A corrected result (same
+``control_id``) replaces the stored one, and the version it replaced is also kept, typed, in
+``data/control_results_history.parquet``: features count it until the correction was reported,
+so no past feature value changes.
+
 Two ingests at once, or one killed mid-write, never lose or corrupt stored records: the merge
 (read what is stored, add, write) runs under an exclusive lock on the data store, and every file
 is written to a temporary name, synced and renamed over the old one, so a reader sees the old
@@ -14,17 +21,19 @@ explains: a crash between the two repeats history, it never loses it.
 from __future__ import annotations
 
 import fcntl
+import json
 import logging
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
+from data_contracts.dataset import read_manifest
 from data_contracts.definitions import contract_for
 from data_contracts.io import read_records
 from data_contracts.progress import Progress, quiet
@@ -32,9 +41,11 @@ from data_contracts.validate import ValidationResult, validate_frame
 from data_contracts.workspace import Workspace
 
 __all__ = [
+    "DEFAULT_REPORTING_DELAY_DAYS",
     "IngestResult",
     "data_file",
     "data_store_lock",
+    "fill_reported_at",
     "ingest_file",
     "ingest_frame",
     "subject_times",
@@ -45,9 +56,42 @@ logger = logging.getLogger(__name__)
 
 _FILES = {"declarations": "declarations", "ens": "ens", "control-results": "control_results"}
 
+# Days from a control to its outcome being known, by control type, for results that do not say.
+DEFAULT_REPORTING_DELAY_DAYS: dict[str, float] = {
+    "physical": 1.0,
+    "scan": 1.0,
+    "documentary": 2.0,
+    "post_release_audit": 30.0,
+}
+_FALLBACK_DELAY_DAYS = 1.0
+
 
 def data_file(workspace: Workspace, kind: str) -> Path:
-    return workspace.data_dir / f"{_FILES[kind]}.parquet"
+    return workspace.record_file(kind)
+
+
+def fill_reported_at(results: pd.DataFrame, delays: Mapping[str, float]) -> pd.DataFrame:
+    """``reported_at`` where absent: ``controlled_at`` plus the control type's delay (days)."""
+    if "reported_at" not in results:
+        results = results.assign(
+            reported_at=pd.Series(pd.NaT, index=results.index, dtype="datetime64[ns, UTC]")
+        )
+    missing = results["reported_at"].isna()
+    if not missing.any():
+        return results
+    days = (
+        results["control_type"]
+        .astype(object)
+        .map(lambda t: delays.get(str(t), _FALLBACK_DELAY_DAYS))
+    )
+    filled = pd.to_datetime(results["controlled_at"], utc=True) + pd.to_timedelta(
+        days.astype(float), unit="D"
+    )
+    results = results.copy()
+    results["reported_at"] = pd.to_datetime(results["reported_at"], utc=True).where(
+        ~missing, filled
+    )
+    return results
 
 
 @contextmanager
@@ -93,6 +137,7 @@ class IngestResult:
     n_replaced: int
     data_path: Path
     n_unchanged: int = 0  # valid rows identical to the stored version: nothing to do
+    rule_counts: dict[str, int] = field(default_factory=dict)  # "field:rule" -> quarantined rows
 
     @property
     def exit_code(self) -> int:
@@ -114,6 +159,22 @@ def subject_times(workspace: Workspace) -> dict[tuple[str, str], pd.Timestamp]:
     return times
 
 
+def _maps_as_text(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    """Map fields (``extra``) as JSON text: their values' types vary from row to row (a code
+    read as text here, as a number there), which a Parquet column cannot hold."""
+    contract = contract_for(kind)
+    maps = [f.name for f in contract.fields if f.type == "map" and f.name in frame]
+    if not maps:
+        return frame
+    frame = frame.copy()
+    for name in maps:
+        frame[name] = [
+            json.dumps(v, sort_keys=True, default=str) if isinstance(v, dict) else v
+            for v in frame[name]
+        ]
+    return frame
+
+
 def _append_quarantine(workspace: Workspace, kind: str, rows: pd.DataFrame) -> None:
     if rows.empty:
         return
@@ -124,36 +185,132 @@ def _append_quarantine(workspace: Workspace, kind: str, rows: pd.DataFrame) -> N
     write_parquet_atomically(rows, path)
 
 
+def _append_history(workspace: Workspace, rows: pd.DataFrame) -> None:
+    """Superseded control-result versions, typed, in the order they were replaced."""
+    if rows.empty:
+        return
+    path = workspace.control_results_history_file
+    rows = rows.assign(superseded_at=pd.Timestamp.now(tz="UTC"))
+    if path.exists():
+        rows = pd.concat([pd.read_parquet(path), rows], ignore_index=True)
+    write_parquet_atomically(rows, path)
+
+
+def _earlier_versions(
+    raw: pd.DataFrame,
+    result: ValidationResult,
+    *,
+    times: Mapping[tuple[str, str], pd.Timestamp] | None,
+    delays: Mapping[str, float],
+    identifiers: str,
+    row_numbers: Sequence[int] | np.ndarray | None = None,
+) -> pd.DataFrame:
+    """Valid control results that a newer row of the same batch superseded, oldest first.
+
+    The batch keeps its newest version of each control; the earlier ones were reported before
+    it and counted until it was, so they belong to the history like a stored version does.
+    """
+    quarantine = result.quarantine
+    if quarantine.empty:
+        return pd.DataFrame()
+    only_superseded = [
+        bool(reasons) and all(r["rule"] == "superseded" for r in reasons)
+        for reasons in quarantine["reasons"]
+    ]
+    numbers = np.arange(1, len(raw) + 1) if row_numbers is None else np.asarray(row_numbers)
+    position = {int(number): i for i, number in enumerate(numbers)}
+    rows = [position[int(number)] for number in quarantine.loc[only_superseded, "row"]]
+    if not rows:
+        return pd.DataFrame()
+    earlier = raw.iloc[rows].reset_index(drop=True)
+    again = validate_frame(earlier, "control-results", subject_times=times, identifiers=identifiers)
+    older = _earlier_versions(earlier, again, times=times, delays=delays, identifiers=identifiers)
+    versions = fill_reported_at(again.valid, delays)
+    return pd.concat([older, versions], ignore_index=True) if len(older) else versions
+
+
 def ingest_frame(
-    workspace: Workspace, kind: str, raw: pd.DataFrame, source: str, progress: Progress = quiet
+    workspace: Workspace,
+    kind: str,
+    raw: pd.DataFrame,
+    source: str,
+    progress: Progress = quiet,
+    *,
+    row_numbers: Sequence[int] | np.ndarray | None = None,
+    identifiers: str | None = None,
+    reporting_delays: Mapping[str, float] | None = None,
 ) -> IngestResult:
-    """Validate ``raw`` and merge its valid rows into the data store."""
+    """Validate ``raw`` and merge its valid rows into the data store.
+
+    Party ids are checked in ``identifiers`` (default: the workspace's format, from its dataset
+    manifest: EORI unless an imported national file said ``opaque``). ``row_numbers`` are the
+    rows' numbers in their source file, for the quarantine (default: their position from 1).
+    ``reporting_delays``: days from control to known outcome by control type, for control
+    results without ``reported_at`` (default :data:`DEFAULT_REPORTING_DELAY_DAYS`).
+    """
     workspace.ensure()
+    identifiers = identifiers or read_manifest(workspace).identifier_format
+    delays = DEFAULT_REPORTING_DELAY_DAYS if reporting_delays is None else reporting_delays
     times = subject_times(workspace) if kind == "control-results" else None
     result: ValidationResult = validate_frame(
-        raw, kind, source=source, subject_times=times, progress=progress
+        raw,
+        kind,
+        source=source,
+        subject_times=times,
+        identifiers=identifiers,
+        row_numbers=row_numbers,
+        progress=progress,
     )
+    valid = _maps_as_text(result.valid, kind)
+    earlier: list[pd.DataFrame] = []  # control-result versions superseded by this batch
+    if kind == "control-results":
+        valid = fill_reported_at(valid, delays)
+        earlier.append(
+            _earlier_versions(
+                raw.reset_index(drop=True),
+                result,
+                times=times,
+                delays=delays,
+                identifiers=identifiers,
+                row_numbers=row_numbers,
+            )
+        )
     with data_store_lock(workspace):
-        replaced, unchanged, path = _merge(workspace, kind, result, source)
+        replaced, unchanged, path = _merge(
+            workspace, kind, result, valid, earlier, source=source, identifiers=identifiers
+        )
     logger.info(
         "%s: %d valid, %d quarantined (%s)", kind, result.n_valid, result.n_quarantined, source
     )
     return IngestResult(
-        kind, result.n_input, result.n_valid, result.n_quarantined, replaced, path, unchanged
+        kind,
+        result.n_input,
+        result.n_valid,
+        result.n_quarantined,
+        replaced,
+        path,
+        unchanged,
+        result.rule_counts(),
     )
 
 
 def _merge(
-    workspace: Workspace, kind: str, result: ValidationResult, source: str
+    workspace: Workspace,
+    kind: str,
+    result: ValidationResult,
+    valid: pd.DataFrame,
+    earlier: list[pd.DataFrame],
+    *,
+    source: str,
+    identifiers: str,
 ) -> tuple[int, int, Path]:
     """Merge valid rows into the stored ones (under the lock); (replaced, unchanged, path)."""
     _append_quarantine(workspace, kind, result.quarantine)
-    contract = contract_for(kind)
+    contract = contract_for(kind, identifiers)
     path = data_file(workspace, kind)
-    valid = result.valid
     replaced = unchanged = 0
     if path.exists():
-        stored = pd.read_parquet(path)
+        stored = _maps_as_text(pd.read_parquet(path), kind)
         key = list(contract.key)
         incoming = valid[key].astype(str).agg("|".join, axis=1)
         stored_keys = stored[key].astype(str).agg("|".join, axis=1)
@@ -164,6 +321,8 @@ def _merge(
         valid, incoming = valid[~same], incoming[~same]
         superseded = stored_keys.isin(set(incoming))
         replaced = int(superseded.sum())
+        if replaced and kind == "control-results":
+            earlier.insert(0, stored[superseded])
         if replaced:
             history = stored[superseded].copy()
             history["reasons"] = [
@@ -185,6 +344,8 @@ def _merge(
         if valid.empty:
             return replaced, unchanged, path  # nothing new: the stored file is left as it is
         valid = pd.concat([stored[~superseded], valid], ignore_index=True)
+    if kind == "control-results":
+        _append_history(workspace, pd.concat(earlier, ignore_index=True))
     write_parquet_atomically(valid, path)
     return replaced, unchanged, path
 
@@ -224,8 +385,15 @@ def _unchanged(
 
 
 def ingest_file(
-    workspace: Workspace, kind: str, path: Path, progress: Progress = quiet
+    workspace: Workspace,
+    kind: str,
+    path: Path,
+    progress: Progress = quiet,
+    *,
+    reporting_delays: Mapping[str, float] | None = None,
 ) -> IngestResult:
     """Read, validate and merge a CSV or Parquet file."""
     progress(f"reading {path.name}")
-    return ingest_frame(workspace, kind, read_records(path), str(path), progress)
+    return ingest_frame(
+        workspace, kind, read_records(path), str(path), progress, reporting_delays=reporting_delays
+    )

@@ -12,17 +12,24 @@ import shutil
 from dataclasses import dataclass, field
 from datetime import date
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
+from data_contracts.dataset import read_manifest
+from data_contracts.inventory import RecordInventory
 from data_contracts.io import read_records
 from data_contracts.progress import Progress, quiet
 from data_contracts.report import write_report
 from data_contracts.validate import ValidationResult, validate_frame
+from data_contracts.workspace import Workspace
 from pipelines.config import PipelineSettings
 from pipelines.ingest import IngestResult, data_file, ingest_file, ingest_frame
 from world.generate import WorldConfig, WorldFiles, generate_world, write_world
+
+if TYPE_CHECKING:
+    from features.store import Registration
+    from features.tables import FeatureTableInputs
 
 __all__ = [
     "BootstrapResult",
@@ -30,6 +37,7 @@ __all__ = [
     "ValidateResult",
     "apply_features",
     "bootstrap",
+    "feature_inputs",
     "has_champion",
     "ingest_feedback",
     "ingest_world",
@@ -37,6 +45,7 @@ __all__ = [
     "materialize_features",
     "train_models",
     "validate_file",
+    "workspace_notes",
 ]
 
 logger = logging.getLogger(__name__)
@@ -71,15 +80,19 @@ def make_world(
     return write_world(world, out)
 
 
-def validate_file(kind: str, path: Path, out: Path, progress: Progress = quiet) -> ValidateResult:
+def validate_file(
+    kind: str, path: Path, out: Path, progress: Progress = quiet, identifiers: str = "eori"
+) -> ValidateResult:
     """Validate a file against its contract; write valid, quarantine and the HTML report.
+
+    ``identifiers`` is the party-id format (``eori``, or ``opaque`` for national ids).
 
     Raises:
         UnusableInput: the file cannot be validated at all (exit code 2 in the CLI).
     """
     progress(f"reading {path.name}")
     raw = read_records(path)
-    result = validate_frame(raw, kind, source=str(path), progress=progress)
+    result = validate_frame(raw, kind, source=str(path), identifiers=identifiers, progress=progress)
     progress("writing valid rows, quarantine and the report")
     out.mkdir(parents=True, exist_ok=True)
     valid_path = out / "valid.parquet"
@@ -101,7 +114,11 @@ def ingest_world(
         ("ens", files.ens),
         ("control-results", files.control_results),
     ):
-        results.append(ingest_file(workspace, kind, path, progress))
+        results.append(
+            ingest_file(
+                workspace, kind, path, progress, reporting_delays=settings.reporting_delay_days
+            )
+        )
     shutil.copy(files.operators, workspace.data_dir / "operators.parquet")
     return results
 
@@ -112,19 +129,63 @@ def ingest_feedback(
     """Control results into the data store: from a file, or everything ``POST /feedback`` stored."""
     workspace = settings.workspace.ensure()
     if path is not None:
-        return ingest_file(workspace, "control-results", path, progress)
+        return ingest_file(
+            workspace,
+            "control-results",
+            path,
+            progress,
+            reporting_delays=settings.reporting_delay_days,
+        )
     from serving.feedback import FeedbackStore
 
     frame = FeedbackStore(workspace.feedback_db).frame()
     if frame.empty:  # the service is up but no officer has reported yet
         return IngestResult("control-results", 0, 0, 0, 0, data_file(workspace, "control-results"))
-    return ingest_frame(workspace, "control-results", frame, str(workspace.feedback_db), progress)
+    return ingest_frame(
+        workspace,
+        "control-results",
+        frame,
+        str(workspace.feedback_db),
+        progress,
+        reporting_delays=settings.reporting_delay_days,
+    )
 
 
-def apply_features(settings: PipelineSettings) -> list[str]:
+REVENUE_UNKNOWN_NOTE = (
+    "revenue recovered is unknown in this dataset (dataset.json: revenue_known false): no "
+    "revenue model is trained, Revenue@n% is not reported and the blue channel is off"
+)
+
+
+def workspace_notes(settings: PipelineSettings) -> list[str]:
+    """One line per record kind the workspace lacks, saying what every step does without it,
+    and one if the dataset's revenue is unknown."""
+    notes = RecordInventory.of(settings.workspace).notes()
+    if not read_manifest(settings.workspace).revenue_known:
+        notes.append(REVENUE_UNKNOWN_NOTE)
+    return notes
+
+
+def _required_records(workspace: Workspace) -> RecordInventory:
+    inventory = RecordInventory.of(workspace)
+    for kind, held in (
+        ("declarations", inventory.declarations),
+        ("control-results", inventory.control_results),
+    ):
+        if not held:
+            raise FileNotFoundError(
+                f"{workspace.record_file(kind)}: no validated {kind} yet; run `crisk ingest "
+                f"{kind} FILE` (or `crisk import`) first"
+            )
+    return inventory
+
+
+def apply_features(settings: PipelineSettings) -> Registration:
+    """Register the views and services the workspace's records can feed."""
     from features.store import apply_definitions
 
-    return apply_definitions(settings.training.features)
+    inventory = RecordInventory.of(settings.workspace)
+    return apply_definitions(settings.training.features, inventory.kinds)
 
 
 @dataclass(frozen=True)
@@ -132,6 +193,20 @@ class MaterializeResult:
     tables: dict[str, Path]
     cutoff: pd.Timestamp
     views: list[str]
+    skipped: dict[str, frozenset[str]] = field(default_factory=dict)  # view -> missing kinds
+
+
+def feature_inputs(workspace: Workspace) -> FeatureTableInputs:
+    """The data store's files the feature tables are computed from."""
+    from features.tables import FeatureTableInputs
+
+    return FeatureTableInputs(
+        declarations=workspace.record_file("declarations"),
+        control_results=workspace.record_file("control-results"),
+        operators=workspace.record_file("operators"),
+        ens=workspace.record_file("ens"),
+        control_results_history=workspace.control_results_history_file,
+    )
 
 
 def materialize_features(
@@ -139,38 +214,31 @@ def materialize_features(
 ) -> MaterializeResult:
     """Recompute the point-in-time feature tables from the data store and load the online store."""
     from features.store import apply_definitions, materialize
-    from features.tables import FeatureTableInputs, build_feature_tables, cutoff_of
+    from features.tables import build_feature_tables
 
     workspace = settings.workspace
-    inputs = FeatureTableInputs(
-        declarations=data_file(workspace, "declarations"),
-        control_results=data_file(workspace, "control-results"),
-        operators=workspace.data_dir / "operators.parquet",
-        ens=data_file(workspace, "ens"),
-    )
-    for required in (inputs.declarations, inputs.control_results):
-        if not required.exists():
-            raise FileNotFoundError(
-                f"{required}: no validated records yet; run `crisk ingest` first"
-            )
+    inventory = _required_records(workspace)
+    inputs = feature_inputs(workspace)
     progress("computing the point-in-time feature tables")
     tables = build_feature_tables(inputs, workspace.feature_tables_dir)
     progress("registering the Feast definitions")
-    apply_definitions(settings.training.features)
-    lodged = pd.read_parquet(inputs.declarations, columns=["lodged_at"])["lodged_at"]
-    cutoff = cutoff_of(lodged)
+    apply_definitions(settings.training.features, inventory.kinds)
     views = materialize(
         settings.training.features,
-        end=cutoff.to_pydatetime() + pd.Timedelta(hours=1),
+        end=tables.cutoff.to_pydatetime() + pd.Timedelta(hours=1),
         progress=progress,
     )
-    return MaterializeResult(tables=tables, cutoff=cutoff, views=views)
+    return MaterializeResult(
+        tables=tables.written, cutoff=tables.cutoff, views=views, skipped=tables.skipped
+    )
 
 
 def train_models(settings: PipelineSettings, progress: Progress = quiet) -> list[Any]:
+    """Train every subject type the workspace has records and control results for."""
     from training.train import train
 
-    return train(settings.training, progress=progress)
+    inventory = _required_records(settings.workspace)
+    return train(settings.training, subjects=inventory.subjects, progress=progress)
 
 
 def has_champion(settings: PipelineSettings) -> bool:

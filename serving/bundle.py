@@ -106,6 +106,16 @@ class Bundle:
     def subjects(self) -> list[str]:
         return sorted({m.subject for m in self.models})
 
+    def identifier_format(self, subject: str) -> str:
+        """How requests' party ids are checked: as in the data the models were trained on
+        (``eori`` for models from before the format was recorded)."""
+        formats = {
+            m.spec.get("identifier_format", "eori") for m in self.models if m.subject == subject
+        }
+        if len(formats) > 1:
+            raise ValueError(f"{subject} models were trained on different id formats: {formats}")
+        return next(iter(formats), "eori")
+
 
 def overall_probability(probabilities: list[np.ndarray]) -> np.ndarray:
     """Probability of any irregularity, treating the areas as independent."""

@@ -6,15 +6,19 @@ service never gives and no key scheme. :func:`amend_openapi` completes it: every
 route answers with the one error shape, the bearer-key scheme on protected routes, the batch
 bounds of this deployment, and the cross-field rules JSON Schema can state (``if``/``then``);
 the two it cannot (a greater-or-equal between two fields, the first itinerary element) are
-named in ``x-crisk-rules`` and in the field descriptions.
+named in ``x-crisk-rules`` and in the field descriptions. Requests are parsed with lenient
+(opaque) party ids and checked afterwards in the served models' identifier format
+(``serving.identifiers``); the document states the format each subject is really checked in, so
+a client generated from it sends ids the service accepts.
 """
 
 from __future__ import annotations
 
 import copy
+from collections.abc import Mapping
 from typing import Any
 
-from data_contracts.definitions import KINDS, RecordContract
+from data_contracts.definitions import KINDS, RecordContract, party_id_fields
 from data_contracts.models import model_for
 from serving.auth import ENDPOINT_ROLES
 
@@ -63,6 +67,8 @@ _RECORDS = {
     "EnsFiling": "ens",
     "ControlResult": "control-results",
 }
+# Request records and the subject whose served models' identifier format checks them.
+_SUBJECTS = {"DeclarationItem": "declaration", "EnsFiling": "ens"}
 
 
 def _error_response(status: int) -> dict[str, Any]:
@@ -107,7 +113,7 @@ def _cross_field_schema(contract: RecordContract) -> dict[str, Any]:
     return out
 
 
-def _records(document: dict[str, Any]) -> None:
+def _records(document: dict[str, Any], identifier_formats: Mapping[str, str]) -> None:
     schemas = document.setdefault("components", {}).setdefault("schemas", {})
     for name, kind in _RECORDS.items():
         contract = KINDS[kind]
@@ -115,6 +121,11 @@ def _records(document: dict[str, Any]) -> None:
             schemas[name] = model_for(kind).model_json_schema(
                 ref_template="#/components/schemas/{model}"
             )
+        served = identifier_formats.get(_SUBJECTS.get(name, ""))
+        if served is not None:
+            checked = model_for(kind, served).model_json_schema()["properties"]
+            for field in party_id_fields(contract):
+                schemas[name]["properties"][field] = checked[field]
         schemas[name].update(_cross_field_schema(contract))
         for pair in contract.pair_rules:
             field = schemas[name]["properties"].get(pair.left)
@@ -168,13 +179,21 @@ def _bound_batches(document: dict[str, Any], max_batch: int) -> None:
         )
 
 
-def amend_openapi(document: dict[str, Any], max_batch: int) -> dict[str, Any]:
-    """A copy of BentoML's document that documents what the service really answers."""
+def amend_openapi(
+    document: dict[str, Any],
+    max_batch: int,
+    identifier_formats: Mapping[str, str] | None = None,
+) -> dict[str, Any]:
+    """A copy of BentoML's document that documents what the service really answers.
+
+    ``identifier_formats``: subject type → the identifier format its served models' data used
+    (``eori`` or ``opaque``), as ``/readyz`` lists it; party ids are documented in that format.
+    """
     out = copy.deepcopy(document)
     # The schemas are pydantic's JSON Schema 2020-12 (numeric exclusiveMinimum, type null in
     # anyOf): that is OpenAPI 3.1, not the 3.0 BentoML announces, under which they are invalid.
     out["openapi"] = "3.1.0"
-    _records(out)
+    _records(out, identifier_formats or {})
     out["components"]["securitySchemes"] = {
         "bearer": {"type": "http", "scheme": "bearer", "description": "role key (CRISK_API_KEYS)"}
     }

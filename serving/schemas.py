@@ -10,7 +10,12 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
-from data_contracts.models import DeclarationItem, EnsFiling
+from data_contracts.models import model_for
+
+# Requests are parsed with the lenient party-id format and checked in the served models' own
+# format afterwards (``serving.identifiers``): which format that is, only the bundle knows.
+_DeclarationItem = model_for("declarations", "opaque")
+_EnsFiling = model_for("ens", "opaque")
 
 __all__ = [
     "ExplainRequest",
@@ -28,11 +33,14 @@ class ScoreRequest(BaseModel):
 
     model_config = ConfigDict(extra="forbid")
 
-    declarations: list[DeclarationItem] = Field(  # type: ignore[valid-type]
-        default_factory=list, description="Import declaration items (spec §2)."
+    declarations: list[_DeclarationItem] = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        description="Import declaration items (spec §2). Party ids are EORI numbers when the "
+        "served models' data used them (GET /readyz: identifier_formats), else opaque ids.",
     )
-    ens: list[EnsFiling] = Field(  # type: ignore[valid-type]
-        default_factory=list, description="ICS2 entry summary declarations (spec §2)."
+    ens: list[_EnsFiling] = Field(  # type: ignore[valid-type]
+        default_factory=list,
+        description="ICS2 entry summary declarations (spec §2); party ids as for declarations.",
     )
     explain: StrictBool = Field(
         False, description="Reasons for every item, not only those that are not green."

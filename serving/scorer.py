@@ -18,7 +18,7 @@ from typing import Any, Protocol
 import numpy as np
 
 from data_contracts.signals import risk_signals
-from features.model_input import model_frame, request_features
+from features.model_input import ModelFeature, features_from_spec, model_frame, request_features
 from features.retrieval import entity_columns
 from serving.audit import new_scoring_ids
 from serving.bundle import Bundle, LoadedModel, overall_probability
@@ -94,6 +94,12 @@ class Scorer:
         self._feature_failures: dict[str, str] = {}
         self.policies: dict[str, ChannelPolicy] = {}
         self.area_means: dict[str, dict[str, float]] = {}
+        # National attributes the bundle's models read from a request's `extra` map.
+        self.extras: dict[str, tuple[ModelFeature, ...]] = {}
+        for model in bundle.models:
+            known = {f.name: f for f in self.extras.get(model.subject, ())}
+            known.update({f.name: f for f in features_from_spec(model.spec)})
+            self.extras[model.subject] = tuple(known.values())
         for subject, quantiles in bundle.quantiles.items():
             self.policies[subject] = ChannelPolicy.from_quantiles(
                 quantiles["overall"],
@@ -150,7 +156,9 @@ class Scorer:
         n = len(items)
         signals = risk_signals(records, _KIND[subject])
         feast, general_warnings = self._features(subject, records)
-        frame = model_frame(request_features({**records, **signals}, subject), feast, subject)  # type: ignore[arg-type]
+        extras = self.extras.get(subject, ())
+        request = request_features({**records, **signals}, subject, extras)  # type: ignore[arg-type]
+        frame = model_frame(request, feast, subject, extras)  # type: ignore[arg-type]
 
         matrices: dict[Any, np.ndarray] = {}
 

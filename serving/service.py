@@ -11,12 +11,10 @@ from __future__ import annotations
 import gc
 import logging
 import os
-from http import HTTPStatus
 from typing import Any
 
 import bentoml
 import orjson
-from bentoml.exceptions import BentoMLException
 from pydantic import ValidationError
 from starlette.responses import Response
 
@@ -27,6 +25,7 @@ from serving.bundle import load_bundle, record_serving_bundle
 from serving.config import ServingSettings
 from serving.decision import decision_record, subject_control_results
 from serving.feedback import FeedbackStore
+from serving.identifiers import party_id_reasons
 from serving.launch import exit_with_parent
 from serving.middleware import (
     BatchBound,
@@ -53,12 +52,6 @@ logger = logging.getLogger("crisk.serving")
 
 # What /readyz reports; filled in by the service when it has loaded (same worker process).
 _STATE: dict[str, Any] = {"ready": False, "status": "starting"}
-
-
-class NoModel(BentoMLException):
-    """A subject type without a served model: refuse rather than release unscored goods."""
-
-    error_code = HTTPStatus.SERVICE_UNAVAILABLE
 
 
 class _DropValidationTracebacks(logging.Filter):
@@ -93,6 +86,14 @@ def _readiness() -> dict[str, Any]:
     if problem is not None:
         state.update(status="degraded", feature_store="unavailable", feature_store_problem=problem)
     return state
+
+
+def _openapi(document: dict[str, Any]) -> dict[str, Any]:
+    """The document in this deployment's bounds and the served models' identifier formats
+    (the service has loaded before it answers any request: BentoML's lifespan creates it)."""
+    return amend_openapi(
+        document, ServingSettings().max_batch, _STATE.get("identifier_formats", {})
+    )
 
 
 def _feature_readers(
@@ -161,6 +162,15 @@ class CustomsRiskScorer:
                 "feature_store_problem": feature_problem,
                 "models": {m.name: m.version for m in self.bundle.models},
                 "feature_services": {s: self.bundle.feature_service(s) for s in subjects},
+                "subjects": subjects,
+                "identifier_formats": {s: self.bundle.identifier_format(s) for s in subjects},
+                "revenue_models": {s: self.bundle.revenue(s) is not None for s in subjects},
+                "blue_channel": {
+                    s: "from expected revenue"
+                    if self.bundle.revenue(s) is not None
+                    else "disabled: no revenue model (revenue unknown or too few recoveries)"
+                    for s in subjects
+                },
                 "control_capacity": settings.control_capacity,
                 "_scorer": self.scorer,
             }
@@ -180,11 +190,18 @@ class CustomsRiskScorer:
     async def score(self, request: ScoreRequest, /) -> ScoreResponse:
         """Score a batch: per-area probabilities, channel, reasons, warnings and a scoring id."""
         # Empty and oversized batches were refused before parsing (RequestBounds).
-        for subject, items in (("declaration", request.declarations), ("ens", request.ens)):
+        for field, subject, items in (
+            ("declarations", "declaration", request.declarations),
+            ("ens", "ens", request.ens),
+        ):
             if items and not self.bundle.classifiers(subject):
-                raise NoModel(
-                    f"{subject}: no model is served for this subject type (too few labels so far)"
-                )
+                # Refuse rather than release unscored goods, and say why (BentoML would hide
+                # the message of a 5xx exception behind a generic one).
+                return _no_model(field, subject, self.bundle.subjects())  # type: ignore[return-value]
+            kind = "declarations" if subject == "declaration" else "ens"
+            invalid = party_id_reasons(field, kind, items, self.bundle.identifier_format(subject))
+            if invalid:
+                return _refused_ids(invalid, self.settings.max_error_reasons)  # type: ignore[return-value]
         outcome = self.scorer.score(
             # dict(model): the validated field values as they are (no deep copy).
             [dict(item) for item in request.declarations],
@@ -257,6 +274,31 @@ class CustomsRiskScorer:
         return decision_record(entry, bundle, results, k=self.settings.top_reasons)
 
 
+def _no_model(field: str, subject: str, served: list[str]) -> Response:
+    """503 naming the subject type without a model and what the service does score."""
+    message = (
+        f"{field}: no {subject} model is served (the models were trained on a workspace "
+        f"without {subject} records, or with too few labelled controls of them); "
+        f"this service scores {', '.join(served) or 'nothing yet'}"
+    )
+    body = {"error": "no_model", "field": field, "served_subjects": served, "message": message}
+    return Response(orjson.dumps(body), status_code=503, media_type="application/json")
+
+
+def _refused_ids(reasons: list[dict[str, Any]], max_reasons: int) -> Response:
+    """422 in the one 4xx shape, at most ``max_reasons`` reasons and the count of the rest."""
+    first = reasons[0]
+    body: dict[str, Any] = {
+        "error": "invalid_request",
+        "message": f"{len(reasons)} problem(s); first: {first['field']}: {first['rule']}",
+        "reasons": reasons[:max_reasons],
+        "n_reasons": len(reasons),
+    }
+    if len(reasons) > max_reasons:
+        body["reasons_omitted"] = len(reasons) - max_reasons
+    return Response(orjson.dumps(body), status_code=422, media_type="application/json")
+
+
 def _before(moment: Any, recorded: str) -> bool:
     """Is ``moment`` before the recorded (audit) time? Both compared in UTC."""
     import pandas as pd
@@ -277,7 +319,5 @@ _service.add_asgi_middleware(RequestBounds, limits=_request_limits)
 _service.add_asgi_middleware(
     ValidationErrors, max_reasons=lambda: ServingSettings().max_error_reasons
 )
-_service.add_asgi_middleware(
-    OpenApiDocument, amend=lambda doc: amend_openapi(doc, ServingSettings().max_batch)
-)
+_service.add_asgi_middleware(OpenApiDocument, amend=_openapi)
 _service.add_asgi_middleware(ReadinessEndpoint, state=_readiness)

@@ -91,6 +91,13 @@ class TrainingSettings(BaseSettings):
         "promotion metric) and still win: 0.02 = within 2%.",
     )
     promotion_metric: str = "precision_at_5"
+    primary_min_random_hits: int = Field(
+        30,
+        ge=1,
+        description="Random controls are the primary (unbiased) evaluation set of an area when "
+        "they hold at least this many irregular items of it; else every labelled control is, "
+        "and the report says its figures come from the controls the administration chose.",
+    )
     seed: int = 7
 
     @model_validator(mode="after")

@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.codelists import RISK_AREAS
+from data_contracts.dataset import read_manifest
 from data_contracts.workspace import Workspace
-from features.model_input import model_frame, request_features
+from features.model_input import ModelFeature, extra_features, model_frame, request_features
 from features.retrieval import entity_frame, historical_features
 from features.services import SERVICE_FOR_SUBJECT
 from training.config import TrainingSettings
@@ -31,6 +32,8 @@ __all__ = [
     "item_labels",
     "load_labelled_set",
     "load_records",
+    "subject_extras",
+    "window_features",
 ]
 
 logger = logging.getLogger(__name__)
@@ -47,6 +50,7 @@ def data_snapshot_id(workspace: Workspace) -> str:
         "declarations.parquet",
         "ens.parquet",
         "control_results.parquet",
+        "control_results_history.parquet",
         "operators.parquet",
     ):
         path = workspace.data_dir / name
@@ -71,7 +75,9 @@ def item_labels(records: pd.DataFrame, results: pd.DataFrame, subject: str) -> p
     """Per controlled item: one label per area, revenue recovered, when and why it was controlled.
 
     A result without ``item_number`` applies to every item of the declaration. An item's labels
-    are known once its last control result is in (``label_time``).
+    are known once its last control result was reported (``label_time``: ``reported_at``, or
+    ``controlled_at`` for results stored before reporting times existed): a time split then
+    trains only on outcomes known before its next window starts.
     """
     results = results[results["subject_type"] == subject].copy()
     keys = SUBJECT_KEYS[subject]
@@ -94,16 +100,31 @@ def item_labels(records: pd.DataFrame, results: pd.DataFrame, subject: str) -> p
     for area in RISK_AREAS:
         joined[f"y_{area}"] = (irregular & (joined["risk_area"] == area)).astype(int)
     joined["y_any"] = irregular.astype(int)
+    controlled = pd.to_datetime(joined["controlled_at"], utc=True)
+    reported = (
+        joined["reported_at"] if "reported_at" in joined else pd.Series(pd.NaT, index=joined.index)
+    )
+    joined["known_at"] = pd.to_datetime(reported, utc=True).fillna(controlled)
     joined = joined.sort_values("controlled_at", kind="stable")
     grouped = joined.groupby("__row")
     labels = grouped.agg(
-        label_time=("controlled_at", "max"),
+        label_time=("known_at", "max"),
         selection_reason=("selection_reason", "first"),
         control_type=("control_type", "first"),
         revenue_recovered_eur=("revenue_recovered_eur", "sum"),
         **{f"y_{a}": (f"y_{a}", "max") for a in (*RISK_AREAS, "any")},
     )
     return labels
+
+
+def subject_extras(workspace: Workspace, subject: str) -> tuple[ModelFeature, ...]:
+    """The national attributes new models of ``subject`` read (the manifest's ``extra``).
+
+    They come with imported declarations; ENS filings carry none that a mapping declares.
+    """
+    if subject != "declaration":
+        return ()
+    return extra_features(read_manifest(workspace).extra)
 
 
 @dataclass
@@ -118,16 +139,24 @@ class LabelledSet:
     event_time: pd.Series
     reference: pd.DataFrame  # model frame of a random sample of *all* recent items
     reference_event_time: pd.Series
+    extras: tuple[ModelFeature, ...] = ()  # national attributes the models also read
 
 
-def _features_for(settings: TrainingSettings, subject: str, records: pd.DataFrame) -> pd.DataFrame:
+def window_features(
+    settings: TrainingSettings,
+    subject: str,
+    records: pd.DataFrame,
+    extras: tuple[ModelFeature, ...] = (),
+) -> pd.DataFrame:
+    """The model frame of ``records``: point-in-time features of the subject's service, the
+    request features and the national attributes ``extras``."""
     service = SERVICE_FOR_SUBJECT[subject]
     entities = entity_frame(records, subject)
     feast = historical_features(
         settings.features, service, entities, engine=settings.retrieval_engine
     )
-    frame = model_frame(request_features(records, subject), feast, subject)  # type: ignore[arg-type]
-    return pd.DataFrame(frame)
+    request = request_features(records, subject, extras)  # type: ignore[arg-type]
+    return pd.DataFrame(model_frame(request, feast, subject, extras))  # type: ignore[arg-type]
 
 
 def load_labelled_set(settings: TrainingSettings, subject: str) -> LabelledSet:
@@ -157,7 +186,8 @@ def load_labelled_set(settings: TrainingSettings, subject: str) -> LabelledSet:
     )
     reference_records = records.iloc[np.sort(sample)].reset_index(drop=True)
     both = pd.concat([labelled, reference_records], ignore_index=True)
-    features = _features_for(settings, subject, both)
+    extras = subject_extras(workspace, subject)
+    features = window_features(settings, subject, both, extras)
     n = len(labelled)
     logger.info("%s: %d labelled items, %d reference items", subject, n, len(reference_records))
     return LabelledSet(
@@ -169,4 +199,5 @@ def load_labelled_set(settings: TrainingSettings, subject: str) -> LabelledSet:
         event_time=pd.to_datetime(labelled[time_column], utc=True).reset_index(drop=True),
         reference=features.iloc[n:].reset_index(drop=True),
         reference_event_time=pd.to_datetime(reference_records[time_column], utc=True),
+        extras=extras,
     )

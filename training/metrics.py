@@ -14,7 +14,15 @@ from typing import Any
 import numpy as np
 from sklearn.metrics import average_precision_score, brier_score_loss, roc_auc_score
 
-__all__ = ["RATES", "calibration_curve", "json_safe", "ranking_metrics", "selection_order"]
+__all__ = [
+    "RATES",
+    "calibration_curve",
+    "json_safe",
+    "ranking_intervals",
+    "ranking_metrics",
+    "selection_order",
+    "wilson_interval",
+]
 
 RATES: tuple[int, ...] = (1, 2, 5, 10)
 
@@ -87,6 +95,55 @@ def ranking_metrics(
     out["roc_auc"] = float(roc_auc_score(y, score)) if both_classes else float("nan")
     if with_probabilities:
         out["brier"] = float(brier_score_loss(y, np.clip(score, 0, 1))) if n else float("nan")
+    return out
+
+
+def wilson_interval(hits: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """Wilson score interval of a proportion (95% by default): sound with few trials or hits."""
+    if n <= 0:
+        return float("nan"), float("nan")
+    p = hits / n
+    denominator = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denominator
+    half = z * np.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denominator
+    return float(max(0.0, centre - half)), float(min(1.0, centre + half))
+
+
+def ranking_intervals(
+    y: np.ndarray,
+    score: np.ndarray,
+    *,
+    tie_break: np.ndarray | None = None,
+    rates: Sequence[int] = RATES,
+    resamples: int = 200,
+    seed: int = 7,
+) -> dict[str, Any]:
+    """95% intervals: Wilson for Precision@n% (over the k selected) and Recall@n% (over the
+    irregular items), a percentile bootstrap for PR-AUC and ROC-AUC."""
+    y = np.asarray(y, dtype=int)
+    score = np.asarray(score, dtype=float)
+    n, positives = len(y), int(y.sum())
+    order = selection_order(score, tie_break)
+    out: dict[str, Any] = {"precision_at_interval": {}, "recall_at_interval": {}}
+    for rate in rates:
+        k = _k(n, rate) if n else 0
+        hits = int(y[order[:k]].sum()) if k else 0
+        out["precision_at_interval"][str(rate)] = list(wilson_interval(hits, k))
+        out["recall_at_interval"][str(rate)] = list(wilson_interval(hits, positives))
+    rng = np.random.default_rng(seed)
+    pr, roc = [], []
+    if 0 < positives < n:
+        for _ in range(resamples):
+            rows = rng.integers(0, n, n)
+            if 0 < y[rows].sum() < n:
+                pr.append(average_precision_score(y[rows], score[rows]))
+                roc.append(roc_auc_score(y[rows], score[rows]))
+    for name, values in (("pr_auc_interval", pr), ("roc_auc_interval", roc)):
+        out[name] = (
+            [float(np.quantile(values, 0.025)), float(np.quantile(values, 0.975))]
+            if values
+            else [float("nan"), float("nan")]
+        )
     return out
 
 

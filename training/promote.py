@@ -1,12 +1,13 @@
 """`crisk promote`: the challenger replaces the champion only if it is not worse.
 
-Both versions are scored on the same evaluation window and set (ground truth in the synthetic
-world, else the random controls: the unbiased ones); the challenger wins when its metric is at
-least the champion's less ``promotion_margin`` of it (relative, so it means the same in a rare
-area as in a frequent one) and at least what the rule-based profiles reach on the same set (a
-model that selects worse than the rules it supplements must not take over). Every decision,
-with its numbers, is an MLflow run, so an auditor can see why the model that served on a given
-day was serving.
+Both versions are scored on the same evaluation window and set, chosen as ``crisk evaluate``
+chooses it (random controls when they hold enough hits of the area, else every labelled
+control; never the synthetic ground truth, which a deployment does not have). The challenger
+wins when its metric is at least the champion's less ``promotion_margin`` of it (relative, so
+it means the same in a rare area as in a frequent one) and at least what the rule-based
+profiles reach on the same set (a model that selects worse than the rules it supplements must
+not take over). Every decision, with its numbers, is an MLflow run, so an auditor can see why
+the model that served on a given day was serving.
 """
 
 from __future__ import annotations
@@ -93,15 +94,16 @@ def _rules_metric(settings: TrainingSettings, spec: dict[str, Any], data: Evalua
     return _value(spec, score, data, _rate(settings))
 
 
-def _evaluation_data(settings: TrainingSettings, subject: str) -> EvaluationSet:
-    return primary_set(evaluation_sets(settings, subject, test_window(settings, subject)))
+def _evaluation_data(settings: TrainingSettings, subject: str) -> dict[str, EvaluationSet]:
+    # Without the synthetic ground truth: the gate decides on what a deployment has.
+    return evaluation_sets(settings, subject, test_window(settings, subject))
 
 
 def _decide(
     settings: TrainingSettings,
     client: Any,
     name: str,
-    evaluation_data: Callable[[str], EvaluationSet] | None = None,
+    evaluation_data: Callable[[str], dict[str, EvaluationSet]] | None = None,
 ) -> PromotionDecision:
     challenger = load_version(client, name, CHALLENGER)
     champion = load_version(client, name, CHAMPION)
@@ -120,9 +122,10 @@ def _decide(
             name, challenger_version, champion_version, champion_version, False,
             "the challenger is already the champion",
         )  # fmt: skip
-    data = (evaluation_data or (lambda subject: _evaluation_data(settings, subject)))(
+    sets = (evaluation_data or (lambda subject: _evaluation_data(settings, subject)))(
         challenger[1].spec["subject"]
     )
+    data = primary_set(sets, challenger[1].spec.get("area"), settings.primary_min_random_hits)
     metric, dataset, new = _metric(challenger[1], settings, data)
     _, _, old = _metric(champion[1], settings, data)
     rules = _rules_metric(settings, challenger[1].spec, data)
@@ -156,9 +159,9 @@ def promote(settings: TrainingSettings, names: list[str] | None = None) -> list[
 
     client = configure_mlflow(settings)
     decisions = []
-    cache: dict[str, EvaluationSet] = {}  # one evaluation set per subject type for all decisions
+    cache: dict[str, dict[str, EvaluationSet]] = {}  # one evaluation per subject type
 
-    def evaluation_data(subject: str) -> EvaluationSet:
+    def evaluation_data(subject: str) -> dict[str, EvaluationSet]:
         if subject not in cache:
             cache[subject] = _evaluation_data(settings, subject)
         return cache[subject]

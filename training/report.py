@@ -55,7 +55,7 @@ def _rates_table(metrics: dict[str, Any]) -> str:
         ("Recall@n% / best", "recall_at_normalised"),
         ("Revenue@n% / best", "revenue_at_normalised"),
     ):
-        values = metrics.get(key, {})
+        values = metrics.get(key) or {}  # None: not reported (e.g. revenue unknown)
         rows.append(
             f"<tr><th>{label}</th>"
             + "".join(f"<td>{_fmt(values.get(r))}</td>" for r in _RATES)
@@ -120,6 +120,7 @@ def write_model_report(report: dict[str, Any], path: Path) -> Path:
         "Selection is the top n% by score, ties broken by expected revenue.</p>",
         "<h2>How selection bias was handled</h2>"
         f"<p>{html.escape(report.get('selection_bias', ''))}</p>",
+        *(f"<p>Note: {html.escape(note)}</p>" for note in report.get("notes", [])),
     ]
     for key, metrics in report.get("areas", {}).items():
         if "@" in key:

@@ -16,7 +16,7 @@ import json
 import logging
 import tempfile
 import time
-from dataclasses import dataclass, field, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,14 +25,15 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.codelists import RISK_AREAS
+from data_contracts.dataset import read_manifest
 from data_contracts.definitions import CONTRACT_VERSION
 from data_contracts.progress import Progress, advance, quiet
 from data_contracts.safe_output import csv_safe_frame
 from features.model_input import (
-    FEATURES_BY_SUBJECT,
     ModelFeature,
     encode,
     fit_vocabularies,
+    model_features,
 )
 from training.calibration import fit_calibration
 from training.config import TrainingSettings
@@ -46,7 +47,7 @@ from training.registry import (
     registered_name,
     version_by_alias,
 )
-from training.split import TimeSplit, time_split
+from training.split import TimeSplit, choose_split
 from training.weights import inverse_propensity_weights
 
 __all__ = ["AREAS_BY_SUBJECT", "TrainedModel", "fit_area_model", "train"]
@@ -293,27 +294,26 @@ def _train_subject(
 
     progress(f"{subject}: labelled rows and point-in-time features")
     data = load_labelled_set(settings, subject)
-    end = data.event_time.max().normalize() + pd.Timedelta(days=1)
-    split = time_split(
-        data.event_time,
-        data.labels["label_time"],
-        end=end,
-        test_days=settings.test_days,
-        validation_days=settings.validation_days,
-        gap_days=settings.label_delay_days,
-        burn_in_days=settings.burn_in_days,
-    )
+    manifest = read_manifest(settings.workspace)
+    split = choose_split(settings, data.event_time, data.labels["label_time"])
+    logger.info("%s windows: %s", subject, split.describe())
     usable = ~data.labels["selection_reason"].isin(settings.exclude_selection_reasons).to_numpy()
     split = replace(split, train=split.train & usable, validation=split.validation & usable)
-    features = FEATURES_BY_SUBJECT[subject]
+    features = model_features(subject, data.extras)
     vocabularies = fit_vocabularies(data.features[split.train], features)
     weights = inverse_propensity_weights(
         data.labels["propensity"], data.labels["selection_reason"], power=settings.ipw_power
     )
     trained: list[TrainedModel] = []
     tasks = [(area, "classification") for area in AREAS_BY_SUBJECT[subject]]
-    if subject == "declaration":
+    if subject == "declaration" and manifest.revenue_known:
         tasks.append(("financial", REVENUE_TASK))
+    elif subject == "declaration":
+        # Unknown is not zero: a revenue model trained on the zeros would learn nothing true.
+        # The command line says so in its notes; a warning here would say it twice.
+        logger.info(
+            "dataset %s: revenue recovered unknown, no revenue model trained", manifest.dataset
+        )
     counted = f"training {subject} models"
     advance(progress, counted, 0, len(tasks))
     for done, (area, task) in enumerate(tasks, 1):
@@ -354,6 +354,11 @@ def _train_subject(
             )
             model.spec.update(_provenance(data, split, snapshot, name))
             model.spec["train_positives"] = positives
+            model.spec.update(dataset=manifest.dataset, split=split.source)
+            # What serving must build from a request's `extra` map for this model, and how it
+            # must check a request's party ids: as the data the model learnt from.
+            model.spec["extra_features"] = [asdict(f) for f in data.extras]
+            model.spec["identifier_format"] = manifest.identifier_format
             score = predict(model, data.features[split.test])
             y_test = y[split.test]
             revenue = data.labels["revenue_recovered_eur"].to_numpy(dtype=float)[split.test]
@@ -378,6 +383,9 @@ def _train_subject(
                     **{k: v for k, v in model.spec["params"].items() if not isinstance(v, list)},
                     "best_iteration": model.spec["best_iteration"],
                     "calibration": model.spec["calibration"]["method"],
+                    "split": split.source,
+                    "split_windows": split.describe(),
+                    "dataset": manifest.dataset,
                     # How the selection bias of the labels was handled (model cards read it).
                     "selection_weighting": settings.selection_weighting,
                     "ipw_power": settings.ipw_power,
@@ -395,6 +403,7 @@ def _train_subject(
                 }
             )
             tags = {
+                "dataset": manifest.dataset,
                 "feature_service": data.feature_service,
                 "subject": subject,
                 "area": area,
@@ -476,8 +485,17 @@ def train(
     client = configure_mlflow(settings)
     snapshot = data_snapshot_id(settings.workspace)
     trained: list[TrainedModel] = []
+    manifest = read_manifest(settings.workspace)
     with mlflow.start_run(run_name="crisk train"):
-        mlflow.set_tags({"data_snapshot": snapshot, "contract_version": CONTRACT_VERSION})
+        mlflow.set_tags(
+            {
+                "data_snapshot": snapshot,
+                "contract_version": CONTRACT_VERSION,
+                "dataset": manifest.dataset,
+                "split": "published" if manifest.split else "last_days",
+                "revenue_known": str(manifest.revenue_known).lower(),
+            }
+        )
         for subject in subjects:
             trained.extend(_train_subject(settings, client, subject, snapshot, progress))
     unknown = {m.area for m in trained} - set(RISK_AREAS)

@@ -186,6 +186,7 @@ def test_two_concurrent_ingests_lose_nothing(small_world: World, tmp_path: Path)
 
 _KILLED_WRITER = """
 import sys, time
+from pathlib import Path
 import pandas as pd
 from data_contracts.workspace import Workspace
 from pipelines.ingest import ingest_file
@@ -202,7 +203,7 @@ def slow_half_write(self, path, *args, **kwargs):
     time.sleep(60)  # ...when kill -9 arrives
 
 pd.DataFrame.to_parquet = slow_half_write
-ingest_file(Workspace.at(sys.argv[1]), "declarations", sys.argv[2])
+ingest_file(Workspace.at(sys.argv[1]), "declarations", Path(sys.argv[2]))
 """
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -125,12 +126,18 @@ def test_unknown_operator_gets_cold_start_values_not_an_error(
 
 
 def _world_tables(
-    home: Path, declarations: pd.DataFrame, controls: pd.DataFrame, source: Path
+    home: Path,
+    declarations: pd.DataFrame,
+    controls: pd.DataFrame,
+    source: Path,
+    history: pd.DataFrame | None = None,
 ) -> Path:
     data = home / "data"
     data.mkdir(parents=True, exist_ok=True)
     declarations.to_parquet(data / "declarations.parquet")
     controls.to_parquet(data / "control_results.parquet")
+    if history is not None:
+        history.to_parquet(data / "control_results_history.parquet")
     shutil.copy(source / "data" / "operators.parquet", data / "operators.parquet")
     tables = home / "feast" / "tables"
     build_feature_tables(
@@ -138,6 +145,7 @@ def _world_tables(
             declarations=data / "declarations.parquet",
             control_results=data / "control_results.parquet",
             operators=data / "operators.parquet",
+            control_results_history=data / "control_results_history.parquet",
         ),
         tables,
     )
@@ -197,3 +205,132 @@ def test_a_later_control_result_never_changes_earlier_features(
     before = features_with(target["lodged_at"].normalize() - pd.Timedelta(hours=12), "before")
     irregularities = "importer_irregularities_365d"
     assert before[irregularities].iloc[0] == baseline[irregularities].iloc[0] + 1
+
+
+def _busy_importer_items(
+    declarations: pd.DataFrame, controls: pd.DataFrame
+) -> tuple[pd.Series, pd.Series]:
+    """An item in the middle of a busy importer's year, and an earlier uncontrolled item."""
+    busiest = declarations["importer_id"].value_counts().index[0]
+    own = declarations[declarations["importer_id"] == busiest].sort_values("lodged_at")
+    target = own.iloc[len(own) // 2]
+    earlier = own[
+        (own["lodged_at"] < target["lodged_at"].normalize() - pd.Timedelta(days=5))
+        & ~own["declaration_id"].isin(set(controls["subject_id"]))
+    ]
+    return target, earlier.iloc[-1]
+
+
+def _finding(item: pd.Series, **fields: object) -> dict[str, object]:
+    return {
+        "control_id": "TIMING-1", "subject_type": "declaration",
+        "subject_id": item["declaration_id"], "item_number": int(item["item_number"]),
+        "controlled_at": item["lodged_at"] + pd.Timedelta(hours=2),
+        "reported_at": item["lodged_at"] + pd.Timedelta(hours=3),
+        "control_type": "post_release_audit", "selection_reason": "rule",
+        "outcome": "irregularity", "risk_area": "financial", "revenue_recovered_eur": 900.0,
+        "seizure": False, "note": None, **fields,
+    }  # fmt: skip
+
+
+def _with(controls: pd.DataFrame, *rows: dict[str, object]) -> pd.DataFrame:
+    extra = pd.DataFrame(list(rows))
+    extra["item_number"] = extra["item_number"].astype("Int64")
+    for name in ("controlled_at", "reported_at"):
+        extra[name] = pd.to_datetime(extra[name], utc=True)
+    return pd.concat([controls, extra], ignore_index=True)
+
+
+def _features_of(
+    home: Path,
+    item: pd.Series,
+    declarations: pd.DataFrame,
+    controls: pd.DataFrame,
+    source: Path,
+    history: pd.DataFrame | None = None,
+) -> pd.DataFrame:
+    _world_tables(home, declarations, controls, source, history)
+    settings = FeatureStoreSettings(home=home)
+    apply_definitions(settings)
+    entities = entity_frame(pd.DataFrame([item]), "declaration")
+    return historical_features(settings, DECLARATION_SERVICE, entities, engine="duckdb")
+
+
+def test_a_result_reported_after_a_declaration_never_reaches_its_features(
+    trained_workspace: Path, declarations: pd.DataFrame, tmp_path: Path
+) -> None:
+    """Outcome timing: controlled days before the lodgement, but reported after it."""
+    controls = pd.read_parquet(trained_workspace / "data" / "control_results.parquet")
+    target, other = _busy_importer_items(declarations, controls)
+    baseline = _features_of(
+        tmp_path / "baseline", target, declarations, controls, trained_workspace
+    )
+    columns = _feature_columns(baseline, entity_frame(pd.DataFrame([target]), "declaration"))
+    late = _finding(other, reported_at=target["lodged_at"] + pd.Timedelta(minutes=5))
+    reported_late = _features_of(
+        tmp_path / "late", target, declarations, _with(controls, late), trained_workspace
+    )
+    _assert_same_features(baseline, reported_late, columns)
+    early = _finding(other)  # reported soon after the control, days before the lodgement
+    reported_early = _features_of(
+        tmp_path / "early", target, declarations, _with(controls, early), trained_workspace
+    )
+    name = "importer_irregularities_365d"
+    assert reported_early[name].iloc[0] == baseline[name].iloc[0] + 1, "the test can see it"
+
+
+def test_a_later_correction_never_changes_a_past_feature_value(
+    trained_workspace: Path, declarations: pd.DataFrame, tmp_path: Path
+) -> None:
+    """A clean result, corrected to an irregularity after the lodgement: the lodgement's
+    features keep the clean result; a later lodgement sees the correction."""
+    controls = pd.read_parquet(trained_workspace / "data" / "control_results.parquet")
+    target, other = _busy_importer_items(declarations, controls)
+    clean = _finding(other, outcome="no_irregularity", risk_area=None, revenue_recovered_eur=0.0)
+    before = _features_of(
+        tmp_path / "before", target, declarations, _with(controls, clean), trained_workspace
+    )
+    corrected = _finding(other, reported_at=target["lodged_at"] + pd.Timedelta(hours=1))
+    history = _with(controls.iloc[:0], clean)
+    after = _features_of(
+        tmp_path / "after", target, declarations, _with(controls, corrected), trained_workspace,
+        history,
+    )  # fmt: skip
+    columns = _feature_columns(before, entity_frame(pd.DataFrame([target]), "declaration"))
+    _assert_same_features(before, after, columns)
+    later = target.copy()
+    later["lodged_at"] = target["lodged_at"] + pd.Timedelta(days=2)
+    settings = FeatureStoreSettings(home=tmp_path / "after")
+    seen = historical_features(
+        settings, DECLARATION_SERVICE, entity_frame(pd.DataFrame([later]), "declaration")
+    )
+    name = "importer_irregularities_365d"
+    assert seen[name].iloc[0] >= before[name].iloc[0] + 1
+
+
+def test_feast_cli_accepts_the_repository(trained_workspace: Path) -> None:
+    """`feast plan` in features/ (Feast's own CLI) finds every object once (no conflicts)."""
+    import subprocess
+    import sys
+
+    import features
+
+    env = {
+        **os.environ,
+        "CRISK_FEAST_DIR": str(trained_workspace / "feast"),
+        "PATH": str(Path(sys.executable).parent) + os.pathsep + os.environ.get("PATH", ""),
+    }
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("feast")), "plan"],
+        cwd=Path(features.__file__).parent,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    output = done.stdout + done.stderr
+    assert done.returncode == 0, output[-3000:]
+    assert "Conflicting" not in output
+    # The workspace registered every view the repository defines: nothing to create or delete.
+    assert "Created feature view" not in output and "Deleted" not in output, output[-3000:]
+    assert "Could not validate FileSource" not in output, "sources name the workspace's tables"

@@ -22,7 +22,14 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
-from data_contracts.definitions import KINDS, FieldSpec, RecordContract, contract_for
+from data_contracts.definitions import (
+    IDENTIFIER_FORMATS,
+    KINDS,
+    FieldSpec,
+    RecordContract,
+    contract_for,
+    party_id_fields,
+)
 from data_contracts.models import model_for, reasons_from_error
 from data_contracts.validate import validate_frame
 from tests.unit.data_contracts.records import plain, scaled_below
@@ -239,23 +246,28 @@ def cases(contract: RecordContract, base: Record) -> Iterator[Case]:
 # --- comparing the two sides ----------------------------------------------------------------------
 
 
-def _model_reasons(kind: str, record: Record) -> list[dict[str, Any]]:
+def _model_reasons(kind: str, record: Record, identifiers: str = "eori") -> list[dict[str, Any]]:
     try:
-        model_for(kind).model_validate(record)
+        model_for(kind, identifiers).model_validate(record)
     except ValidationError as error:
         return reasons_from_error(error)
     return []
 
 
-def _compare(kind: str, records: list[Record]) -> tuple[list[set[str]], list[set[str]]]:
+def _compare(
+    kind: str, records: list[Record], identifiers: str = "eori"
+) -> tuple[list[set[str]], list[set[str]]]:
     """Fields named by the batch side and by the model side, per record (empty: accepted)."""
     frame = pd.DataFrame(records, columns=contract_for(kind).field_names)
-    result = validate_frame(frame, kind)
+    result = validate_frame(frame, kind, identifiers=identifiers)
     assert result.n_valid + result.n_quarantined == len(records)
     batch: list[set[str]] = [set() for _ in records]
     for row, reasons in zip(result.quarantine["row"], result.quarantine["reasons"], strict=True):
         batch[int(row) - 1] = {r["field"] for r in reasons}
-    model = [{r["field"].split(".")[0] for r in _model_reasons(kind, rec)} for rec in records]
+    model = [
+        {r["field"].split(".")[0] for r in _model_reasons(kind, rec, identifiers)}
+        for rec in records
+    ]
     return batch, model
 
 
@@ -270,11 +282,20 @@ def _unique(record: Record, contract: RecordContract, tag: str) -> Record:
     return copy
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+# Each kind in each identifier format that changes its rules (control results name no party).
+VARIANTS = [
+    (kind, identifiers)
+    for kind in sorted(KINDS)
+    for identifiers in IDENTIFIER_FORMATS
+    if identifiers == "eori" or party_id_fields(contract_for(kind))
+]
+
+
+@pytest.mark.parametrize(("kind", "identifiers"), VARIANTS)
 def test_suite_and_model_agree_on_every_row(
-    kind: str, world_records: dict[str, list[Record]]
+    kind: str, identifiers: str, world_records: dict[str, list[Record]]
 ) -> None:
-    contract = contract_for(kind)
+    contract = contract_for(kind, identifiers)
     good = world_records[kind]
     labelled: list[Case] = [(f"world row {i + 1}", r, None) for i, r in enumerate(good)]
     # Apply every case to a few different world rows (cross-field rules depend on the row).
@@ -285,7 +306,7 @@ def test_suite_and_model_agree_on_every_row(
             labelled.append((label, record, broken))
     records = [record for _, record, _ in labelled]
 
-    batch, model = _compare(kind, records)
+    batch, model = _compare(kind, records, identifiers)
 
     disagreements = [
         (label, sorted(by_batch), sorted(by_model))

@@ -26,7 +26,14 @@ import pytest
 from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
-from data_contracts.definitions import KINDS, FieldSpec, RecordContract, contract_for
+from data_contracts.definitions import (
+    IDENTIFIER_FORMATS,
+    KINDS,
+    FieldSpec,
+    RecordContract,
+    contract_for,
+    party_id_fields,
+)
 from data_contracts.suites import build_suite
 from data_contracts.validate import ValidationResult, validate_frame
 from data_contracts.values import ValueRejected, check_text
@@ -63,6 +70,7 @@ DESCRIPTIVE_CONTRACT_MEMBERS = {
     "description",
     "extra_allowed",
     "tags",
+    "identifiers",  # which contract variant (EORI or opaque party ids), not a rule itself
 }
 # The boolean spellings the contract accepts (pydantic's): anything else is a type error.
 BOOL_SPELLINGS = {"true", "t", "1", "yes", "y", "on", "false", "f", "0", "no", "n", "off"}
@@ -363,7 +371,14 @@ def corruptions(contract: RecordContract) -> list[Corruption]:
     return out
 
 
-CORRUPTIONS = {kind: corruptions(contract_for(kind)) for kind in KINDS}
+# Each kind in each identifier format that changes its rules (control results name no party).
+VARIANTS = [
+    (kind, identifiers)
+    for kind in sorted(KINDS)
+    for identifiers in IDENTIFIER_FORMATS
+    if identifiers == "eori" or party_id_fields(contract_for(kind))
+]
+CORRUPTIONS = {(k, i): corruptions(contract_for(k, i)) for k, i in VARIANTS}
 
 
 # --- valid rows from the synthetic world ---------------------------------------------------------
@@ -408,36 +423,36 @@ def test_every_kind_of_rule_has_a_corruption() -> None:
     assert contract_members == CONTRACT_RULE_MEMBERS
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
-def test_corruptions_cover_every_expectation_of_the_suite(kind: str) -> None:
+@pytest.mark.parametrize(("kind", "identifiers"), VARIANTS)
+def test_corruptions_cover_every_expectation_of_the_suite(kind: str, identifiers: str) -> None:
     """The derived corruptions break exactly the suite's rules, plus parsing (``type``)."""
     import great_expectations as gx
 
     gx.get_context(mode="ephemeral")  # GX 1.x builds suites only inside a context
-    contract = contract_for(kind)
+    contract = contract_for(kind, identifiers)
     suite_rules = {(e.meta["field"], e.meta["rule"]) for e in build_suite(contract).expectations}
-    targets = {(c.field, c.rule) for c in CORRUPTIONS[kind]}
+    targets = {(c.field, c.rule) for c in CORRUPTIONS[kind, identifiers]}
     typed_fields = {(f.name, "type") for f in contract.fields if f.type != "str"}
     assert targets == suite_rules | typed_fields
 
 
-@pytest.mark.parametrize("kind", sorted(KINDS))
+@pytest.mark.parametrize(("kind", "identifiers"), VARIANTS)
 @EXAMPLES
 @given(data=st.data())
 def test_each_corruption_is_quarantined_with_its_reason(
-    kind: str, data: st.DataObject, pools: dict[str, list[Record]]
+    kind: str, identifiers: str, data: st.DataObject, pools: dict[str, list[Record]]
 ) -> None:
-    contract, pool = contract_for(kind), pools[kind]
+    contract, pool = contract_for(kind, identifiers), pools[kind]
     pick = st.integers(0, len(pool) - 1)
     rows: list[tuple[Record, Expected]] = []
     clean = data.draw(st.lists(pick, min_size=5, max_size=25, unique=True), label="clean rows")
     rows += [(pool[i], set()) for i in clean]
-    for n, corruption in enumerate(CORRUPTIONS[kind]):
+    for n, corruption in enumerate(CORRUPTIONS[kind, identifiers]):
         record = _unique(pool[data.draw(pick)], contract, f"C{n}")
         record.update(data.draw(corruption.updates(record), label=corruption.rule))
         rows.append((record, {(corruption.field, corruption.rule)}))
     # Rows broken in several fields at once must name every broken field.
-    field_level = [c for c in CORRUPTIONS[kind] if c.field_level]
+    field_level = [c for c in CORRUPTIONS[kind, identifiers] if c.field_level]
     for n in range(3):
         chosen = data.draw(
             st.lists(
@@ -451,7 +466,7 @@ def test_each_corruption_is_quarantined_with_its_reason(
     rows = data.draw(st.permutations(rows), label="order")
 
     frame = pd.DataFrame([record for record, _ in rows], columns=contract.field_names)
-    result = validate_frame(frame, kind)
+    result = validate_frame(frame, kind, identifiers=identifiers)
 
     assert result.n_valid + result.n_quarantined == result.n_input == len(rows)
     reasons = _reasons_by_row(result)

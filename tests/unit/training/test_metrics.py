@@ -189,3 +189,31 @@ def test_calibration_curve_never_has_more_bins_than_items_and_handles_empty() ->
         "observed": [],
         "count": [],
     }
+
+
+def test_wilson_interval_matches_the_textbook_values() -> None:
+    from training.metrics import wilson_interval
+
+    low, high = wilson_interval(5, 10)
+    assert (low, high) == pytest.approx((0.2366, 0.7634), abs=1e-4)
+    assert wilson_interval(0, 20)[0] == 0.0 and wilson_interval(0, 20)[1] == pytest.approx(
+        0.1611, abs=1e-4
+    )
+    assert all(math.isnan(v) for v in wilson_interval(0, 0))
+
+
+def test_ranking_intervals_bracket_the_point_estimates() -> None:
+    from training.metrics import ranking_intervals
+
+    rng = np.random.default_rng(3)
+    y = (rng.random(400) < 0.2).astype(int)
+    score = y * 0.5 + rng.random(400)
+    point = ranking_metrics(y, score)
+    intervals = ranking_intervals(y, score, resamples=100)
+    for rate in ("1", "5", "10"):
+        low, high = intervals["precision_at_interval"][rate]
+        assert low <= point["precision_at"][rate] <= high
+        low, high = intervals["recall_at_interval"][rate]
+        assert low <= point["recall_at"][rate] <= high
+    low, high = intervals["roc_auc_interval"]
+    assert low < point["roc_auc"] < high and high - low < 0.2

@@ -63,7 +63,8 @@ def _decide(
     monkeypatch.setattr(promote, "load_version", load_version)
     monkeypatch.setattr(promote, "_metric", metric)
     monkeypatch.setattr(promote, "_rules_metric", lambda settings, spec, data: rules)
-    monkeypatch.setattr(promote, "_evaluation_data", lambda settings, subject: None)
+    monkeypatch.setattr(promote, "_evaluation_data", lambda settings, subject: {})
+    monkeypatch.setattr(promote, "primary_set", lambda sets, area, min_hits: None)
     settings = TrainingSettings(promotion_margin=margin)
     return promote._decide(settings, registry, NAME), registry
 
@@ -205,13 +206,16 @@ def _metric_with(
     sets: dict[str, EvaluationSet],
     score: np.ndarray,
     promotion_metric: str = "precision_at_5",
+    min_hits: int = 1,
 ) -> tuple[str, str, float]:
     monkeypatch.setattr(promote, "test_window", lambda settings, subject: (None, None))
     monkeypatch.setattr(promote, "evaluation_sets", lambda settings, subject, window: sets)
     monkeypatch.setattr(promote, "predict", lambda model, features: score)
     model = SimpleNamespace(spec={"subject": "declaration", "task": task, "area": "origin"})
-    settings = TrainingSettings(promotion_metric=promotion_metric)
-    data = promote._evaluation_data(settings, "declaration")
+    settings = TrainingSettings(promotion_metric=promotion_metric, primary_min_random_hits=min_hits)
+    data = promote.primary_set(
+        promote._evaluation_data(settings, "declaration"), "origin", min_hits
+    )
     return promote._metric(model, settings, data)  # type: ignore[arg-type]
 
 
@@ -220,27 +224,40 @@ def _evaluation_set(name: str, labels: dict[str, list[int] | list[float]]) -> Ev
     return EvaluationSet(name, frame, frame, frame)
 
 
-def test_metric_is_precision_at_the_configured_rate_on_ground_truth_first(
+def test_metric_is_on_random_controls_with_enough_hits_else_every_control_never_ground_truth(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    # 20 items, 10% = the top 2: ground truth has 1 hit there, random controls 2.
+    # 20 items, 10% = the top 2: ground truth has 1 hit there, random controls 2, all controls 0.
     truth = _evaluation_set("synthetic_ground_truth", {"y_origin": [1, 0] + [0] * 18})
     controls = _evaluation_set("random_controls", {"y_origin": [1, 1] + [0] * 18})
+    controlled = _evaluation_set("controlled", {"y_origin": [0, 0] + [1] * 18})
     score = np.linspace(1.0, 0.0, 20)
-    both = {"random_controls": controls, "synthetic_ground_truth": truth}
+    every = {"random_controls": controls, "controlled": controlled, "synthetic_ground_truth": truth}
 
     metric = _metric_with(
-        monkeypatch,
-        task="classification",
-        sets=both,
-        score=score,
-        promotion_metric="precision_at_10",
-    )
-    assert metric == ("precision_at_10", "synthetic_ground_truth", pytest.approx(0.5))
+        monkeypatch, task="classification", sets=every, score=score,
+        promotion_metric="precision_at_10", min_hits=2,
+    )  # fmt: skip
+    assert metric == ("precision_at_10", "random_controls", pytest.approx(1.0))
+    # Too few random hits: every labelled control decides, and still not the ground truth.
     metric = _metric_with(
-        monkeypatch, task="classification", sets={"random_controls": controls}, score=score
-    )
-    assert metric == ("precision_at_5", "random_controls", pytest.approx(1.0))
+        monkeypatch, task="classification", sets=every, score=score,
+        promotion_metric="precision_at_10", min_hits=3,
+    )  # fmt: skip
+    assert metric == ("precision_at_10", "controlled", pytest.approx(0.0))
+
+
+def test_the_gate_asks_for_no_ground_truth(monkeypatch: pytest.MonkeyPatch) -> None:
+    asked: list[dict[str, object]] = []
+
+    def sets(settings: object, subject: str, window: object, **options: object) -> dict:
+        asked.append(options)
+        return {}
+
+    monkeypatch.setattr(promote, "test_window", lambda settings, subject: (None, None))
+    monkeypatch.setattr(promote, "evaluation_sets", sets)
+    promote._evaluation_data(TrainingSettings(), "declaration")
+    assert asked == [{}]  # the default of evaluation_sets: no ground truth
 
 
 def test_metric_of_the_revenue_model_is_the_revenue_share_caught(
@@ -251,7 +268,7 @@ def test_metric_of_the_revenue_model_is_the_revenue_share_caught(
     metric = _metric_with(
         monkeypatch,
         task=promote.REVENUE_TASK,
-        sets={"random_controls": data},
+        sets={"random_controls": data, "controlled": data},
         score=np.linspace(1.0, 0.0, 20),
         promotion_metric="precision_at_10",
     )

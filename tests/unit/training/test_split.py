@@ -146,3 +146,59 @@ def test_zero_gap_makes_windows_adjacent() -> None:
 def test_too_little_history_raises() -> None:
     with pytest.raises(ValueError, match="not enough history"):
         _split(*_daily(), burn_in_days=150)
+
+
+def test_a_published_split_uses_the_publishers_windows_end_dates_inclusive() -> None:
+    from datetime import date
+
+    from data_contracts.dataset import PublishedSplit
+    from training.split import published_split
+
+    event, _ = _daily()
+    published = PublishedSplit(
+        train_until=date(2024, 3, 31),
+        validation_until=date(2024, 4, 30),
+        test_until=date(2024, 5, 31),
+    )
+    split = published_split(event, published)
+    day = pd.Timedelta(days=1)
+    assert split.source == "published"
+    assert split.train_window == (START, pd.Timestamp("2024-04-01", tz="UTC"))
+    assert split.test_window == (
+        pd.Timestamp("2024-05-01", tz="UTC"),
+        pd.Timestamp("2024-06-01", tz="UTC"),
+    )
+    assert event[split.train].max() == pd.Timestamp("2024-03-31", tz="UTC")
+    assert event[split.validation].min() == pd.Timestamp("2024-04-01", tz="UTC")
+    assert event[split.test].max() == pd.Timestamp("2024-05-31", tz="UTC")
+    assert not (split.train & split.validation).any() and not (split.validation & split.test).any()
+    assert int(split.test.sum()) == 31 and split.test_window[1] - split.test_window[0] == 31 * day
+    assert (
+        "published split" in split.describe()
+        and "test 2024-05-01 .. 2024-05-31" in split.describe()
+    )
+    late = PublishedSplit(
+        train_until=date(2025, 1, 1), validation_until=date(2025, 2, 1), test_until=date(2025, 3, 1)
+    )
+    with pytest.raises(ValueError, match="no labelled item in the validation window"):
+        published_split(event, late)
+
+
+def test_choose_split_follows_the_workspace_manifest(tmp_path) -> None:
+    from datetime import date
+
+    from data_contracts.dataset import DatasetManifest, PublishedSplit, write_manifest
+    from data_contracts.workspace import Workspace
+    from training.config import TrainingSettings
+    from training.split import choose_split
+
+    settings = TrainingSettings(home=tmp_path, test_days=28, validation_days=21, burn_in_days=14)
+    event, label = _daily()
+    assert choose_split(settings, event, label).source == "last_days"
+    published = PublishedSplit(
+        train_until=date(2024, 3, 31),
+        validation_until=date(2024, 4, 30),
+        test_until=date(2024, 5, 31),
+    )
+    write_manifest(Workspace.at(tmp_path), DatasetManifest(dataset="d", split=published))
+    assert choose_split(settings, event, label).source == "published"
