@@ -58,7 +58,7 @@ model: venv
 
 ## test: lint, type-check and the whole test suite
 test: lint typecheck
-	$(BIN)/pytest -q
+	$(BIN)/pytest -q --durations=25
 
 ## lock: re-resolve requirements.in into requirements.lock (needs the package index)
 lock: venv
