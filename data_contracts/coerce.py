@@ -12,10 +12,17 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from data_contracts.definitions import RecordContract
+from data_contracts.definitions import FieldSpec, RecordContract
 from data_contracts.values import LIST_SEPARATOR, parse_column
 
-__all__ = ["LIST_SEPARATOR", "Reason", "coerce_frame", "joined_list_column", "list_head_column"]
+__all__ = [
+    "LIST_SEPARATOR",
+    "Reason",
+    "coerce_frame",
+    "item_count_column",
+    "joined_list_column",
+    "list_head_column",
+]
 
 Reason = dict[str, Any]
 
@@ -30,9 +37,29 @@ def list_head_column(name: str) -> str:
     return f"__head_{name}"
 
 
+def item_count_column(name: str) -> str:
+    """Name of the helper column that holds the number of elements (keys) of a list (map)."""
+    return f"__count_{name}"
+
+
 def _raw_text(value: Any) -> str:
     text = str(value)
     return text if len(text) <= 200 else text[:200] + "…"
+
+
+def _add_helper_columns(typed: pd.DataFrame, spec: FieldSpec, column: pd.Series) -> None:
+    """Columns the suite's rules on lists and maps read (sizes, joined text, first element)."""
+    if spec.max_items is not None:
+        typed[item_count_column(spec.name)] = column.map(
+            lambda v: None if v is None else len(v)
+        ).astype("Int64")
+    if spec.type == "str_list":
+        typed[joined_list_column(spec.name)] = column.map(
+            lambda v: None if v is None or len(v) == 0 else LIST_SEPARATOR.join(v)
+        ).astype("string")
+        typed[list_head_column(spec.name)] = column.map(
+            lambda v: None if v is None or len(v) == 0 else v[0]
+        ).astype("string")
 
 
 def coerce_frame(
@@ -46,28 +73,22 @@ def coerce_frame(
     typed = pd.DataFrame(index=raw.index)
     reasons: list[list[Reason]] = [[] for _ in range(len(raw))]
     for spec in contract.fields:
-        if spec.name not in raw.columns:
+        if spec.name in raw.columns:
+            column, bad = parse_column(raw[spec.name], spec.type)
+            for position in np.flatnonzero(bad):
+                reasons[position].append(
+                    {
+                        "field": spec.name,
+                        "rule": "type",
+                        "value": _raw_text(raw[spec.name].iloc[position]),
+                        "message": f"{spec.name} must be a {spec.type.replace('_', ' ')}",
+                    }
+                )
+        else:
             # An absent optional column has its kind's dtype, as a present one would: the data
             # store's column types never depend on whether a file happened to carry the field.
             absent = pd.Series([None] * len(raw), index=raw.index, dtype=object)
-            typed[spec.name] = parse_column(absent, spec.type)[0]
-            continue
-        column, bad = parse_column(raw[spec.name], spec.type)
+            column = parse_column(absent, spec.type)[0]
         typed[spec.name] = column
-        for position in np.flatnonzero(bad):
-            reasons[position].append(
-                {
-                    "field": spec.name,
-                    "rule": "type",
-                    "value": _raw_text(raw[spec.name].iloc[position]),
-                    "message": f"{spec.name} must be a {spec.type.replace('_', ' ')}",
-                }
-            )
-        if spec.type == "str_list":
-            typed[joined_list_column(spec.name)] = column.map(
-                lambda v: None if v is None or len(v) == 0 else LIST_SEPARATOR.join(v)
-            ).astype("string")
-            typed[list_head_column(spec.name)] = column.map(
-                lambda v: None if v is None or len(v) == 0 else v[0]
-            ).astype("string")
+        _add_helper_columns(typed, spec, column)
     return typed, reasons

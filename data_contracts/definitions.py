@@ -29,8 +29,13 @@ from data_contracts.codelists import (
 )
 
 __all__ = [
+    "CONTAINERS_MAX_ITEMS",
     "CONTRACT_VERSION",
+    "EXTRA_KEY_PATTERN",
+    "EXTRA_MAX_KEYS",
+    "EXTRA_VALUE_MAX_LENGTH",
     "IDENTIFIER_FORMATS",
+    "ITINERARY_MAX_ITEMS",
     "KINDS",
     "ConditionalMax",
     "ConditionalRequired",
@@ -64,6 +69,13 @@ HS_PATTERN = r"[0-9]{6}([0-9]{2}([0-9]{2})?)?"
 TIMESTAMP_TEXT_PREFIX = r"[0-9]{4}-[0-9]{2}-[0-9]{2}(?:[Tt ]|$)"
 ID_MAX_LENGTH = 70
 TEXT_MAX_LENGTH = 512
+# Bounds on lists and maps: a record is a few kilobytes, never an amplification vector (a
+# request of huge lists or maps would cost the service more than its size says).
+ITINERARY_MAX_ITEMS = 20
+CONTAINERS_MAX_ITEMS = 200
+EXTRA_MAX_KEYS = 50
+EXTRA_KEY_PATTERN = r"[A-Za-z][A-Za-z0-9_]{0,63}"
+EXTRA_VALUE_MAX_LENGTH = 256
 
 
 @dataclass(frozen=True)
@@ -84,6 +96,7 @@ class FieldSpec:
     ge: float | None = None
     le: float | None = None
     max_length: int | None = None
+    max_items: int | None = None  # elements of a list, keys of a map
 
     def code_set(self) -> frozenset[Any] | None:
         return None if self.codes is None else self.codes()
@@ -282,7 +295,15 @@ DECLARATION = RecordContract(
             required=False,
             codes=_codes(INCOTERMS),
         ),
-        FieldSpec("extra", "map", "National attributes (see `crisk import`).", {}, required=False),
+        FieldSpec(
+            "extra",
+            "map",
+            "National attributes (see `crisk import`): at most 50 keys (letters, digits, _), "
+            "values text (at most 256 characters), numbers, booleans or null.",
+            {},
+            required=False,
+            max_items=EXTRA_MAX_KEYS,
+        ),
     ),
     pair_rules=(
         PairRule(
@@ -398,6 +419,7 @@ ENS = RecordContract(
             "Countries of routing, first = country of loading.",
             ["CN", "AE", "NL"],
             codes=_COUNTRY,
+            max_items=ITINERARY_MAX_ITEMS,
         ),
         FieldSpec("first_entry_country", "str", "EU member state of first entry.", "NL", codes=_EU),
         FieldSpec(
@@ -407,8 +429,17 @@ ENS = RecordContract(
             ["MSKU1234567"],
             required=False,
             pattern=r"[A-Z]{4}[0-9]{7}",
+            max_items=CONTAINERS_MAX_ITEMS,
         ),
-        FieldSpec("extra", "map", "National attributes.", {}, required=False),
+        FieldSpec(
+            "extra",
+            "map",
+            "National attributes: at most 50 keys (letters, digits, _), values text (at most "
+            "256 characters), numbers, booleans or null.",
+            {},
+            required=False,
+            max_items=EXTRA_MAX_KEYS,
+        ),
     ),
     list_head_rules=(
         ListHeadRule(

@@ -7,6 +7,7 @@ row problem, and no row of it can be validated. Everything readable goes on to t
 from __future__ import annotations
 
 import csv
+import mmap
 from collections import Counter
 from pathlib import Path
 
@@ -28,7 +29,19 @@ def _csv_header(path: Path) -> list[str]:
             raise UnusableInput(f"{path}: the file is empty (no header row)") from None
 
 
+def _nul_offset(path: Path) -> int:
+    """Offset of the first NUL byte, or -1: text files have none, and pandas' CSV reader would
+    silently cut a value at one."""
+    with path.open("rb") as handle, mmap.mmap(handle.fileno(), 0, access=mmap.ACCESS_READ) as data:
+        return data.find(b"\x00")
+
+
 def _read_csv(path: Path) -> pd.DataFrame:
+    offset = _nul_offset(path)
+    if offset >= 0:
+        raise UnusableInput(
+            f"{path}: a NUL byte at offset {offset}: not a text file (UTF-16, or binary?)"
+        )
     try:
         header = _csv_header(path)
     except UnicodeDecodeError as error:

@@ -24,6 +24,8 @@ from pydantic import (
 from pydantic_core import PydanticCustomError
 
 from data_contracts.definitions import (
+    EXTRA_KEY_PATTERN,
+    EXTRA_VALUE_MAX_LENGTH,
     KINDS,
     FieldSpec,
     IdentifierFormat,
@@ -59,8 +61,11 @@ _RULES = {
     "greater_than_equal": "at_least",
     "less_than_equal": "at_most",
     "string_too_long": "max_length",
+    "too_long": "max_items",
+    "too_short": "required",
     "extra_forbidden": "unknown_field",
     "finite_number": "type",
+    "json_invalid": "json",
 }
 
 
@@ -88,7 +93,7 @@ def _parser(spec: FieldSpec) -> BeforeValidator:
         if native is not None and type(value) is native:
             same: Any = value  # (mypy would narrow `value` to object here)
             if native is str:
-                if same and not same[0].isspace() and not same[-1].isspace():
+                if same and not same[0].isspace() and not same[-1].isspace() and same.isprintable():
                     return same
             elif native is not float or same - same == 0:  # finite
                 return same
@@ -107,14 +112,59 @@ def _parser(spec: FieldSpec) -> BeforeValidator:
     return BeforeValidator(parse)
 
 
+# What the OpenAPI document says beyond types, so a client generated from it sends what the
+# contract accepts: code lists as enums, timestamps within the accepted years, text that is not
+# blank and holds no control characters (the parser's rules, values.py).
+_FORBIDDEN_CHARS = "\\x00-\\x08\\x0b\\x0c\\x0e-\\x1f\\x7f\\u202a-\\u202e\\u2066-\\u2069"
+_TEXT_SCHEMA_PATTERN = f"^[^{_FORBIDDEN_CHARS}]*[^\\s{_FORBIDDEN_CHARS}][^{_FORBIDDEN_CHARS}]*$"
+_TIMESTAMP_SCHEMA_PATTERN = (
+    r"^(19|20|21)[0-9]{2}-(0[1-9]|1[0-2])-(0[1-9]|[12][0-9]|3[01])"
+    r"(T([01][0-9]|2[0-3]):[0-5][0-9]:[0-5][0-9](\.[0-9]{1,6})?(Z|[+-]([01][0-9]|2[0-3]):[0-5][0-9]))?$"
+)
+_INT64_MAX = 2**63 - 1
+
+
+def _element_schema(spec: FieldSpec) -> dict[str, Any]:
+    codes = spec.code_set()
+    if codes is not None:
+        return {"enum": sorted(codes, key=str)}
+    if spec.type == "timestamp":
+        return {"pattern": _TIMESTAMP_SCHEMA_PATTERN}
+    if spec.type in ("str", "str_list") and not spec.pattern:
+        return {"pattern": _TEXT_SCHEMA_PATTERN, "minLength": 1}
+    if spec.type == "int" and spec.le is None:
+        return {"maximum": _INT64_MAX}
+    if spec.type == "map":
+        return {
+            "propertyNames": {"pattern": f"^{EXTRA_KEY_PATTERN}$"},
+            "additionalProperties": {
+                "anyOf": [
+                    {
+                        "type": "string",
+                        "maxLength": EXTRA_VALUE_MAX_LENGTH,
+                        "pattern": f"^[^{_FORBIDDEN_CHARS}]*$",
+                    },
+                    {"type": "number"},
+                    {"type": "boolean"},
+                    {"type": "null"},
+                ]
+            },
+        }
+    return {}
+
+
 def _annotation(spec: FieldSpec) -> Any:
+    extra = _element_schema(spec)
     if spec.type == "str_list":
-        element: Any = str
+        element: Any = Annotated[str, Field(json_schema_extra=extra or None)]
         if spec.code_set() is not None:
-            element = Annotated[str, _code_check(spec)]
+            element = Annotated[element, _code_check(spec)]
         elif spec.pattern:
-            element = Annotated[str, Field(pattern=f"^(?:{spec.pattern})$")]
-        base: Any = list[element]  # type: ignore[valid-type]
+            element = Annotated[element, Field(pattern=f"^(?:{spec.pattern})$")]
+        base: Any = Annotated[
+            list[element],  # type: ignore[valid-type]
+            Field(min_length=1, max_length=spec.max_items),
+        ]
     else:
         base = _BASE_TYPES[spec.type]
         constraints: dict[str, Any] = {}
@@ -128,6 +178,10 @@ def _annotation(spec: FieldSpec) -> Any:
                 bound = getattr(spec, name)
                 if bound is not None:
                     constraints[name] = bound
+        if spec.type == "map" and spec.max_items is not None:
+            constraints["max_length"] = spec.max_items
+        if extra:
+            constraints["json_schema_extra"] = extra
         validators: list[Any] = []
         if spec.code_set() is not None:
             validators.append(_code_check(spec))
@@ -223,7 +277,7 @@ def reason_from_error_item(item: dict[str, Any], prefix: tuple[Any, ...] = ()) -
             "type" if kind.endswith(("_type", "_parsing")) or kind.startswith("invalid") else kind
         )
     value = item.get("input")
-    if rule == "type" and value is None and kind != "type":
+    if rule == "type" and "input" in item and value is None and kind != "type":
         rule = "required"  # a missing value where one is required, not a wrong type
     return {
         "field": ".".join(location),

@@ -17,6 +17,19 @@ logger = logging.getLogger(__name__)
 FRAME_STYLE = "width:100%;height:80vh;border:1px solid #ccc"
 
 
+def _escape_values(suite_result: object) -> None:
+    """GX's renderer writes the rows' values into its page as they are: a value such as
+    ``<script>`` would become markup. They are escaped first (the page is a report, not data)."""
+    for expectation in getattr(suite_result, "results", []):
+        found = getattr(expectation, "result", None) or {}
+        for key in ("partial_unexpected_list", "unexpected_list"):
+            if isinstance(found.get(key), list):
+                found[key] = [html.escape(v) if isinstance(v, str) else v for v in found[key]]
+        for count in found.get("partial_unexpected_counts") or []:
+            if isinstance(count, dict) and isinstance(count.get("value"), str):
+                count["value"] = html.escape(count["value"])
+
+
 # The few Bootstrap 4 rules GX's page layout relies on, written out here: the page must look
 # right offline, and GX's own template loads Bootstrap, Font Awesome, jQuery and Vega from CDNs.
 LOCAL_DATA_DOCS_STYLE = """
@@ -111,6 +124,7 @@ def _data_docs(result: ValidationResult) -> str:
     """GX's own rendering of the suite result, made self-contained (see localize_data_docs)."""
     if result.suite_result is None:
         return "<p>No rows to validate.</p>"
+    _escape_values(result.suite_result)
     try:
         from great_expectations.render.renderer import ValidationResultsPageRenderer
         from great_expectations.render.view import DefaultJinjaPageView
@@ -139,7 +153,7 @@ def write_report(result: ValidationResult, path: Path, source: str) -> Path:
         f"{html.escape(str(result.contract_version))}.</p>{counts}"
         f"<h2>Quarantined rows by field and rule</h2>{reasons}"
         "<h2>Great Expectations Data Docs</h2>"
-        f'<iframe title="Data Docs" style="{FRAME_STYLE}" '
+        f'<iframe title="Data Docs" sandbox="" style="{FRAME_STYLE}" '
         f'srcdoc="{html.escape(_data_docs(result))}"></iframe>'
     )
     path.write_text(page(f"Validation of {source}", body))

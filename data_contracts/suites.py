@@ -15,7 +15,7 @@ from typing import Any
 
 import pandas as pd
 
-from data_contracts.coerce import joined_list_column, list_head_column
+from data_contracts.coerce import item_count_column, joined_list_column, list_head_column
 from data_contracts.definitions import CONTRACT_VERSION, FieldSpec, RecordContract
 
 __all__ = ["SuiteRun", "build_suite", "run_suite", "suite_name"]
@@ -46,7 +46,17 @@ def _field_expectations(spec: FieldSpec) -> list[Any]:
                 column=column, meta=meta("required", f"{spec.name} is required")
             )
         )
+    if spec.max_items is not None:
+        out.append(
+            gxe.ExpectColumnValuesToBeBetween(
+                column=item_count_column(spec.name),
+                max_value=spec.max_items,
+                meta=meta("max_items", f"{spec.name} must have at most {spec.max_items} items"),
+            )
+        )
     codes = spec.code_set()
+    if spec.type == "map":
+        return out
     if spec.type == "str_list":
         joined = joined_list_column(column)
         element = _alternation(codes) if codes is not None else f"(?:{spec.pattern or '.+'})"
@@ -124,8 +134,8 @@ def build_suite(contract: RecordContract) -> Any:
         name=suite_name(contract), meta={"contract_version": CONTRACT_VERSION}
     )
     for spec in contract.fields:
-        if spec.type == "map":
-            continue  # free-form national attributes: only their type is checked (coerce.py)
+        # National attributes (maps): their shape is checked by the parser (coerce.py), their
+        # size here.
         for expectation in _field_expectations(spec):
             suite.add_expectation(expectation)
     for pair in contract.pair_rules:

@@ -13,8 +13,14 @@ JSON body (``parse_value``, used by the pydantic models as a before-validator). 
 - timestamps: date-time objects, or text that starts with an ISO 8601 date, years 1900–2199,
   naive ones read as UTC (no "now", no bare numbers: pandas would read those as the clock or as
   nanoseconds since 1970);
+- text never holds control characters (NUL, other C0 controls but tab and line breaks, DEL) nor
+  bidirectional overrides and isolates (U+202A–U+202E, U+2066–U+2069), which reorder what an
+  officer reads on screen, nor lone surrogates; right-to-left text and the plain RTL/LTR marks
+  are accepted;
 - lists: sequences (or JSON/``>``-separated text) of non-blank text elements that do not contain
-  the ``>`` separator; an empty list is absent; maps: objects or JSON object text.
+  the ``>`` separator; an empty list is absent; maps: objects or JSON object text whose keys are
+  names (letters, digits, ``_``) and whose values are text (bounded), finite numbers, booleans or
+  null — never nested.
 """
 
 from __future__ import annotations
@@ -30,11 +36,16 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from data_contracts.definitions import TIMESTAMP_TEXT_PREFIX
+from data_contracts.definitions import (
+    EXTRA_KEY_PATTERN,
+    EXTRA_VALUE_MAX_LENGTH,
+    TIMESTAMP_TEXT_PREFIX,
+)
 
 __all__ = [
     "LIST_SEPARATOR",
     "ValueRejected",
+    "check_text",
     "factorize_text",
     "is_blank",
     "parse_column",
@@ -48,6 +59,11 @@ _INT_TEXT = re.compile(r"[+-]?[0-9]+")
 _FLOAT_TEXT = re.compile(r"[+-]?([0-9]+(\.[0-9]*)?|\.[0-9]+)([eE][+-]?[0-9]+)?")
 _TIMESTAMP_TEXT = re.compile(TIMESTAMP_TEXT_PREFIX)
 _INT64 = 2**63
+# Lone surrogates too: they are not characters, and no UTF-8 writer (the audit log) takes them.
+_FORBIDDEN_TEXT = re.compile(
+    "[\x00-\x08\x0b\x0c\x0e-\x1f\x7f\u202a-\u202e\u2066-\u2069\ud800-\udfff]"
+)
+_MAP_KEY = re.compile(EXTRA_KEY_PATTERN)
 _YEARS = (1900, 2199)
 
 
@@ -65,6 +81,20 @@ def is_blank(value: Any) -> bool:
     return isinstance(value, str) and not value.strip()
 
 
+def check_text(text: str) -> str:
+    """``text`` unchanged, or :class:`ValueRejected` if it holds a forbidden character."""
+    # isprintable() is a fast C check that is True for almost every real text; only the rest
+    # (line breaks, tabs, format characters such as RTL marks) is searched.
+    if not text.isprintable():
+        found = _FORBIDDEN_TEXT.search(text)
+        if found is not None:
+            raise ValueRejected(
+                f"text must not contain control or bidirectional-override characters "
+                f"(U+{ord(found.group()):04X} at position {found.start()})"
+            )
+    return text
+
+
 def _is_bool(value: Any) -> bool:
     return isinstance(value, bool | np.bool_)
 
@@ -73,7 +103,7 @@ def _text(value: Any) -> str:
     if _is_bool(value):
         raise ValueRejected("text expected, not a boolean")
     if isinstance(value, str):
-        return value.strip()
+        return check_text(value.strip())
     if isinstance(value, int | np.integer):
         return str(int(value))
     if isinstance(value, float | np.floating):
@@ -190,17 +220,40 @@ def _list(value: Any) -> list[str] | None:
     return elements or None
 
 
+def _map_value(key: str, value: Any) -> Any:
+    if value is None or _is_bool(value):
+        return None if value is None else bool(value)
+    try:
+        if isinstance(value, float | np.floating):
+            return _float(value)
+        if isinstance(value, int | np.integer):
+            return _int(value)
+    except ValueRejected as error:
+        raise ValueRejected(f"{key}: {error}") from None
+    if isinstance(value, str):
+        if len(value) > EXTRA_VALUE_MAX_LENGTH:
+            raise ValueRejected(f"{key}: text of at most {EXTRA_VALUE_MAX_LENGTH} characters")
+        try:
+            return check_text(value)
+        except ValueRejected as error:
+            raise ValueRejected(f"{key}: {error}") from None
+    raise ValueRejected(f"{key}: text, a number, a boolean or null expected (no nesting)")
+
+
 def _map(value: Any) -> dict[str, Any]:
-    if isinstance(value, dict):
-        return value
     if isinstance(value, str):
         try:
-            parsed = json.loads(value)
+            value = json.loads(value)
         except ValueError:
             raise ValueRejected("an object expected") from None
-        if isinstance(parsed, dict):
-            return parsed
-    raise ValueRejected("an object expected")
+    if not isinstance(value, dict):
+        raise ValueRejected("an object expected")
+    checked: dict[str, Any] = {}
+    for key, element in value.items():
+        if not isinstance(key, str) or not _MAP_KEY.fullmatch(key):
+            raise ValueRejected(f"keys must be names ({EXTRA_KEY_PATTERN}), not {str(key)[:40]!r}")
+        checked[key] = _map_value(key, element)
+    return checked
 
 
 _SCALAR: dict[str, Callable[[Any], Any]] = {
@@ -220,7 +273,7 @@ def parse_value(value: Any, kind: str) -> Any:
     # they give exactly what the general rules below give.
     kind_of_value = type(value)
     if kind == "str" and kind_of_value is str:
-        return value.strip() or None
+        return check_text(value.strip()) or None
     if kind == "float" and kind_of_value is float and math.isfinite(value):
         return value
     if kind == "int" and kind_of_value is int and -_INT64 <= value < _INT64:

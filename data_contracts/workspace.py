@@ -8,6 +8,7 @@ Creating folders is explicit (:meth:`Workspace.ensure`), never a side effect of 
 from __future__ import annotations
 
 import json
+import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -18,14 +19,26 @@ from pydantic import Field
 __all__ = [
     "DEFAULT_HOME",
     "HOME_VARIABLE",
+    "LAYOUT_VERSION",
     "RECORD_FILES",
     "TELEMETRY_OFF",
     "Workspace",
+    "WorkspaceError",
     "home_field",
 ]
 
 DEFAULT_HOME = Path(".crisk")
 HOME_VARIABLE = "CRISK_HOME"
+# The version of the layout below, recorded in CRISK_HOME/workspace.json. A workspace without the
+# file predates the record and has this layout (version 1). Raise it when a folder or a store's
+# format changes incompatibly, and say in the error how to move a workspace forward.
+LAYOUT_VERSION = 1
+LAYOUT_FILE = "workspace.json"
+
+
+class WorkspaceError(ValueError):
+    """The workspace cannot be used: another layout version, or it cannot be written."""
+
 
 # Nothing leaves the machine: every component's usage reporting is switched off.
 TELEMETRY_OFF: dict[str, str] = {
@@ -136,6 +149,12 @@ class Workspace:
         return self.serving_dir / "audit"
 
     @property
+    def keys_dir(self) -> Path:
+        """Signing keys: apart from the audit log they sign, so one copy of the log directory
+        does not carry what it would take to forge it."""
+        return self.home / "keys"
+
+    @property
     def champion_marker(self) -> Path:
         """Rewritten whenever a champion alias moves: running services reload when it changes."""
         return self.serving_dir / "champion.json"
@@ -179,7 +198,58 @@ class Workspace:
             "MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR": "false",
         }
 
+    @property
+    def layout_file(self) -> Path:
+        return self.home / LAYOUT_FILE
+
+    def layout_version(self) -> int | None:
+        """The recorded layout version (1 for a workspace that predates the record, None when
+        there is no workspace yet). Raises WorkspaceError if the record is unreadable."""
+        if not self.layout_file.exists():
+            return LAYOUT_VERSION if self.home.is_dir() and any(self.home.iterdir()) else None
+        try:
+            version = json.loads(self.layout_file.read_text())["layout_version"]
+        except (OSError, ValueError, KeyError, TypeError) as error:
+            raise WorkspaceError(
+                f"{self.layout_file}: unreadable layout record ({error}); "
+                "is this a crisk workspace?"
+            ) from None
+        if not isinstance(version, int):
+            raise WorkspaceError(f"{self.layout_file}: layout_version must be an integer")
+        return version
+
+    def check_layout(self) -> Workspace:
+        """Refuse a workspace written by a crisk with another layout (nothing is touched)."""
+        version = self.layout_version()
+        if version is not None and version != LAYOUT_VERSION:
+            advice = (
+                "use the crisk that wrote it"
+                if version > LAYOUT_VERSION
+                else "re-create it with `crisk bootstrap`"
+            )
+            raise WorkspaceError(
+                f"{self.home}: workspace layout version {version}, this crisk reads version "
+                f"{LAYOUT_VERSION}; {advice}"
+            )
+        return self
+
     def ensure(self) -> Workspace:
+        """Create the folders (and the layout record) of a workspace of this layout version."""
+        self.check_layout()
+        try:
+            self._make_folders()
+            if not self.layout_file.exists():
+                temporary = self.layout_file.with_name(f".{LAYOUT_FILE}.{os.getpid()}.tmp")
+                temporary.write_text(json.dumps({"layout_version": LAYOUT_VERSION}) + "\n")
+                os.replace(temporary, self.layout_file)
+        except OSError as error:
+            raise WorkspaceError(
+                f"{self.home}: the workspace cannot be written ({error.strerror or error}); set "
+                f"CRISK_HOME to a writable directory"
+            ) from None
+        return self
+
+    def _make_folders(self) -> None:
         for path in (
             self.data_dir,
             self.quarantine_dir,
@@ -191,4 +261,3 @@ class Workspace:
             self.cache_dir,
         ):
             path.mkdir(parents=True, exist_ok=True)
-        return self

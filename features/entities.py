@@ -5,7 +5,6 @@ from __future__ import annotations
 from feast import Entity, ValueType
 
 __all__ = [
-    "ALL_ENTITIES",
     "carrier",
     "commodity",
     "commodity_origin",
@@ -131,19 +130,3 @@ importer_origin = Entity(
     owner="risk-analytics@customs.example",
     tags=_OPERATOR_TAGS,
 )
-
-ALL_ENTITIES = [
-    importer,
-    declarant,
-    seller,
-    consignor,
-    carrier,
-    route,
-    first_transit_hub,
-    last_transit_hub,
-    commodity,
-    national_commodity,
-    commodity_origin,
-    importer_chapter,
-    importer_origin,
-]

@@ -13,7 +13,6 @@ import logging
 import math
 import os
 import secrets
-import subprocess
 import sys
 from collections.abc import Callable
 from datetime import date
@@ -124,6 +123,7 @@ def _settings() -> Any:
     from pipelines.config import PipelineSettings
 
     settings = PipelineSettings()
+    settings.workspace.check_layout()  # a workspace of another crisk version is never touched
     for name, value in settings.workspace.environment().items():
         os.environ.setdefault(name, value)
     return settings
@@ -776,22 +776,52 @@ def bootstrap(
 # --- serving -----------------------------------------------------------------------------------
 
 
-def _ensure_api_keys(settings: Any) -> dict[str, str]:
-    """The configured keys, or (for a local run) a generated key file in the workspace."""
+def _ensure_api_keys(settings: Any) -> tuple[dict[str, str], bool]:
+    """The configured keys, or (the local demo) a key file generated in the workspace.
+
+    Returns the keys and whether they are the demo's own (only those are ever printed).
+    """
     from serving.auth import ROLES, parse_api_keys
 
     serving = settings.serving
     if serving.api_keys or serving.api_keys_file:
-        return parse_api_keys(serving.api_keys, serving.api_keys_file)
+        return parse_api_keys(serving.api_keys, serving.api_keys_file), False
     path = settings.workspace.serving_dir / "api_keys"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(
-            "\n".join(f"{role}:{role}-{secrets.token_urlsafe(16)}" for role in ROLES) + "\n"
+        _create_private_file(
+            path, "".join(f"{role}:{role}-{secrets.token_urlsafe(16)}\n" for role in ROLES)
         )
-        path.chmod(0o600)
     os.environ["CRISK_API_KEYS_FILE"] = str(path)
-    return parse_api_keys(None, path)
+    return parse_api_keys(None, path), True
+
+
+def _create_private_file(path: Path, text: str) -> None:
+    """Write ``path`` readable by its owner only, from its first byte; never half-written."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(descriptor, text.encode())
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    try:
+        os.link(temporary, path)  # keeps a key file another start created meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
+
+
+def _check_servable(workspace: Any) -> None:
+    """One line instead of a server that restarts a failing worker forever."""
+    registry = workspace.mlflow_dir / "mlflow.db"
+    bundles = workspace.bentoml_home / "models" / "crisk-bundle"
+    if not registry.exists() and not (bundles.is_dir() and any(bundles.iterdir())):
+        raise FileNotFoundError(
+            f"{workspace.home}: nothing to serve (no model registry at {registry}, no bundled "
+            "champion); run `crisk bootstrap` (or `make run`) first, or set CRISK_HOME"
+        )
 
 
 def _curl_example(settings: Any, scorer_key: str) -> str:
@@ -825,24 +855,30 @@ def serve(
     port: Annotated[int | None, typer.Option(help="Port (default 3000).")] = None,
 ) -> None:
     """Serve the champions over HTTP (BentoML): /score, /feedback, /explain, /readyz, /metrics."""
-    from serving.launch import serve_command
+    from serving.auth import parse_api_keys
+    from serving.launch import exec_server
 
     settings = _settings()
+    # Configured keys are checked first (one key for two roles is refused), then whether there
+    # is anything to serve, before a demo key file is written.
+    parse_api_keys(settings.serving.api_keys, settings.serving.api_keys_file)
+    _check_servable(settings.workspace)
     _notes(settings)
     if host:
         settings.serving.host = host
     if port:
         settings.serving.port = port
-    keys = _ensure_api_keys(settings)
+    keys, generated = _ensure_api_keys(settings)
     scorer_key = next((k for k, role in keys.items() if role == "scorer"), None)
     env = dict(os.environ)
     env.update(settings.workspace.environment())
     env["CRISK_HOME"] = str(settings.workspace.home)
     env["CRISK_SERVE_WORKERS"] = str(settings.serving.workers)
-    if scorer_key:
+    if generated and scorer_key:
+        # The local demo only: its keys were generated here, into the workspace. Keys an
+        # operator configured are never printed (terminals and CI logs are kept).
         console.print(
-            "[green]API keys[/green] (role:key) are in "
-            + os.environ.get("CRISK_API_KEYS_FILE", "CRISK_API_KEYS")
+            f"[green]API keys[/green] (role:key) are in {os.environ['CRISK_API_KEYS_FILE']}"
         )
         # typer.echo, not rich: the command must stay on one line to be pasted as it is.
         typer.echo(
@@ -850,10 +886,14 @@ def serve(
             + _curl_example(settings, scorer_key)
             + "\n"
         )
+    elif not keys:
+        console.print(
+            "[yellow]no API keys configured: every protected endpoint answers 401[/yellow]"
+        )
     bin_dir = str(Path(sys.executable).parent)
     env["PATH"] = bin_dir + os.pathsep + env.get("PATH", "")
-    command = serve_command(settings.serving.host, settings.serving.port)
-    raise typer.Exit(subprocess.call(command, env=env, cwd=str(settings.workspace.home)))
+    # Replace this process with the server: SIGTERM/SIGINT to this pid stop it and its workers.
+    exec_server(settings.serving.host, settings.serving.port, env, settings.workspace.home)
 
 
 # --- monitoring indicators ---------------------------------------------------------------------
@@ -953,19 +993,71 @@ def feedback_ingest(
     raise typer.Exit(result.exit_code)
 
 
-@audit_app.command("verify")
-@handled
-def audit_verify() -> None:
-    """Recompute the hash chain of the audit log; exit 1 if any entry was altered."""
+def _audit_log(settings: Any) -> Any:
     from serving.audit import AuditLog
 
-    log = AuditLog(_settings().workspace.audit_dir / "audit.sqlite")
-    result = log.verify()
+    path = settings.workspace.audit_dir / "audit.sqlite"
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no audit log yet (nothing was scored in this workspace)")
+    return AuditLog(path)
+
+
+@audit_app.command("verify")
+@handled
+def audit_verify(
+    public_key: Annotated[
+        Path | None,
+        typer.Option(
+            help="Public key the checkpoints must be signed with (default: the service's)."
+        ),
+    ] = None,
+    head: Annotated[
+        Path | None,
+        typer.Option(help="A head exported earlier (`crisk audit head --out`) the log must hold."),
+    ] = None,
+) -> None:
+    """Recompute the hash chain and check the signed checkpoints; exit 1 if anything was altered."""
+    from serving.audit import load_public_key
+
+    settings = _settings()
+    log = _audit_log(settings)
+    key_file = public_key or settings.serving.audit_key_path.with_name(
+        settings.serving.audit_key_path.name + ".pub"
+    )
+    if not key_file.exists():
+        raise FileNotFoundError(f"{key_file}: no public key to check the checkpoints with")
+    expected = json.loads(head.read_text()) if head is not None else None
+    result = log.verify(load_public_key(key_file), expected)
     if result.ok:
-        out.print(f"audit log intact: {result.entries:,} entries")
+        tail = (
+            f"; {result.unsigned_tail:,} entries after the last checkpoint (signed at shutdown)"
+            if result.unsigned_tail
+            else ""
+        )
+        out.print(
+            f"audit log intact: {result.entries:,} entries, {result.checkpoints:,} signed "
+            f"checkpoints verified with {key_file}{tail}"
+        )
         return
     out.print(f"[red]audit log altered[/red] at entry {result.first_bad_seq}: {result.problem}")
     raise typer.Exit(1)
+
+
+@audit_app.command("head")
+@handled
+def audit_head(
+    out_file: Annotated[
+        Path | None, typer.Option("--out", help="Write the head here (JSON) to keep elsewhere.")
+    ] = None,
+) -> None:
+    """The log's last entry (sequence number and hash) and its last signed checkpoint."""
+    head = _audit_log(_settings()).head()
+    text = json.dumps(head, indent=2)
+    if out_file is not None:
+        out_file.write_text(text + "\n")
+        out.print(f"head of {head['log']} (entry {head['seq']}) written to {out_file}")
+        return
+    typer.echo(text)
 
 
 def _decision(settings: Any, scoring_id: str) -> dict[str, Any]:

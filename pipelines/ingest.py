@@ -10,13 +10,23 @@ known within a day, a post-release audit's finding weeks later). A corrected res
 ``control_id``) replaces the stored one, and the version it replaced is also kept, typed, in
 ``data/control_results_history.parquet``: features count it until the correction was reported,
 so no past feature value changes.
+
+Two ingests at once, or one killed mid-write, never lose or corrupt stored records: the merge
+(read what is stored, add, write) runs under an exclusive lock on the data store, and every file
+is written to a temporary name, synced and renamed over the old one, so a reader sees the old
+file or the new one, never half of one. History (quarantine) is written before the data it
+explains: a crash between the two repeats history, it never loses it.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
-from collections.abc import Mapping, Sequence
+import os
+import uuid
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -34,10 +44,12 @@ __all__ = [
     "DEFAULT_REPORTING_DELAY_DAYS",
     "IngestResult",
     "data_file",
+    "data_store_lock",
     "fill_reported_at",
     "ingest_file",
     "ingest_frame",
     "subject_times",
+    "write_parquet_atomically",
 ]
 
 logger = logging.getLogger(__name__)
@@ -80,6 +92,40 @@ def fill_reported_at(results: pd.DataFrame, delays: Mapping[str, float]) -> pd.D
         ~missing, filled
     )
     return results
+
+
+@contextmanager
+def data_store_lock(workspace: Workspace) -> Iterator[None]:
+    """Hold the data store's exclusive lock (other ingests wait; readers never need it)."""
+    workspace.data_dir.mkdir(parents=True, exist_ok=True)
+    with (workspace.data_dir / ".lock").open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            # Writers hold the lock while they write: a temporary file found now was left by a
+            # writer that died mid-write. It is garbage, never data.
+            for directory in (workspace.data_dir, workspace.quarantine_dir):
+                for leftover in directory.glob(".*.tmp"):
+                    leftover.unlink(missing_ok=True)
+            yield
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def write_parquet_atomically(frame: pd.DataFrame, path: Path) -> None:
+    """Replace ``path`` by ``frame`` in one step: the old file or the new one, never a mix."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        frame.to_parquet(temporary, index=False)
+        with temporary.open("rb") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temporary, path)
+        directory = os.open(path.parent, os.O_RDONLY)
+        try:
+            os.fsync(directory)  # the rename itself survives a crash
+        finally:
+            os.close(directory)
+    finally:
+        temporary.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -136,7 +182,7 @@ def _append_quarantine(workspace: Workspace, kind: str, rows: pd.DataFrame) -> N
     rows = rows.assign(quarantined_at=pd.Timestamp.now(tz="UTC"))
     if path.exists():
         rows = pd.concat([pd.read_parquet(path), rows], ignore_index=True)
-    rows.to_parquet(path, index=False)
+    write_parquet_atomically(rows, path)
 
 
 def _append_history(workspace: Workspace, rows: pd.DataFrame) -> None:
@@ -147,7 +193,7 @@ def _append_history(workspace: Workspace, rows: pd.DataFrame) -> None:
     rows = rows.assign(superseded_at=pd.Timestamp.now(tz="UTC"))
     if path.exists():
         rows = pd.concat([pd.read_parquet(path), rows], ignore_index=True)
-    rows.to_parquet(path, index=False)
+    write_parquet_atomically(rows, path)
 
 
 def _earlier_versions(
@@ -215,12 +261,8 @@ def ingest_frame(
         row_numbers=row_numbers,
         progress=progress,
     )
-    _append_quarantine(workspace, kind, result.quarantine)
-    contract = contract_for(kind, identifiers)
-    path = data_file(workspace, kind)
-    valid = result.valid
+    valid = _maps_as_text(result.valid, kind)
     earlier: list[pd.DataFrame] = []  # control-result versions superseded by this batch
-    valid = _maps_as_text(valid, kind)
     if kind == "control-results":
         valid = fill_reported_at(valid, delays)
         earlier.append(
@@ -233,6 +275,39 @@ def ingest_frame(
                 row_numbers=row_numbers,
             )
         )
+    with data_store_lock(workspace):
+        replaced, unchanged, path = _merge(
+            workspace, kind, result, valid, earlier, source=source, identifiers=identifiers
+        )
+    logger.info(
+        "%s: %d valid, %d quarantined (%s)", kind, result.n_valid, result.n_quarantined, source
+    )
+    return IngestResult(
+        kind,
+        result.n_input,
+        result.n_valid,
+        result.n_quarantined,
+        replaced,
+        path,
+        unchanged,
+        result.rule_counts(),
+    )
+
+
+def _merge(
+    workspace: Workspace,
+    kind: str,
+    result: ValidationResult,
+    valid: pd.DataFrame,
+    earlier: list[pd.DataFrame],
+    *,
+    source: str,
+    identifiers: str,
+) -> tuple[int, int, Path]:
+    """Merge valid rows into the stored ones (under the lock); (replaced, unchanged, path)."""
+    _append_quarantine(workspace, kind, result.quarantine)
+    contract = contract_for(kind, identifiers)
+    path = data_file(workspace, kind)
     replaced = unchanged = 0
     if path.exists():
         stored = _maps_as_text(pd.read_parquet(path), kind)
@@ -266,23 +341,13 @@ def ingest_frame(
                 kind,
                 history.astype({c: str for c in contract.field_names if c in history}),
             )
+        if valid.empty:
+            return replaced, unchanged, path  # nothing new: the stored file is left as it is
         valid = pd.concat([stored[~superseded], valid], ignore_index=True)
     if kind == "control-results":
         _append_history(workspace, pd.concat(earlier, ignore_index=True))
-    valid.to_parquet(path, index=False)
-    logger.info(
-        "%s: %d valid, %d quarantined (%s)", kind, result.n_valid, result.n_quarantined, source
-    )
-    return IngestResult(
-        kind,
-        result.n_input,
-        result.n_valid,
-        result.n_quarantined,
-        replaced,
-        path,
-        unchanged,
-        result.rule_counts(),
-    )
+    write_parquet_atomically(valid, path)
+    return replaced, unchanged, path
 
 
 def _comparable(value: object) -> str:

@@ -10,6 +10,21 @@ the hashed entries, and ``verify`` checks it against them too.
 One entry per request rather than per item keeps the log's cost per scored item small (one JSON
 document, one hash, one insert) at a thousand items a request. SQLite gives atomic appends
 across worker processes (``BEGIN IMMEDIATE``).
+
+A chain alone proves nothing against someone who can write the file: they can edit an entry and
+recompute every later hash, or cut entries off the end. So the service signs **checkpoints**
+(Ed25519, :class:`AuditSigner`, with a key kept outside the log's directory): the first entry,
+every ``checkpoint_every``-th, every ``checkpoint_seconds`` while entries arrive, and the head at
+shutdown. A checkpoint states "entry *seq* has hash *h*"; :meth:`AuditLog.verify` checks every
+signature with the public key and that the entries still have those hashes, which a recomputed,
+shortened or renumbered chain cannot satisfy without the private key. :meth:`AuditLog.head`
+gives the head to export (``crisk audit head``) so that an auditor holding it can also detect a
+truncation of entries written after the last checkpoint.
+
+Durability: an answered score is in the log. The entry is committed before the response is sent
+and, with ``fsync`` (``CRISK_SERVE_AUDIT_FSYNC``, on by default), SQLite syncs the write-ahead log
+at every commit (``synchronous=FULL``), so the entry also survives a power loss; off, it survives
+a killed process but not a machine crash.
 """
 
 from __future__ import annotations
@@ -21,17 +36,27 @@ import sqlite3
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import orjson
 
-__all__ = ["GENESIS", "AuditLog", "AuditVerification", "canonical_json", "new_scoring_ids"]
+__all__ = [
+    "GENESIS",
+    "AuditLog",
+    "AuditSigner",
+    "AuditVerification",
+    "canonical_json",
+    "load_public_key",
+    "new_scoring_ids",
+]
 
 GENESIS = "0" * 64
 _LAYOUT_VERSION = 2
-_CHECKPOINT_SECONDS = 2.0
+_WAL_CHECKPOINT_SECONDS = 2.0
+_CHECKPOINT_FIELDS = ("seq", "hash", "created_at", "key_id", "signature")
 logger = logging.getLogger(__name__)
 
 _SCHEMA = """
@@ -51,6 +76,13 @@ CREATE TABLE IF NOT EXISTS audit_items (
     event_time TEXT
 );
 CREATE INDEX IF NOT EXISTS audit_items_subject ON audit_items (subject_type, subject_id);
+CREATE TABLE IF NOT EXISTS audit_checkpoints (
+    seq INTEGER PRIMARY KEY,
+    hash TEXT NOT NULL,
+    created_at TEXT NOT NULL,
+    key_id TEXT NOT NULL,
+    signature TEXT NOT NULL
+);
 """
 
 
@@ -76,22 +108,112 @@ def _chain(prev_hash: str, record_json: str) -> str:
     return hashlib.sha256((prev_hash + record_json).encode()).hexdigest()
 
 
+def _checkpoint_message(seq: int, digest: str, created_at: str, key_id: str) -> bytes:
+    return f"crisk-audit-checkpoint|{seq}|{digest}|{created_at}|{key_id}".encode()
+
+
+def _key_id(public_key: Any) -> str:
+    from cryptography.hazmat.primitives import serialization
+
+    raw = public_key.public_bytes(serialization.Encoding.Raw, serialization.PublicFormat.Raw)
+    return hashlib.sha256(raw).hexdigest()[:16]
+
+
+def _write_private(path: Path, data: bytes) -> None:
+    """Create ``path`` with ``data``, readable by its owner only from the first byte on."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(descriptor, data)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    try:
+        os.link(temporary, path)  # fails if another process created the key meanwhile
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()
+
+
+def load_public_key(path: Path) -> Any:
+    """An Ed25519 public key from a PEM file (the ``.pub`` beside the signing key, or a copy)."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
+
+    key = serialization.load_pem_public_key(path.read_bytes())
+    if not isinstance(key, Ed25519PublicKey):
+        raise ValueError(f"{path}: not an Ed25519 public key")
+    return key
+
+
+class AuditSigner:
+    """The service's checkpoint key: Ed25519, a PEM file created 0600 on first use.
+
+    The public key is written beside it (``<file>.pub``) for ``crisk audit verify``; an auditor
+    should keep a copy of it (and of exported heads) outside the machine.
+    """
+
+    def __init__(self, key_file: Path) -> None:
+        from cryptography.hazmat.primitives import serialization
+        from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
+
+        if not key_file.exists():
+            pem = Ed25519PrivateKey.generate().private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+            _write_private(key_file, pem)
+        key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
+        if not isinstance(key, Ed25519PrivateKey):
+            raise ValueError(f"{key_file}: not an Ed25519 private key")
+        self._key = key
+        self.public_key = key.public_key()
+        self.key_id = _key_id(self.public_key)
+        public_file = key_file.with_name(key_file.name + ".pub")
+        public_pem = self.public_key.public_bytes(
+            serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
+        )
+        if not public_file.exists() or public_file.read_bytes() != public_pem:
+            public_file.write_bytes(public_pem)
+        self.public_file = public_file
+
+    def sign(self, seq: int, digest: str, created_at: str) -> str:
+        return self._key.sign(_checkpoint_message(seq, digest, created_at, self.key_id)).hex()
+
+
 @dataclass(frozen=True)
 class AuditVerification:
     ok: bool
     entries: int
     first_bad_seq: int | None = None
     problem: str | None = None
+    checkpoints: int = 0
+    unsigned_tail: int = 0  # entries after the last signed checkpoint
+    last_seq: int = 0
+    last_hash: str = GENESIS
 
 
 class AuditLog:
     """Append, look up and verify audit entries in ``path``."""
 
-    def __init__(self, path: Path, fsync: bool = False) -> None:
+    def __init__(
+        self,
+        path: Path,
+        fsync: bool = False,
+        signer: AuditSigner | None = None,
+        checkpoint_every: int = 100,
+        checkpoint_seconds: float = 30.0,
+    ) -> None:
         path.parent.mkdir(parents=True, exist_ok=True)
         self.path = path
         self._local = threading.local()
         self._fsync = fsync
+        self.signer = signer
+        self._checkpoint_every = max(1, checkpoint_every)
+        self._checkpoint_seconds = checkpoint_seconds
         self._set_aside_older_layout()
         connection = self._connect()
         connection.executescript(_SCHEMA)
@@ -134,10 +256,14 @@ class AuditLog:
 
         def run() -> None:
             connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            signed_at = time.monotonic()
             while True:
-                time.sleep(_CHECKPOINT_SECONDS)
+                time.sleep(_WAL_CHECKPOINT_SECONDS)
                 try:
                     connection.execute("PRAGMA wal_checkpoint(PASSIVE)")
+                    if time.monotonic() - signed_at >= self._checkpoint_seconds:
+                        signed_at = time.monotonic()
+                        self.checkpoint()
                 except sqlite3.Error:  # busy or closed: the next round will do it
                     continue
 
@@ -161,6 +287,8 @@ class AuditLog:
                 (header["created_at"], record_json, prev, _chain(prev, record_json)),
             )
             seq = int(cursor.lastrowid or 0)
+            if self.signer is not None and (seq == 1 or seq % self._checkpoint_every == 0):
+                self._sign(connection, seq, _chain(prev, record_json))
             connection.executemany(
                 "INSERT INTO audit_items (scoring_id, seq, position, subject_type, subject_id,"
                 " event_time) VALUES (?,?,?,?,?,?)",
@@ -181,6 +309,52 @@ class AuditLog:
             connection.execute("ROLLBACK")
             raise
         return seq
+
+    def _sign(self, connection: sqlite3.Connection, seq: int, digest: str) -> None:
+        assert self.signer is not None
+        created_at = datetime.now(UTC).isoformat()
+        signature = self.signer.sign(seq, digest, created_at)
+        connection.execute(
+            "INSERT OR IGNORE INTO audit_checkpoints (seq, hash, created_at, key_id, signature)"
+            " VALUES (?,?,?,?,?)",
+            (seq, digest, created_at, self.signer.key_id, signature),
+        )
+
+    def checkpoint(self) -> int | None:
+        """Sign the current head if it is not signed yet (at shutdown, and now and then)."""
+        if self.signer is None:
+            return None
+        connection = self._connect()
+        connection.execute("BEGIN IMMEDIATE")
+        try:
+            last = connection.execute(
+                "SELECT seq, hash FROM audit ORDER BY seq DESC LIMIT 1"
+            ).fetchone()
+            if last is not None:
+                self._sign(connection, int(last[0]), str(last[1]))
+            connection.execute("COMMIT")
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        return None if last is None else int(last[0])
+
+    def head(self) -> dict[str, Any]:
+        """The last entry and the last signed checkpoint: what an auditor exports and keeps."""
+        connection = self._connect()
+        last = connection.execute(
+            "SELECT seq, hash, created_at FROM audit ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        signed = connection.execute(
+            "SELECT seq, hash, created_at, key_id, signature FROM audit_checkpoints"
+            " ORDER BY seq DESC LIMIT 1"
+        ).fetchone()
+        return {
+            "log": str(self.path),
+            "seq": int(last[0]) if last else 0,
+            "hash": last[1] if last else GENESIS,
+            "created_at": last[2] if last else None,
+            "checkpoint": dict(zip(_CHECKPOINT_FIELDS, signed, strict=True)) if signed else None,
+        }
 
     def get(self, scoring_id: str) -> dict[str, Any] | None:
         """One scored item as an auditor reads it: named inputs and features, with the entry's
@@ -259,12 +433,41 @@ class AuditLog:
                 break
         return entries[::-1]
 
-    def verify(self) -> AuditVerification:
-        """Recompute the chain; check the index against the entries. Reports the first problem."""
+    def verify(
+        self, public_key: Any = None, expected_head: Mapping[str, Any] | None = None
+    ) -> AuditVerification:
+        """Recompute the chain; check the index, the signed checkpoints (with ``public_key``)
+        and an exported head. Reports the first problem."""
         connection = self._connect()
+        chain = self._verify_chain(connection)
+        if not chain.ok:
+            return chain
+        hashes = dict(connection.execute("SELECT seq, hash FROM audit").fetchall())
+        checkpoints = connection.execute(
+            "SELECT seq, hash, created_at, key_id, signature FROM audit_checkpoints ORDER BY seq"
+        ).fetchall()
+        found = _check_checkpoints(checkpoints, hashes, chain, public_key)
+        if found is not None:
+            return found
+        if expected_head is not None:
+            seq, digest = int(expected_head["seq"]), str(expected_head["hash"])
+            if seq and hashes.get(seq) != digest:
+                problem = (
+                    f"entry {seq} of the exported head is missing: the log was truncated"
+                    if seq not in hashes
+                    else f"entry {seq} differs from the exported head: the chain was rewritten"
+                )
+                return replace(chain, ok=False, first_bad_seq=seq, problem=problem)
+        last_signed = checkpoints[-1][0] if checkpoints else 0
+        return replace(
+            chain, checkpoints=len(checkpoints), unsigned_tail=chain.last_seq - last_signed
+        )
+
+    def _verify_chain(self, connection: sqlite3.Connection) -> AuditVerification:
         prev = GENESIS
         count = 0
         expected_seq = None
+        last_seq = 0
         indexed: dict[int, list[tuple[str, int]]] = {}
         for scoring_id, seq, position in connection.execute(
             "SELECT scoring_id, seq, position FROM audit_items"
@@ -287,7 +490,12 @@ class AuditLog:
                 return AuditVerification(False, count, seq, "the scoring-id index does not match")
             prev = digest
             expected_seq = seq + 1
-        return AuditVerification(True, count)
+            last_seq = seq
+        return AuditVerification(True, count, last_seq=last_seq, last_hash=prev)
+
+    def close(self) -> None:
+        """Sign the head (shutdown)."""
+        self.checkpoint()
 
     def items(self) -> Iterator[dict[str, Any]]:
         """Every scored item (its response fields and the entry's time), oldest first.
@@ -305,3 +513,56 @@ class AuditLog:
     def count(self) -> int:
         """Scored items in the log."""
         return int(self._connect().execute("SELECT count(*) FROM audit_items").fetchone()[0])
+
+
+def _check_checkpoints(
+    checkpoints: Sequence[tuple[Any, ...]],
+    hashes: Mapping[int, str],
+    chain: AuditVerification,
+    public_key: Any,
+) -> AuditVerification | None:
+    """The first checkpoint the log or its signature contradicts, as a failed verification."""
+    from cryptography.exceptions import InvalidSignature
+
+    if public_key is not None and chain.entries and not checkpoints:
+        return replace(
+            chain,
+            ok=False,
+            problem="no signed checkpoint: nothing shows the chain was not recomputed",
+        )
+    for seq, digest, created_at, key_id, signature in checkpoints:
+        if seq not in hashes:
+            return replace(
+                chain,
+                ok=False,
+                first_bad_seq=seq,
+                problem=f"entry {seq} of a signed checkpoint is missing: the log was truncated",
+            )
+        if hashes[seq] != digest:
+            return replace(
+                chain,
+                ok=False,
+                first_bad_seq=seq,
+                problem=f"entry {seq} differs from its signed checkpoint: the chain was recomputed",
+            )
+        if public_key is None:
+            continue
+        if key_id != _key_id(public_key):
+            return replace(
+                chain,
+                ok=False,
+                first_bad_seq=seq,
+                problem=f"checkpoint {seq} was signed by another key ({key_id})",
+            )
+        try:
+            public_key.verify(
+                bytes.fromhex(signature), _checkpoint_message(seq, digest, created_at, key_id)
+            )
+        except (InvalidSignature, ValueError):
+            return replace(
+                chain,
+                ok=False,
+                first_bad_seq=seq,
+                problem=f"checkpoint {seq} has an invalid signature",
+            )
+    return None

@@ -51,7 +51,17 @@ class ServingSettings(BaseSettings):
     post_release_share: float = Field(
         0.01, ge=0, lt=1, description="Share of items sent to post-release audit (blue)."
     )
-    max_batch: int = Field(1000, ge=1, description="Most items one /score request may carry.")
+    max_batch: int = Field(
+        1000, ge=1, le=100_000, description="Most items one /score or /feedback request may carry."
+    )
+    max_body_bytes: int = Field(
+        4 * 1024 * 1024,
+        ge=1024,
+        description="Largest request body, checked before it is read or parsed (413 beyond).",
+    )
+    max_error_reasons: int = Field(
+        20, ge=1, le=1000, description="Reasons listed in a 422 body; the rest are counted."
+    )
     top_reasons: int = Field(5, ge=1, le=20)
     reload_check_seconds: float = Field(
         5.0,
@@ -60,7 +70,20 @@ class ServingSettings(BaseSettings):
         "crisk retrain) and moves to it without a restart; 0 switches it off.",
     )
     audit_fsync: bool = Field(
-        False, description="fsync the audit log on every write (survives power loss, slower)."
+        True,
+        description="Sync the audit log at every commit: an answered score survives a power loss "
+        "too (off: it survives a killed process only).",
+    )
+    audit_key_file: Path | None = Field(
+        None,
+        description="Ed25519 key that signs audit checkpoints (created 0600 if absent); default "
+        "CRISK_HOME/keys/audit-signing-key.pem, outside the log's directory.",
+    )
+    audit_checkpoint_every: int = Field(
+        100, ge=1, description="Sign a checkpoint every this many audit entries."
+    )
+    audit_checkpoint_seconds: float = Field(
+        30.0, gt=0, description="...and at least this often while entries arrive."
     )
 
     @model_validator(mode="after")
@@ -74,3 +97,10 @@ class ServingSettings(BaseSettings):
     @property
     def workspace(self) -> Workspace:
         return Workspace.at(self.home)
+
+    @property
+    def audit_key_path(self) -> Path:
+        """The checkpoint signing key (its public half is beside it, ``.pub``)."""
+        if self.audit_key_file is not None:
+            return self.audit_key_file.expanduser().resolve()
+        return self.workspace.keys_dir / "audit-signing-key.pem"

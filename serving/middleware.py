@@ -1,27 +1,61 @@
-"""ASGI middlewares around the BentoML app: request hygiene and operational endpoints.
+"""ASGI middlewares around the BentoML app: request bounds, error shape, operational endpoints.
 
-- JSON only: a POST with another content type gets 415 (BentoML would answer a malformed
-  multipart body with a 500).
-- Validation errors: BentoML answers an invalid body with 400 and pydantic's details; this
-  rewrites them into 422 with contract reasons ``{field, rule, value, message}``, the same shape
-  batch validation uses. The body is never echoed into logs.
-- ``/readyz``: says which models serve and whether the service fell back to a bundled champion.
+Every 4xx the service sends has one shape, ``{"error", "message", "reasons": [{field, rule,
+value, message}]}``, the shape batch validation uses for quarantined rows, so a client (and a
+fuzzer) can always read which field broke which rule.
+
+- Request bounds (:class:`RequestBounds`), before anything parses the body: JSON only (415, also
+  for compressed bodies: nothing is inflated, so no decompression bomb), at most
+  ``max_body_bytes`` (413, from ``Content-Length`` before reading, or while reading a chunked
+  body), strict JSON (422: no ``NaN``/``Infinity``, no duplicated keys, bounded nesting), and the
+  number of items per list counted before a single item is validated (422, rule ``max_items``,
+  as the OpenAPI document's ``maxItems`` says).
+- Validation errors (:class:`ValidationErrors`): BentoML answers an invalid body with 400 and
+  pydantic's details; this rewrites them into 422 with contract reasons, at most
+  ``max_reasons`` of them and the count of the rest. The body is never echoed into logs.
+- ``/readyz`` (:class:`ReadinessEndpoint`): which models serve, fallback, feature store state.
+- ``/docs.json`` (:class:`OpenApiDocument`): BentoML's document completed with what the service
+  really answers (the statuses, the error shape, the key scheme, the batch bounds).
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Awaitable, Callable, Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from data_contracts.models import reason_from_error_item
 
-__all__ = ["JsonOnly", "ReadinessEndpoint", "ValidationErrors"]
+__all__ = [
+    "BatchBound",
+    "OpenApiDocument",
+    "ReadinessEndpoint",
+    "RequestBounds",
+    "RequestLimits",
+    "ValidationErrors",
+    "error_body",
+    "parse_strict_json",
+    "send_json",
+]
 
 Scope = dict[str, Any]
 Receive = Callable[[], Awaitable[dict[str, Any]]]
 Send = Callable[[dict[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+_MAX_NESTING = 32
+
+
+def error_body(
+    error: str, message: str, field: str, rule: str, value: Any = None
+) -> dict[str, Any]:
+    """The one 4xx shape: an error code, a sentence, and the field and rule that were broken."""
+    return {
+        "error": error,
+        "message": message,
+        "reasons": [{"field": field, "rule": rule, "value": value, "message": message}],
+    }
 
 
 async def send_json(
@@ -46,33 +80,244 @@ async def send_json(
     await send({"type": "http.response.body", "body": payload})
 
 
-class JsonOnly:
-    def __init__(self, app: App) -> None:
+def _header(scope: Scope, name: bytes) -> str | None:
+    for key, value in scope.get("headers", []):
+        if key == name:
+            return bytes(value).decode("latin-1")
+    return None
+
+
+@dataclass(frozen=True)
+class BatchBound:
+    """At most ``limit`` items in each list ``fields`` of a route's body; at least ``minimum``
+    in all of them together."""
+
+    fields: tuple[str, ...]
+    limit: int
+    minimum: int = 0
+
+
+@dataclass(frozen=True)
+class RequestLimits:
+    """What one request may carry: body bytes, and items per route (by path)."""
+
+    max_body_bytes: int
+    batches: Mapping[str, BatchBound]
+
+
+class _Refused(Exception):
+    def __init__(self, status: int, body: dict[str, Any]) -> None:
+        super().__init__(body["message"])
+        self.status = status
+        self.body = body
+
+
+def _no_constants(name: str) -> Any:
+    raise _Refused(422, error_body("invalid_json", f"{name} is not a JSON value", "", "json", name))
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    record = dict(pairs)
+    if len(record) != len(pairs):
+        seen: set[str] = set()
+        duplicate = ""
+        for key, _ in pairs:
+            if key in seen:
+                duplicate = key
+                break
+            seen.add(key)
+        raise _Refused(
+            422,
+            error_body(
+                "invalid_json",
+                f"key {duplicate!r} appears twice in one object: which value counts is ambiguous",
+                duplicate,
+                "duplicate_key",
+            ),
+        )
+    return record
+
+
+def _depth(value: Any, level: int = 0) -> int:
+    if level > _MAX_NESTING:
+        return level
+    if isinstance(value, dict):
+        return max((_depth(v, level + 1) for v in value.values()), default=level)
+    if isinstance(value, list):
+        # Items of a batch are alike: their depth is read off the first few.
+        return max((_depth(v, level + 1) for v in value[:3]), default=level)
+    return level
+
+
+def parse_strict_json(raw: bytes) -> Any:
+    """The JSON document in ``raw``, or :class:`_Refused` naming what is wrong with it."""
+    try:
+        document = json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+    except _Refused:
+        raise
+    except RecursionError:
+        raise _Refused(
+            422, error_body("invalid_json", "the body is nested too deeply", "", "nesting")
+        ) from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise _Refused(
+            422,
+            error_body("invalid_json", f"the body is not valid JSON ({error})"[:300], "", "json"),
+        ) from None
+    if _depth(document) > _MAX_NESTING:
+        raise _Refused(
+            422,
+            error_body(
+                "invalid_json",
+                f"the body is nested more than {_MAX_NESTING} levels deep",
+                "",
+                "nesting",
+            ),
+        )
+    return document
+
+
+def _check_counts(document: Any, bound: BatchBound) -> None:
+    if not isinstance(document, dict) or any(
+        name in document and not isinstance(document[name], list) for name in bound.fields
+    ):
+        return  # the request model says what is wrong with it (422, rule type)
+    counts = {f: len(v) for f in bound.fields if isinstance(v := document.get(f), list)}
+    for name, count in counts.items():
+        if count > bound.limit:
+            raise _Refused(
+                422,
+                error_body(
+                    "too_many_items",
+                    f"{name}: {count} items; at most {bound.limit} per request",
+                    name,
+                    "max_items",
+                    count,
+                ),
+            )
+    total = sum(counts.values())
+    names = ", ".join(bound.fields)
+    if total < bound.minimum:
+        raise _Refused(
+            422,
+            error_body(
+                "invalid_request",
+                f"{names}: send at least {bound.minimum} item",
+                names,
+                "min_items",
+                total,
+            ),
+        )
+
+
+class RequestBounds:
+    """Refuse what is too big or not plain JSON before the app parses or validates anything."""
+
+    def __init__(self, app: App, limits: Callable[[], RequestLimits]) -> None:
         self.app = app
+        self._load_limits = limits
+        self._limits: RequestLimits | None = None
+
+    @property
+    def limits(self) -> RequestLimits:
+        # Read on first use, in the worker, from the settings the service was started with.
+        if self._limits is None:
+            self._limits = self._load_limits()
+        return self._limits
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
-        if scope["type"] == "http" and scope.get("method") == "POST":
-            content_type = (
-                dict(scope.get("headers", [])).get(b"content-type", b"").decode("latin-1")
+        if scope["type"] != "http" or scope.get("method") != "POST":
+            await self.app(scope, receive, send)
+            return
+        try:
+            self._check_headers(scope)
+            body = await self._read(receive)
+            bound = self.limits.batches.get(scope.get("path", ""))
+            if bound is not None:
+                _check_counts(parse_strict_json(body), bound)
+        except _Refused as refused:
+            await send_json(send, refused.status, refused.body)
+            return
+        await self.app(scope, _replay(body), send)
+
+    def _check_headers(self, scope: Scope) -> None:
+        content_type = (_header(scope, b"content-type") or "").split(";")[0].strip().lower()
+        if content_type != "application/json":
+            raise _Refused(
+                415,
+                error_body(
+                    "unsupported_media_type",
+                    "send the body as application/json",
+                    "content-type",
+                    "media_type",
+                    content_type or None,
+                ),
             )
-            if content_type.split(";")[0].strip().lower() != "application/json":
-                await send_json(
-                    send,
-                    415,
-                    {
-                        "error": "unsupported_media_type",
-                        "message": "send the body as application/json",
-                    },
-                )
-                return
-        await self.app(scope, receive, send)
+        encoding = (_header(scope, b"content-encoding") or "identity").strip().lower()
+        if encoding != "identity":
+            raise _Refused(
+                415,
+                error_body(
+                    "unsupported_media_type",
+                    "compressed bodies are not accepted: send plain JSON",
+                    "content-encoding",
+                    "identity_only",
+                    encoding,
+                ),
+            )
+        length = _header(scope, b"content-length")
+        limit = self.limits.max_body_bytes
+        if length is not None and (not length.strip().isdigit() or int(length) > limit):
+            raise _Refused(413, _too_large(limit, length))
+
+    async def _read(self, receive: Receive) -> bytes:
+        limit = self.limits.max_body_bytes
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                break
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > limit:
+                raise _Refused(413, _too_large(limit, None))
+            chunks.append(chunk)
+            if not message.get("more_body"):
+                break
+        return b"".join(chunks)
+
+
+def _too_large(limit: int, length: str | None) -> dict[str, Any]:
+    return error_body(
+        "body_too_large",
+        f"the body is larger than {limit} bytes",
+        "body",
+        "max_body_bytes",
+        length,
+    )
+
+
+def _replay(body: bytes) -> Receive:
+    sent = False
+
+    async def receive() -> dict[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return {"type": "http.disconnect"}
+
+    return receive
 
 
 class ValidationErrors:
-    """Turn BentoML's 400 validation answers into 422 contract reasons."""
+    """Turn BentoML's 400 validation answers into 422 contract reasons (at most ``max_reasons``)."""
 
-    def __init__(self, app: App) -> None:
+    def __init__(self, app: App, max_reasons: Callable[[], int]) -> None:
         self.app = app
+        self._load_max_reasons = max_reasons
+        self._max_reasons: int | None = None
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http" or scope.get("method") != "POST":
@@ -93,36 +338,34 @@ class ValidationErrors:
                 return
             chunks.append(message.get("body", b""))
             if not message.get("more_body"):
-                await send_json(send, 422, _reasons_body(b"".join(chunks)))
+                if self._max_reasons is None:
+                    self._max_reasons = self._load_max_reasons()
+                body = _reasons_body(b"".join(chunks), self._max_reasons)
+                await send_json(send, 422, body)
 
         await self.app(scope, receive, capture)
 
 
-def _reasons_body(raw: bytes) -> dict[str, Any]:
+def _reasons_body(raw: bytes, max_reasons: int) -> dict[str, Any]:
     try:
         body = json.loads(raw or b"{}")
     except ValueError:
-        return {
-            "error": "invalid_request",
-            "reasons": [
-                {
-                    "field": "",
-                    "rule": "json",
-                    "value": None,
-                    "message": raw.decode(errors="replace")[:500],
-                }
-            ],
-        }
+        return error_body("invalid_request", raw.decode(errors="replace")[:300], "", "json")
     details = body.get("detail") if isinstance(body, dict) else None
     if not isinstance(details, list):
         message = body.get("error") if isinstance(body, dict) else str(body)
-        return {
-            "error": "invalid_request",
-            "reasons": [
-                {"field": "", "rule": "json", "value": None, "message": str(message)[:500]}
-            ],
-        }
-    return {"error": "invalid_request", "reasons": [reason_from_error_item(d) for d in details]}
+        return error_body("invalid_request", str(message)[:300], "", "json")
+    reasons = [reason_from_error_item(d) for d in details[:max_reasons]]
+    first = reasons[0] if reasons else {"field": "", "rule": "invalid"}
+    out: dict[str, Any] = {
+        "error": "invalid_request",
+        "message": f"{len(details)} problem(s); first: {first['field']}: {first['rule']}",
+        "reasons": reasons,
+        "n_reasons": len(details),
+    }
+    if len(details) > max_reasons:
+        out["reasons_omitted"] = len(details) - max_reasons
+    return out
 
 
 class ReadinessEndpoint:
@@ -138,3 +381,52 @@ class ReadinessEndpoint:
             await send_json(send, 200 if state.get("ready") else 503, state)
             return
         await self.app(scope, receive, send)
+
+
+class OpenApiDocument:
+    """Serves ``/docs.json``: BentoML's document, completed once by ``amend``."""
+
+    def __init__(self, app: App, amend: Callable[[dict[str, Any]], dict[str, Any]]) -> None:
+        self.app = app
+        self._amend = amend
+        self._document: bytes | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or scope.get("path") != "/docs.json":
+            await self.app(scope, receive, send)
+            return
+        if self._document is None:
+            status, raw = await _call(self.app, scope, receive)
+            if status != 200:
+                await send_json(
+                    send, 503, error_body("unavailable", "no OpenAPI document", "path", "route")
+                )
+                return
+            self._document = json.dumps(self._amend(json.loads(raw))).encode()
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(self._document)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": self._document})
+
+
+async def _call(app: App, scope: Scope, receive: Receive) -> tuple[int, bytes]:
+    """Run ``app`` on a request and collect its answer instead of sending it."""
+    status = 500
+    chunks: list[bytes] = []
+
+    async def collect(message: dict[str, Any]) -> None:
+        nonlocal status
+        if message["type"] == "http.response.start":
+            status = int(message["status"])
+        elif message["type"] == "http.response.body":
+            chunks.append(message.get("body", b""))
+
+    await app(scope, receive, collect)
+    return status, b"".join(chunks)

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from data_contracts.models import model_for
 
@@ -43,7 +43,7 @@ class ScoreRequest(BaseModel):
         default_factory=list,
         description="ICS2 entry summary declarations (spec §2); party ids as for declarations.",
     )
-    explain: bool = Field(
+    explain: StrictBool = Field(
         False, description="Reasons for every item, not only those that are not green."
     )
 

@@ -96,6 +96,8 @@ class Scorer:
         self.bundle = bundle
         self.readers = dict(readers)
         self.settings = settings
+        # subject -> why its feature store failed on the last request (cleared when it answers)
+        self._feature_failures: dict[str, str] = {}
         self.policies: dict[str, ChannelPolicy] = {}
         self.area_means: dict[str, dict[str, float]] = {}
         # National attributes the bundle's models read from a request's `extra` map.
@@ -123,7 +125,21 @@ class Scorer:
         if reader is None:
             # No feature store: every Feast feature is missing (cold-start values), and said so.
             return entities, ["features_unavailable"]
-        return reader.get(entities), []
+        try:
+            features = reader.get(entities)
+        except Exception as error:  # a store lost after start: score on, with cold starts
+            problem = f"feature store unavailable ({type(error).__name__}: {error})"[:300]
+            if self._feature_failures.get(subject) != problem:
+                logger.warning("%s: scoring %s with cold-start features", problem, subject)
+            self._feature_failures[subject] = problem
+            return entities, ["features_unavailable"]
+        if self._feature_failures.pop(subject, None) is not None:
+            logger.warning("feature store answers again for %s", subject)
+        return features, []
+
+    def feature_problem(self) -> str | None:
+        """Why the feature store failed on the last request of some subject (None: it answers)."""
+        return next(iter(self._feature_failures.values()), None)
 
     def score_subject(
         self, subject: str, items: Sequence[Mapping[str, Any]], explain: bool = False

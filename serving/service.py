@@ -12,17 +12,15 @@ import gc
 import logging
 import os
 from datetime import UTC, datetime
-from http import HTTPStatus
 from typing import Any
 
 import bentoml
 import orjson
-from bentoml.exceptions import BentoMLException
 from pydantic import ValidationError
 from starlette.responses import Response
 
 from data_contracts.models import ControlResult, reasons_from_error
-from serving.audit import AuditLog
+from serving.audit import AuditLog, AuditSigner
 from serving.auth import ApiKeyMiddleware, parse_api_keys
 from serving.bundle import load_bundle, record_serving_bundle
 from serving.config import ServingSettings
@@ -30,7 +28,17 @@ from serving.decision import decision_record, subject_control_results
 from serving.feedback import FeedbackStore
 from serving.hotswap import ChampionWatcher
 from serving.identifiers import party_id_reasons
-from serving.middleware import JsonOnly, ReadinessEndpoint, ValidationErrors
+from serving.launch import exit_with_parent
+from serving.middleware import (
+    BatchBound,
+    OpenApiDocument,
+    ReadinessEndpoint,
+    RequestBounds,
+    RequestLimits,
+    ValidationErrors,
+    error_body,
+)
+from serving.openapi import amend_openapi
 from serving.schemas import (
     ExplainRequest,
     FeedbackRequest,
@@ -49,14 +57,6 @@ logger = logging.getLogger("crisk.serving")
 _STATE: dict[str, Any] = {"ready": False, "status": "starting"}
 
 
-class EmptyBatch(BentoMLException):
-    error_code = HTTPStatus.UNPROCESSABLE_ENTITY
-
-
-class BatchTooLarge(BentoMLException):
-    error_code = HTTPStatus.REQUEST_ENTITY_TOO_LARGE
-
-
 class _DropValidationTracebacks(logging.Filter):
     """BentoML logs a traceback with the request's values for every invalid body: drop those."""
 
@@ -68,6 +68,35 @@ class _DropValidationTracebacks(logging.Filter):
 def _api_keys() -> dict[str, str]:
     settings = ServingSettings()
     return parse_api_keys(settings.api_keys, settings.api_keys_file)
+
+
+def _request_limits() -> RequestLimits:
+    settings = ServingSettings()
+    return RequestLimits(
+        max_body_bytes=settings.max_body_bytes,
+        batches={
+            "/score": BatchBound(("declarations", "ens"), settings.max_batch, minimum=1),
+            "/feedback": BatchBound(("control_results",), settings.max_batch),
+        },
+    )
+
+
+def _readiness() -> dict[str, Any]:
+    """The loaded state, with what the request path has learnt since (the feature store)."""
+    state = {k: v for k, v in _STATE.items() if not k.startswith("_")}
+    scorer = _STATE.get("_scorer")
+    problem = scorer.feature_problem() if scorer is not None else None
+    if problem is not None:
+        state.update(status="degraded", feature_store="unavailable", feature_store_problem=problem)
+    return state
+
+
+def _openapi(document: dict[str, Any]) -> dict[str, Any]:
+    """The document in this deployment's bounds and the served models' identifier formats
+    (the service has loaded before it answers any request: BentoML's lifespan creates it)."""
+    return amend_openapi(
+        document, ServingSettings().max_batch, _STATE.get("identifier_formats", {})
+    )
 
 
 def _feature_readers(
@@ -98,20 +127,28 @@ class CustomsRiskScorer:
     """Scores declarations and ENS filings; takes control results back."""
 
     def __init__(self) -> None:
+        exit_with_parent()
         logging.getLogger("bentoml._internal.server.http_app").addFilter(
             _DropValidationTracebacks()
         )
         settings = ServingSettings()
+        parse_api_keys(settings.api_keys, settings.api_keys_file)  # a bad key list stops the start
         workspace = settings.workspace.ensure()
         for name, value in workspace.environment().items():
             os.environ.setdefault(name, value)
         self.settings = settings
         self.scorer, feature_problem = _scorer_for(settings, load_bundle(settings), None)
         record_serving_bundle(settings, self.scorer.bundle)
-        self.audit = AuditLog(workspace.audit_dir / "audit.sqlite", fsync=settings.audit_fsync)
+        self.audit = AuditLog(
+            workspace.audit_dir / "audit.sqlite",
+            fsync=settings.audit_fsync,
+            signer=AuditSigner(settings.audit_key_path),
+            checkpoint_every=settings.audit_checkpoint_every,
+            checkpoint_seconds=settings.audit_checkpoint_seconds,
+        )
         self.feedback_store = FeedbackStore(workspace.feedback_db)
         _STATE.clear()
-        _STATE.update(_readiness(self.scorer.bundle, feature_problem, settings))
+        _STATE.update(_bundle_state(self.scorer, feature_problem, settings))
         self.watcher = ChampionWatcher(
             workspace.champion_marker,
             self._move_to_new_champion,
@@ -136,19 +173,18 @@ class CustomsRiskScorer:
         self.scorer = scorer
         record_serving_bundle(self.settings, bundle)
         swaps = int(_STATE.get("swaps", 0)) + 1
-        _STATE.update({**_readiness(bundle, feature_problem, self.settings), "swaps": swaps})
+        _STATE.update({**_bundle_state(scorer, feature_problem, self.settings), "swaps": swaps})
         logger.info("crisk moved to bundle %s (%s)", bundle.tag, bundle.champions)
+
+    @bentoml.on_shutdown
+    def _sign_audit_head(self) -> None:
+        """A signed checkpoint of the audit log's head, so its tail cannot be cut unnoticed."""
+        self.audit.close()
 
     @bentoml.api(route="/score")
     async def score(self, request: ScoreRequest, /) -> ScoreResponse:
         """Score a batch: per-area probabilities, channel, reasons, warnings and a scoring id."""
-        total = len(request.declarations) + len(request.ens)
-        if total == 0:
-            raise EmptyBatch("declarations, ens: send at least one item")
-        if total > self.settings.max_batch:
-            raise BatchTooLarge(
-                f"declarations, ens: {total} items; at most {self.settings.max_batch} per request"
-            )
+        # Empty and oversized batches were refused before parsing (RequestBounds).
         scorer = self.scorer  # one bundle for the whole request, even across a champion swap
         for field, subject, items in (
             ("declarations", "declaration", request.declarations),
@@ -161,8 +197,7 @@ class CustomsRiskScorer:
             kind = "declarations" if subject == "declaration" else "ens"
             invalid = party_id_reasons(field, kind, items, scorer.bundle.identifier_format(subject))
             if invalid:
-                body = {"error": "invalid_request", "reasons": invalid}
-                return Response(orjson.dumps(body), status_code=422, media_type="application/json")  # type: ignore[return-value]
+                return _refused_ids(invalid, self.settings.max_error_reasons)  # type: ignore[return-value]
         outcome = scorer.score(
             # dict(model): the validated field values as they are (no deep copy).
             [dict(item) for item in request.declarations],
@@ -227,10 +262,13 @@ class CustomsRiskScorer:
         entry = self.audit.get(request.scoring_id)
         if entry is None:
             ctx.response.status_code = 404
-            return {
-                "error": "not_found",
-                "message": f"no score with scoring_id {request.scoring_id}",
-            }
+            return error_body(
+                "not_found",
+                f"no score with scoring_id {request.scoring_id}",
+                "scoring_id",
+                "not_found",
+                request.scoring_id,
+            )
         serving = self.scorer.bundle
         bundle = serving if entry.get("bundle") == serving.tag else None
         if bundle is None:
@@ -263,10 +301,12 @@ def _scorer_for(
     return Scorer(bundle, {**fresh, **kept}, settings), problem
 
 
-def _readiness(
-    bundle: Any, feature_problem: str | None, settings: ServingSettings
+def _bundle_state(
+    scorer: Scorer, feature_problem: str | None, settings: ServingSettings
 ) -> dict[str, Any]:
-    """What /readyz reports about the serving bundle."""
+    """What /readyz reports about the serving bundle (``_scorer``: the request path's own, for
+    what it learns later about the feature store)."""
+    bundle = scorer.bundle
     subjects = bundle.subjects()
     return {
         "ready": True,
@@ -291,6 +331,7 @@ def _readiness(
         "control_capacity": settings.control_capacity,
         "loaded_at": datetime.now(UTC).isoformat(),
         "swap_problem": None,
+        "_scorer": scorer,
     }
 
 
@@ -310,6 +351,20 @@ def _no_model(field: str, subject: str, served: list[str]) -> Response:
     return Response(orjson.dumps(body), status_code=503, media_type="application/json")
 
 
+def _refused_ids(reasons: list[dict[str, Any]], max_reasons: int) -> Response:
+    """422 in the one 4xx shape, at most ``max_reasons`` reasons and the count of the rest."""
+    first = reasons[0]
+    body: dict[str, Any] = {
+        "error": "invalid_request",
+        "message": f"{len(reasons)} problem(s); first: {first['field']}: {first['rule']}",
+        "reasons": reasons[:max_reasons],
+        "n_reasons": len(reasons),
+    }
+    if len(reasons) > max_reasons:
+        body["reasons_omitted"] = len(reasons) - max_reasons
+    return Response(orjson.dumps(body), status_code=422, media_type="application/json")
+
+
 def _before(moment: Any, recorded: str) -> bool:
     """Is ``moment`` before the recorded (audit) time? Both compared in UTC."""
     import pandas as pd
@@ -323,7 +378,12 @@ def _before(moment: Any, recorded: str) -> bool:
 
 # The decorator returns a bentoml Service object; mypy sees the plain class.
 _service: Any = CustomsRiskScorer
-_service.add_asgi_middleware(ValidationErrors)
+# Outermost first: routes and keys, then the bounds on what a body may be, then the rewriting of
+# validation answers, then the endpoints answered without BentoML.
 _service.add_asgi_middleware(ApiKeyMiddleware, keys=_api_keys)
-_service.add_asgi_middleware(JsonOnly)
-_service.add_asgi_middleware(ReadinessEndpoint, state=lambda: _STATE)
+_service.add_asgi_middleware(RequestBounds, limits=_request_limits)
+_service.add_asgi_middleware(
+    ValidationErrors, max_reasons=lambda: ServingSettings().max_error_reasons
+)
+_service.add_asgi_middleware(OpenApiDocument, amend=_openapi)
+_service.add_asgi_middleware(ReadinessEndpoint, state=_readiness)

@@ -28,6 +28,7 @@ from data_contracts.codelists import RISK_AREAS
 from data_contracts.dataset import read_manifest
 from data_contracts.definitions import CONTRACT_VERSION
 from data_contracts.progress import Progress, advance, quiet
+from data_contracts.safe_output import csv_safe_frame
 from features.model_input import (
     ModelFeature,
     encode,
@@ -480,7 +481,8 @@ def _log_diagnostics(
         importance = shap_summary(
             model.booster, matrix, model.spec["features"], folder / "shap_summary.png"
         )
-        importance.to_csv(folder / "shap_importance.csv", index=False)
+        # Feature names include national attributes named by a mapping file: text from outside.
+        csv_safe_frame(importance).to_csv(folder / "shap_importance.csv", index=False)
         mlflow.log_artifacts(str(folder), artifact_path="diagnostics")
 
 

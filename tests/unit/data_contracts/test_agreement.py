@@ -86,6 +86,12 @@ def _bad_values(spec: FieldSpec) -> Iterator[tuple[str, Any]]:
     if spec.max_length is not None:
         yield "max_length", "A" * (spec.max_length + 1)
         yield "max_length", "é" * (spec.max_length + 1)
+    if spec.max_items is not None:
+        count = spec.max_items + 1
+        if spec.type == "map":
+            yield "max_items", {f"k{i}": i for i in range(count)}
+        else:
+            yield "max_items", [spec.example[0]] * count
     if spec.gt is not None:
         yield "greater_than", spec.gt
         yield "greater_than", spec.gt - (1 if is_int else 1e-9)
@@ -110,7 +116,16 @@ def _bad_values(spec: FieldSpec) -> Iterator[tuple[str, Any]]:
             1_700_000_000,
         ),
         "str_list": (5, 2.5, "[broken", {"CN": 1}),
-        "map": ("not json", "[1, 2]", 5, [1, 2]),
+        "map": (
+            "not json",
+            "[1, 2]",
+            5,
+            [1, 2],
+            {"nested": {"a": 1}},
+            {"bad key": 1},
+            {"k": "x" * 300},
+            {"k": "nul\x00"},
+        ),
     }
     for value in unparsable.get(spec.type, ()):
         yield "type", value
@@ -130,6 +145,7 @@ def _good_values(spec: FieldSpec) -> Iterator[Any]:
     if spec.max_length is not None and spec.pattern is None and spec.code_set() is None:
         yield "A" * spec.max_length
         yield " padded text "
+        yield "\u0645\u0631\u062d\u0628\u0627 \u200fRTL mark\ttab"
     if spec.type == "bool":
         yield from ("yes", "0", "TRUE", "off")
     if spec.type == "timestamp":

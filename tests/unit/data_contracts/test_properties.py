@@ -36,6 +36,7 @@ from data_contracts.definitions import (
 )
 from data_contracts.suites import build_suite
 from data_contracts.validate import ValidationResult, validate_frame
+from data_contracts.values import ValueRejected, check_text
 from tests.unit.data_contracts.records import plain, scaled_below
 from world.generate import World
 
@@ -55,7 +56,9 @@ EXAMPLES = settings(
 )
 
 # FieldSpec attributes and RecordContract members that carry rules; everything else describes.
-FIELD_RULE_ATTRIBUTES = {"required", "codes", "pattern", "gt", "ge", "le", "max_length"}
+FIELD_RULE_ATTRIBUTES = {
+    "required", "codes", "pattern", "gt", "ge", "le", "max_length", "max_items",
+}  # fmt: skip
 CONTRACT_RULE_MEMBERS = {"pair_rules", "conditional_required", "conditional_max", "list_head_rules"}
 DESCRIPTIVE_FIELD_ATTRIBUTES = {"name", "type", "description", "example"}
 DESCRIPTIVE_CONTRACT_MEMBERS = {
@@ -115,11 +118,25 @@ def _not_a_code(spec: FieldSpec, codes: frozenset[Any], in_list: bool) -> st.Sea
     anything = st.text(min_size=1, max_size=8)
     if in_list:
         return st.one_of(near_miss, anything).filter(
-            lambda s: bool(s.strip()) and s.strip() not in codes and LIST_SEPARATOR not in s
+            lambda s: (
+                bool(s.strip())
+                and s.strip() not in codes
+                and LIST_SEPARATOR not in s
+                and _allowed_text(s)
+            )
         )
     return st.one_of(near_miss, anything).filter(
-        lambda s: bool(s.strip()) and s.strip() not in codes
+        lambda s: bool(s.strip()) and s.strip() not in codes and _allowed_text(s)
     )
+
+
+def _allowed_text(text: str) -> bool:
+    """Text without the characters every text field refuses (those are a ``type`` problem)."""
+    try:
+        check_text(text)
+    except ValueRejected:
+        return False
+    return True
 
 
 def _not_matching(
@@ -138,6 +155,7 @@ def _not_matching(
             and len(s.strip()) <= max_length
             and re.fullmatch(pattern, s.strip()) is None
             and (not in_list or LIST_SEPARATOR not in s)
+            and _allowed_text(s)
         )
     )
 
@@ -267,6 +285,14 @@ def _pattern_breaker(spec: FieldSpec, limit: int) -> UpdatesFor:
     return draw
 
 
+def _too_many(spec: FieldSpec) -> Any:
+    """One element (key) more than ``spec`` allows, each valid on its own."""
+    count = (spec.max_items or 0) + 1
+    if spec.type == "map":
+        return {f"k{i}": i for i in range(count)}
+    return [spec.example[0]] * count
+
+
 def _field_corruptions(spec: FieldSpec) -> list[Corruption]:
     out: list[Corruption] = []
     name, is_int = spec.name, spec.type == "int"
@@ -292,6 +318,8 @@ def _field_corruptions(spec: FieldSpec) -> list[Corruption]:
             out.append(Corruption(name, "pattern", _pattern_breaker(spec, limit)))
     if spec.max_length is not None:
         out.append(Corruption(name, "max_length", _constant(_overlong(spec.max_length), name)))
+    if spec.max_items is not None:
+        out.append(Corruption(name, "max_items", _constant(st.just(_too_many(spec)), name)))
     if spec.gt is not None:
         out.append(Corruption(name, "greater_than", _constant(_at_or_below(spec.gt, is_int), name)))
     if spec.ge is not None:
