@@ -146,8 +146,18 @@ def _not_matching(
         lambda t: base[: t[0]] + t[1] + base[t[0] :]
     )
     dropped = st.integers(0, max(len(base) - 1, 0)).map(lambda i: base[:i] + base[i + 1 :])
-    candidates = st.one_of(
-        inserted, dropped, st.just(base.lower()), st.text(min_size=1, max_size=20)
+    # A pattern that takes almost any text (opaque ids refuse only control characters) is
+    # broken only by a character the text check lets through: a tab or a C1 control inside.
+    controlled = st.tuples(
+        st.integers(1, max(len(base) - 1, 1)), st.sampled_from(["\t", "\x80", "\x9f"])
+    ).map(lambda t: base[: t[0]] + t[1] + base[t[0] :])
+    takes_almost_anything = all(re.fullmatch(pattern, text) for text in ("x", base.lower()))
+    candidates = (
+        controlled
+        if takes_almost_anything
+        else st.one_of(
+            inserted, dropped, controlled, st.just(base.lower()), st.text(min_size=1, max_size=20)
+        )
     )
     return candidates.filter(
         lambda s: (
