@@ -17,9 +17,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
-import socket
-import subprocess
 import sys
 import threading
 import time
@@ -29,12 +26,21 @@ from typing import Any
 
 # Run as a script, this file's folder comes first on sys.path and its own name could shadow a
 # package: drop that entry before importing the project.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+_HERE = Path(__file__).resolve().parent
+# The checkout root instead (benchmarks.local_server is shared by the HTTP benchmarks).
+sys.path = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
-import pandas as pd  # noqa: E402
 import psutil  # noqa: E402
+
+from benchmarks.local_server import (  # noqa: E402
+    declaration_bodies,
+    free_port,
+    start_server,
+    stop_server,
+    wait_ready,
+)
 
 KEYS = {"scorer": "soak-scorer", "officer": "soak-officer"}
 
@@ -56,73 +62,6 @@ class Recorder:
     def add(self, sample: Sample) -> None:
         with self.lock:
             self.samples.append(sample)
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-def _start(home: Path, port: int, log: Path) -> subprocess.Popen[bytes]:
-    from serving.launch import serve_command
-
-    env = dict(os.environ)
-    env.update(
-        {
-            "CRISK_HOME": str(home),
-            "CRISK_API_KEYS": ",".join(f"{role}:{key}" for role, key in KEYS.items()),
-            "BENTOML_HOME": str(home / "bentoml"),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
-            "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
-            "DO_NOT_TRACK": "true",
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "BENTOML_DO_NOT_TRACK": "true",
-            "FEAST_USAGE": "False",
-            "GX_ANALYTICS_ENABLED": "false",
-        }
-    )
-    return subprocess.Popen(
-        serve_command("127.0.0.1", port), env=env, cwd=home, stdout=log.open("wb"),
-        stderr=subprocess.STDOUT, start_new_session=True,
-    )  # fmt: skip
-
-
-def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 300) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"server exited with {process.returncode}")
-        try:
-            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise RuntimeError("server not ready in time")
-
-
-def _stop(process: subprocess.Popen[bytes]) -> None:
-    if process.poll() is None:
-        os.kill(process.pid, signal.SIGTERM)
-        try:
-            process.wait(timeout=60)
-        except subprocess.TimeoutExpired:
-            os.killpg(process.pid, signal.SIGKILL)
-
-
-def _bodies(home: Path, batch: int, count: int) -> list[bytes]:
-    from data_contracts.definitions import contract_for
-
-    fields = contract_for("declarations").field_names
-    frame = pd.read_parquet(home / "data" / "declarations.parquet", columns=fields)
-    frame = frame.sample(min(len(frame), batch * count), random_state=1)
-    records = json.loads(frame.to_json(orient="records", date_format="iso"))
-    records = [{k: v for k, v in r.items() if v is not None} for r in records]
-    return [
-        json.dumps({"declarations": records[i : i + batch]}).encode()
-        for i in range(0, len(records) - batch + 1, batch)
-    ]
 
 
 def _control(number: int, subject: dict[str, Any]) -> dict[str, Any]:
@@ -150,7 +89,7 @@ def _steady(rate: float, until: float, send: Any) -> None:
 
 
 def _drive(url: str, args: argparse.Namespace, home: Path, recorder: Recorder) -> None:
-    bodies = _bodies(home, args.batch, 200)
+    bodies = declaration_bodies(home, args.batch, 200, seed=1)
     scored: list[dict[str, Any]] = []
     start = time.monotonic()
     until = start + args.minutes * 60
@@ -272,13 +211,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, help="Write the results here as JSON.")
     args = parser.parse_args()
     home = args.home.resolve()
-    port = _free_port()
+    port = free_port()
     url = f"http://127.0.0.1:{port}"
-    process = _start(home, port, home / "soak-server.log")
+    process = start_server(home, port, home / "soak-server.log", KEYS)
     recorder = Recorder()
     stop = threading.Event()
     try:
-        _wait(url, process)
+        wait_ready(url, process)
         sampler = threading.Thread(
             target=_sample_rss, args=(process.pid, recorder, args.rss_every, stop), daemon=True
         )
@@ -286,7 +225,7 @@ def main() -> None:
         _drive(url, args, home, recorder)
     finally:
         stop.set()
-        _stop(process)
+        stop_server(process)
     result = _report(recorder, args)
     text = json.dumps(result, indent=2)
     if args.out:

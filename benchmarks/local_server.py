@@ -1,0 +1,104 @@
+"""A crisk server on loopback for the HTTP benchmarks: start, wait, stop, request bodies.
+
+Each benchmark starts its own server on a copy of a workspace, with keys it chose, telemetry off
+and the project's interpreter first on ``PATH``; these helpers are that part, shared.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Mapping
+from pathlib import Path
+
+import httpx
+import pandas as pd
+
+__all__ = ["declaration_bodies", "free_port", "start_server", "stop_server", "wait_ready"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_server(
+    home: Path,
+    port: int,
+    log: Path,
+    api_keys: Mapping[str, str],
+    extra_env: Mapping[str, str] | None = None,
+    code: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """``bentoml serve`` of the crisk service over ``home`` (``code``: another checkout's)."""
+    from serving.launch import serve_command
+
+    env = dict(os.environ)
+    env.update(
+        {
+            "CRISK_HOME": str(home),
+            "CRISK_API_KEYS": ",".join(f"{role}:{key}" for role, key in api_keys.items()),
+            "BENTOML_HOME": str(home / "bentoml"),
+            "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
+            "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
+            "DO_NOT_TRACK": "true",
+            "MLFLOW_DISABLE_TELEMETRY": "true",
+            "BENTOML_DO_NOT_TRACK": "true",
+            "FEAST_USAGE": "False",
+            "GX_ANALYTICS_ENABLED": "false",
+            **(extra_env or {}),
+        }
+    )
+    if code is not None:
+        env["PYTHONPATH"] = str(code)
+    return subprocess.Popen(
+        serve_command("127.0.0.1", port), env=env, cwd=home, stdout=log.open("wb"),
+        stderr=subprocess.STDOUT, start_new_session=True,
+    )  # fmt: skip
+
+
+def wait_ready(url: str, process: subprocess.Popen[bytes], seconds: float = 300) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise RuntimeError(f"{url}: server exited with {process.returncode}")
+        try:
+            if httpx.get(f"{url}/readyz", timeout=1).status_code == 200:
+                return
+        except httpx.HTTPError:
+            pass
+        time.sleep(0.5)
+    raise RuntimeError(f"{url}: not ready in {seconds:.0f} s")
+
+
+def stop_server(process: subprocess.Popen[bytes]) -> None:
+    if process.poll() is None:
+        os.kill(process.pid, signal.SIGTERM)
+        try:
+            process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            os.killpg(process.pid, signal.SIGKILL)
+
+
+def declaration_bodies(home: Path, batch: int, count: int, seed: int) -> list[bytes]:
+    """Up to ``count`` full ``/score`` bodies of ``batch`` stored declaration items each."""
+    from data_contracts.definitions import contract_for
+
+    fields = contract_for("declarations").field_names
+    frame = pd.read_parquet(home / "data" / "declarations.parquet", columns=fields)
+    frame = frame.sample(min(len(frame), batch * count), random_state=seed)
+    records = json.loads(frame.to_json(orient="records", date_format="iso"))
+    records = [{k: v for k, v in r.items() if v is not None} for r in records]
+    for record in records:
+        if isinstance(record.get("extra"), str):  # stored as JSON text; a request sends a map
+            record["extra"] = json.loads(record["extra"])
+    return [
+        json.dumps({"declarations": records[i : i + batch]}).encode()
+        for i in range(0, len(records) - batch + 1, batch)
+    ]
