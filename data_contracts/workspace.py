@@ -24,6 +24,7 @@ __all__ = [
     "TELEMETRY_OFF",
     "Workspace",
     "WorkspaceError",
+    "create_private_file",
     "home_field",
 ]
 
@@ -261,3 +262,23 @@ class Workspace:
             self.cache_dir,
         ):
             path.mkdir(parents=True, exist_ok=True)
+
+
+def create_private_file(path: Path, data: bytes) -> None:
+    """Create ``path`` with ``data``, readable by its owner only from its first byte and never
+    half-written. If another process created it meanwhile, that file is kept (keys generated
+    on first use by two starts at once agree on one)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    try:
+        os.write(descriptor, data)
+        os.fsync(descriptor)
+    finally:
+        os.close(descriptor)
+    try:
+        os.link(temporary, path)  # fails if the file exists: the first one stays
+    except FileExistsError:
+        pass
+    finally:
+        temporary.unlink()

@@ -781,6 +781,7 @@ def _ensure_api_keys(settings: Any) -> tuple[dict[str, str], bool]:
 
     Returns the keys and whether they are the demo's own (only those are ever printed).
     """
+    from data_contracts.workspace import create_private_file
     from serving.auth import ROLES, parse_api_keys
 
     serving = settings.serving
@@ -788,29 +789,10 @@ def _ensure_api_keys(settings: Any) -> tuple[dict[str, str], bool]:
         return parse_api_keys(serving.api_keys, serving.api_keys_file), False
     path = settings.workspace.serving_dir / "api_keys"
     if not path.exists():
-        _create_private_file(
-            path, "".join(f"{role}:{role}-{secrets.token_urlsafe(16)}\n" for role in ROLES)
-        )
+        keys = "".join(f"{role}:{role}-{secrets.token_urlsafe(16)}\n" for role in ROLES)
+        create_private_file(path, keys.encode())
     os.environ["CRISK_API_KEYS_FILE"] = str(path)
     return parse_api_keys(None, path), True
-
-
-def _create_private_file(path: Path, text: str) -> None:
-    """Write ``path`` readable by its owner only, from its first byte; never half-written."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(descriptor, text.encode())
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    try:
-        os.link(temporary, path)  # keeps a key file another start created meanwhile
-    except FileExistsError:
-        pass
-    finally:
-        temporary.unlink()
 
 
 def _check_servable(workspace: Any) -> None:

@@ -43,6 +43,8 @@ from typing import Any
 
 import orjson
 
+from data_contracts.workspace import create_private_file
+
 __all__ = [
     "GENESIS",
     "AuditLog",
@@ -119,24 +121,6 @@ def _key_id(public_key: Any) -> str:
     return hashlib.sha256(raw).hexdigest()[:16]
 
 
-def _write_private(path: Path, data: bytes) -> None:
-    """Create ``path`` with ``data``, readable by its owner only from the first byte on."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-    try:
-        os.write(descriptor, data)
-        os.fsync(descriptor)
-    finally:
-        os.close(descriptor)
-    try:
-        os.link(temporary, path)  # fails if another process created the key meanwhile
-    except FileExistsError:
-        pass
-    finally:
-        temporary.unlink()
-
-
 def load_public_key(path: Path) -> Any:
     """An Ed25519 public key from a PEM file (the ``.pub`` beside the signing key, or a copy)."""
     from cryptography.hazmat.primitives import serialization
@@ -165,7 +149,7 @@ class AuditSigner:
                 serialization.PrivateFormat.PKCS8,
                 serialization.NoEncryption(),
             )
-            _write_private(key_file, pem)
+            create_private_file(key_file, pem)
         key = serialization.load_pem_private_key(key_file.read_bytes(), password=None)
         if not isinstance(key, Ed25519PrivateKey):
             raise ValueError(f"{key_file}: not an Ed25519 private key")
