@@ -19,7 +19,14 @@ from pathlib import Path
 import httpx
 import pandas as pd
 
-__all__ = ["declaration_bodies", "free_port", "start_server", "stop_server", "wait_ready"]
+__all__ = [
+    "declaration_bodies",
+    "free_port",
+    "server_environment",
+    "start_server",
+    "stop_server",
+    "wait_ready",
+]
 
 
 def free_port() -> int:
@@ -28,17 +35,10 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_server(
-    home: Path,
-    port: int,
-    log: Path,
-    api_keys: Mapping[str, str],
-    extra_env: Mapping[str, str] | None = None,
-    code: Path | None = None,
-) -> subprocess.Popen[bytes]:
-    """``bentoml serve`` of the crisk service over ``home`` (``code``: another checkout's)."""
-    from serving.launch import serve_command
-
+def server_environment(
+    home: Path, api_keys: Mapping[str, str], extra_env: Mapping[str, str] | None = None
+) -> dict[str, str]:
+    """This process's environment for a server over ``home``: its keys, telemetry off."""
     env = dict(os.environ)
     env.update(
         {
@@ -55,6 +55,21 @@ def start_server(
             **(extra_env or {}),
         }
     )
+    return env
+
+
+def start_server(
+    home: Path,
+    port: int,
+    log: Path,
+    api_keys: Mapping[str, str],
+    extra_env: Mapping[str, str] | None = None,
+    code: Path | None = None,
+) -> subprocess.Popen[bytes]:
+    """``bentoml serve`` of the crisk service over ``home`` (``code``: another checkout's)."""
+    from serving.launch import serve_command
+
+    env = server_environment(home, api_keys, extra_env)
     if code is not None:
         env["PYTHONPATH"] = str(code)
     return subprocess.Popen(

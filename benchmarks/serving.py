@@ -21,7 +21,6 @@ import argparse
 import json
 import os
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -31,19 +30,17 @@ from typing import Any
 
 # Run as a script, this file's folder comes first on sys.path and its own name would shadow the
 # `serving` package: drop that entry before importing the project.
-sys.path = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+_HERE = Path(__file__).resolve().parent
+# The checkout root instead (benchmarks.local_server is shared by the HTTP benchmarks).
+sys.path = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve() != _HERE]
 
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 
+from benchmarks.local_server import free_port, server_environment  # noqa: E402
+
 KEYS = {"scorer": "bench-scorer"}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 180) -> None:
@@ -58,24 +55,6 @@ def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 180) -> N
             pass
         time.sleep(0.3)
     raise RuntimeError(f"{url} not ready in {seconds} s")
-
-
-def _environment(home: Path) -> dict[str, str]:
-    env = dict(os.environ)
-    env.update(
-        {
-            "CRISK_HOME": str(home),
-            "CRISK_API_KEYS": f"scorer:{KEYS['scorer']}",
-            "BENTOML_HOME": str(home / "bentoml"),
-            "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
-            "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
-            "DO_NOT_TRACK": "true",
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "BENTOML_DO_NOT_TRACK": "true",
-            "FEAST_USAGE": "False",
-        }
-    )
-    return env
 
 
 def _start(command: list[str], env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
@@ -165,7 +144,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=1, help="Worker processes of each server.")
     args = parser.parse_args()
     home = args.home.resolve()
-    env = _environment(home)
+    env = server_environment(home, KEYS)
     env["CRISK_SERVE_WORKERS"] = str(args.workers)
     logs = home / "runs" / "benchmark_serving"
     logs.mkdir(parents=True, exist_ok=True)
@@ -180,7 +159,7 @@ def main() -> None:
     bundle = load_bundle(ServingSettings(home=home))
     model = next(m for m in bundle.models if m.name == args.model)
 
-    crisk_port, mlflow_port = _free_port(), _free_port()
+    crisk_port, mlflow_port = free_port(), free_port()
     from serving.launch import serve_command
 
     crisk = _start(serve_command("127.0.0.1", crisk_port), env, logs / "crisk.log")
