@@ -39,7 +39,9 @@ def _params(metric: str) -> dict[str, Any]:
     params = {"objective": objective, "metric": metric, "learning_rate": 0.2, "num_leaves": 7}
     if objective == "tweedie":
         params["tweedie_variance_power"] = 1.3
-    return params | {"min_data_in_leaf": 20, "seed": 1, "deterministic": True, "verbosity": -1}
+    # One thread: OpenMP threads spinning on a shared 2-core machine cost seconds per fit.
+    common = {"min_data_in_leaf": 20, "seed": 1, "deterministic": True, "num_threads": 1}
+    return params | common | {"verbosity": -1}
 
 
 @pytest.mark.parametrize("metric", ["binary_logloss", "average_precision", "auc", "tweedie"])
