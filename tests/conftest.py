@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from typing import Any
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -157,3 +158,13 @@ def audited_workspace(trained_workspace: Path, tmp_path_factory: pytest.TempPath
 
     root = tmp_path_factory.mktemp("audited")
     return prepare_audited_workspace(trained_workspace, root / "home", root / "server.log")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """One real PostgreSQL cluster on loopback for the session (tests/services.py); each test
+    module takes a database of its own (`tests.services.new_database`)."""
+    from tests.services import running_postgres
+
+    with running_postgres() as running:
+        yield running
