@@ -79,8 +79,9 @@ def running_postgres() -> Iterator[PostgresServer]:
     )
     pg_ctl = str(binaries / "pg_ctl")
     subprocess.run(
-        _as_postgres([pg_ctl, "-D", str(data), "-l", str(root / "log"), "-o", options, "-w"])
-        + ["start"],
+        _as_postgres(
+            [pg_ctl, "-D", str(data), "-l", str(root / "log"), "-o", options, "-w", "start"]
+        ),
         check=True,
         capture_output=True,
     )

@@ -95,9 +95,7 @@ def _tamper(database: str, statement: str) -> None:
         connection.execute(statement)  # type: ignore[arg-type]  # a test's constant text
 
 
-def test_an_edited_or_deleted_entry_of_one_chain_is_detected(
-    database: str, tmp_path: Path
-) -> None:
+def test_an_edited_or_deleted_entry_of_one_chain_is_detected(database: str, tmp_path: Path) -> None:
     key = tmp_path / "audit.pem"
     for chain in ("a", "b"):
         log = _writers(database, key, chain, every=100)
