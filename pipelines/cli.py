@@ -156,12 +156,19 @@ def handled(function: F) -> F:
             console.print(f"[red]unusable input:[/red] {error}")
             raise typer.Exit(2) from None
         except ValidationError as error:
-            console.print(f"[red]invalid settings:[/red] {error}")
+            for problem in error.errors():  # one line each: the setting, and what is wrong
+                where = ".".join(str(part) for part in problem["loc"])
+                message = str(problem["msg"]).removeprefix("Value error, ")
+                console.print(
+                    f"[red]invalid settings:[/red] {escape(where + ': ' if where else '')}"
+                    f"{escape(message)}",
+                    soft_wrap=True,
+                )
             raise typer.Exit(2) from None
         except (FileNotFoundError, LookupError, ValueError) as error:
             if _DEBUG["on"]:
                 raise
-            console.print(f"[red]error:[/red] {error}")
+            console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
             raise typer.Exit(2) from None
         except Exception as error:
             if _DEBUG["on"]:

@@ -1,9 +1,11 @@
 """Two `crisk serve` replicas on one workspace, sharing Redis and PostgreSQL (the scale profile).
 
-The models are trained and promoted into an MLflow registry on PostgreSQL (`crisk train`,
-`crisk promote` as a user runs them), the online features are materialised into Redis, and two
-servers on two ports read both: the same request gets the same scores from either, a feedback
-batch sent to both is stored once, and `crisk audit verify` checks both replicas' chains.
+Declaration models are trained and promoted (`training.train`, `training.promote`, what
+`crisk train` and `crisk promote` run) into an MLflow registry on PostgreSQL, the online
+features are materialised into Redis, and two `crisk serve` processes on two ports (replica ids
+``replica-a``, ``replica-b``) build their bundle from that registry and read both: the same
+request gets the same scores from either, a feedback batch sent to both is stored once, and
+`crisk audit verify` checks both replicas' chains.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ class Replicas:
     env: dict[str, str]
     postgres: str
     servers: list[RunningServer]
-    trained: str  # what `crisk train` printed
+    trained: list[str]  # the registered models
 
 
 def _crisk(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
@@ -60,6 +62,40 @@ def _materialize_into_redis(home: Path, redis: str) -> None:
     materialize(settings, end=cutoff.to_pydatetime() + pd.Timedelta(hours=1))
 
 
+def _train_and_promote(home: Path, postgres: str) -> list[str]:
+    """Declaration models trained and promoted into the registry on PostgreSQL (small ones:
+    what is tested is where they go, not their quality); MLflow's process-wide URIs and the
+    environment are restored afterwards, so nothing of it reaches other tests."""
+    import mlflow
+
+    from data_contracts.deployment import DeploymentSettings
+    from training.config import LightGBMParams, TrainingSettings
+    from training.promote import promote
+    from training.train import train
+
+    settings = TrainingSettings(
+        home=home,
+        deployment=DeploymentSettings(profile="scale", postgres_url=postgres),
+        min_positive_labels=15,
+        diagnostics=False,
+        reference_sample_size=2_000,
+        lgbm=LightGBMParams(max_rounds=60),
+    )
+    previous = (mlflow.get_tracking_uri(), mlflow.get_registry_uri())
+    environment = dict(os.environ)
+    os.environ.pop("MLFLOW_TRACKING_URI", None)
+    try:
+        models = train(settings, subjects=("declaration",))
+        decisions = promote(settings)
+    finally:
+        os.environ.clear()
+        os.environ.update(environment)
+        mlflow.set_tracking_uri(previous[0])
+        mlflow.set_registry_uri(previous[1])
+    assert all(d.champion_after for d in decisions), decisions
+    return [m.name for m in models]
+
+
 @pytest.fixture(scope="module")
 def replicas(
     trained_workspace: Path, postgres_server: Any, tmp_path_factory: pytest.TempPathFactory
@@ -67,6 +103,7 @@ def replicas(
     root = tmp_path_factory.mktemp("replicas")
     home = copy_workspace(trained_workspace, root / "home")
     postgres = new_database(postgres_server, "replicas")
+    trained = _train_and_promote(home, postgres)
     with running_redis() as redis:
         env = {
             **os.environ,
@@ -74,14 +111,8 @@ def replicas(
             "CRISK_PROFILE": "scale",
             "CRISK_POSTGRES_URL": postgres,
             "CRISK_FEATURES_REDIS_CONNECTION_STRING": redis,
-            "CRISK_TRAIN_MIN_POSITIVE_LABELS": "15",
-            "CRISK_TRAIN_DIAGNOSTICS": "false",
         }
         env.pop("MLFLOW_TRACKING_URI", None)
-        trained = _crisk(env, "train")
-        assert trained.returncode == 0, trained.stdout + trained.stderr
-        promoted = _crisk(env, "promote")
-        assert promoted.returncode == 0, promoted.stdout + promoted.stderr
         _materialize_into_redis(home, redis)
         servers: list[RunningServer] = []
 
@@ -97,7 +128,7 @@ def replicas(
             # Both at once, as a deployment starts its replicas (and half the waiting).
             with ThreadPoolExecutor(2) as pool:
                 started = list(pool.map(start, ("replica-a", "replica-b")))
-            yield Replicas(home, env, postgres, started, trained.stdout)
+            yield Replicas(home, env, postgres, started, trained)
         finally:
             for server in servers:
                 stop_server(server.process)
@@ -129,8 +160,7 @@ def test_the_registry_on_postgres_serves_both_replicas(replicas: Replicas) -> No
         for m in client.search_registered_models(filter_string="name LIKE 'crisk_%'")
         if "champion" in m.aliases
     }
-    assert champions, "no champion in the PostgreSQL registry"
-    assert not (replicas.home / "mlflow" / "mlflow.db").with_suffix(".db-wal").exists()
+    assert sorted(champions) == sorted(replicas.trained), "the champions are not on PostgreSQL"
     for server in replicas.servers:
         ready = httpx.get(f"{server.url}/readyz", timeout=10).json()
         assert ready["fallback"] is False and ready["feature_store"] == "ok", ready
