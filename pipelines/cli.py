@@ -156,9 +156,9 @@ def handled(function: F) -> F:
             console.print(f"[red]unusable input:[/red] {error}")
             raise typer.Exit(2) from None
         except ValidationError as error:
-            for problem in error.errors():  # one line each: the setting, and what is wrong
-                where = ".".join(str(part) for part in problem["loc"])
-                message = str(problem["msg"]).removeprefix("Value error, ")
+            for detail in error.errors():  # one line each: the setting, and what is wrong
+                where = ".".join(str(part) for part in detail["loc"])
+                message = str(detail["msg"]).removeprefix("Value error, ")
                 console.print(
                     f"[red]invalid settings:[/red] {escape(where + ': ' if where else '')}"
                     f"{escape(message)}",
