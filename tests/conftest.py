@@ -75,7 +75,9 @@ class RunningServer:
     log: Path
 
 
-def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None) -> RunningServer:
+def start_server(
+    home: Path, log: Path, extra_env: dict[str, str] | None = None, ready_seconds: float = 120
+) -> RunningServer:
     """Start `bentoml serve` on a free loopback port and wait until /readyz answers."""
     port = free_port()
     keys = {
@@ -104,7 +106,7 @@ def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None)
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + ready_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(

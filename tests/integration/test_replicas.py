@@ -118,8 +118,12 @@ def replicas(
 
         def start(replica: str) -> RunningServer:
             extra = {k: v for k, v in env.items() if k.startswith("CRISK_")}
+            # Two servers starting at once on two cores: more time than one needs.
             server = start_server(
-                home, root / f"{replica}.log", extra | {"CRISK_SERVE_REPLICA_ID": replica}
+                home,
+                root / f"{replica}.log",
+                extra | {"CRISK_SERVE_REPLICA_ID": replica},
+                ready_seconds=240,
             )
             servers.append(server)
             return server
