@@ -5,9 +5,10 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from data_contracts.deployment import Profile, profile_field
 from data_contracts.workspace import Workspace, home_field
 
 __all__ = ["FeatureStoreSettings"]
@@ -21,9 +22,11 @@ class FeatureStoreSettings(BaseSettings):
     )
 
     home: Path = home_field()
+    profile: Profile = profile_field()
     online_store: Literal["sqlite", "redis"] = Field(
         default="sqlite",
-        description="sqlite for one machine; redis (Feast's own integration) when it outgrows one.",
+        description="sqlite for one machine; redis (Feast's own integration) when it outgrows one "
+        "(the default of CRISK_PROFILE=scale).",
     )
     redis_connection_string: str = Field(
         default="127.0.0.1:6379",
@@ -35,6 +38,13 @@ class FeatureStoreSettings(BaseSettings):
         description="How long serving keeps an entity's online features in memory; "
         "the cache is also dropped whenever a newer materialisation is seen.",
     )
+
+    @model_validator(mode="after")
+    def _profile_defaults(self) -> FeatureStoreSettings:
+        # The profile flips the default only: CRISK_FEATURES_ONLINE_STORE, when given, wins.
+        if self.profile == "scale" and "online_store" not in self.model_fields_set:
+            self.online_store = "redis"
+        return self
 
     @property
     def workspace(self) -> Workspace:

@@ -124,7 +124,7 @@ def _settings() -> Any:
 
     settings = PipelineSettings()
     settings.workspace.check_layout()  # a workspace of another crisk version is never touched
-    for name, value in settings.workspace.environment().items():
+    for name, value in settings.training.deployment.environment(settings.workspace).items():
         os.environ.setdefault(name, value)
     return settings
 
@@ -158,7 +158,14 @@ def handled(function: F) -> F:
             console.print(f"[red]unusable input:[/red] {escape(str(error))}", soft_wrap=True)
             raise typer.Exit(2) from None
         except ValidationError as error:
-            console.print(f"[red]invalid settings:[/red] {escape(str(error))}", soft_wrap=True)
+            for detail in error.errors():  # one line each: the setting, and what is wrong
+                where = ".".join(str(part) for part in detail["loc"])
+                message = str(detail["msg"]).removeprefix("Value error, ")
+                console.print(
+                    f"[red]invalid settings:[/red] {escape(where + ': ' if where else '')}"
+                    f"{escape(message)}",
+                    soft_wrap=True,
+                )
             raise typer.Exit(2) from None
         except (FileNotFoundError, LookupError, ValueError) as error:
             if _DEBUG["on"]:
@@ -348,10 +355,9 @@ def monitor(
 
     import pandas as pd
 
-    from serving.audit import AuditLog
     from serving.bundle import load_bundle, reference_sample
-    from serving.feedback import FeedbackStore
     from serving.monitor import DriftThresholds, drift_report
+    from serving.state import open_audit_log, open_feedback_store
 
     settings = _settings()
     workspace = settings.workspace
@@ -362,11 +368,13 @@ def monitor(
         if (frame := reference_sample(settings.serving, bundle, s)) is not None
     }
     since = (datetime.now(UTC) - timedelta(days=days)).isoformat()
-    entries = AuditLog(workspace.audit_dir / "audit.sqlite").entries_since(since)
+    audit = open_audit_log(settings.serving)
+    entries = audit.entries_since(since) if audit is not None else []
     stored = workspace.data_dir / "control_results.parquet"
     frames = [pd.read_parquet(stored)] if stored.exists() else []
-    if workspace.feedback_db.exists():
-        frames.append(FeedbackStore(workspace.feedback_db).frame())
+    feedback = open_feedback_store(settings.serving)
+    if feedback is not None:
+        frames.append(feedback.frame())
     results = (
         pd.concat(frames, ignore_index=True).drop_duplicates("control_id")
         if frames
@@ -799,11 +807,12 @@ def _ensure_api_keys(settings: Any) -> tuple[dict[str, str], bool]:
     return parse_api_keys(None, path), True
 
 
-def _check_servable(workspace: Any) -> None:
+def _check_servable(workspace: Any, deployment: Any) -> None:
     """One line instead of a server that restarts a failing worker forever."""
     registry = workspace.mlflow_dir / "mlflow.db"
     bundles = workspace.bentoml_home / "models" / "crisk-bundle"
-    if not registry.exists() and not (bundles.is_dir() and any(bundles.iterdir())):
+    bundled = bundles.is_dir() and any(bundles.iterdir())
+    if not deployment.registry_exists(workspace) and not bundled:
         raise FileNotFoundError(
             f"{workspace.home}: nothing to serve (no model registry at {registry}, no bundled "
             "champion); run `crisk bootstrap` (or `make run`) first, or set CRISK_HOME"
@@ -848,7 +857,7 @@ def serve(
     # Configured keys are checked first (one key for two roles is refused), then whether there
     # is anything to serve, before a demo key file is written.
     parse_api_keys(settings.serving.api_keys, settings.serving.api_keys_file)
-    _check_servable(settings.workspace)
+    _check_servable(settings.workspace, settings.serving.deployment)
     _notes(settings)
     if host:
         settings.serving.host = host
@@ -857,7 +866,7 @@ def serve(
     keys, generated = _ensure_api_keys(settings)
     scorer_key = next((k for k, role in keys.items() if role == "scorer"), None)
     env = dict(os.environ)
-    env.update(settings.workspace.environment())
+    env.update(settings.serving.deployment.environment(settings.workspace))
     env["CRISK_HOME"] = str(settings.workspace.home)
     env["CRISK_SERVE_WORKERS"] = str(settings.serving.workers)
     if generated and scorer_key:
@@ -939,7 +948,7 @@ def report(
     first, last = _day(start, "--from"), _day(end, "--to")
     if first and last and last < first:
         raise typer.BadParameter(f"--to {last} is before --from {first}")
-    result = compute_indicators(load_inputs(settings.workspace), first, last)
+    result = compute_indicators(load_inputs(settings.workspace, settings.serving), first, last)
     target = out_dir or settings.workspace.runs_dir / "report"
     target.mkdir(parents=True, exist_ok=True)
     out.print(
@@ -980,12 +989,13 @@ def feedback_ingest(
 
 
 def _audit_log(settings: Any) -> Any:
-    from serving.audit import AuditLog
+    from serving.state import open_audit_log
 
-    path = settings.workspace.audit_dir / "audit.sqlite"
-    if not path.exists():
+    log = open_audit_log(settings.serving)
+    if log is None:
+        path = settings.workspace.audit_dir / "audit.sqlite"
         raise FileNotFoundError(f"{path}: no audit log yet (nothing was scored in this workspace)")
-    return AuditLog(path)
+    return log
 
 
 @audit_app.command("verify")
@@ -1020,8 +1030,9 @@ def audit_verify(
             if result.unsigned_tail
             else ""
         )
+        chains = f" in {result.chains} chains (one per replica)" if result.chains > 1 else ""
         out.print(
-            f"audit log intact: {result.entries:,} entries, {result.checkpoints:,} signed "
+            f"audit log intact: {result.entries:,} entries{chains}, {result.checkpoints:,} signed "
             f"checkpoints verified with {key_file}{tail}"
         )
         return
@@ -1048,24 +1059,24 @@ def audit_head(
 
 def _decision(settings: Any, scoring_id: str) -> dict[str, Any]:
     """The decision record of a scoring id (the same builder as ``POST /explain``)."""
-    from serving.audit import AuditLog
     from serving.bundle import load_bundle
     from serving.decision import decision_record, subject_control_results
-    from serving.feedback import FeedbackStore
+    from serving.state import open_audit_log, open_feedback_store
 
     workspace = settings.workspace
-    path = workspace.audit_dir / "audit.sqlite"
-    if not path.exists():
+    log = open_audit_log(settings.serving)
+    if log is None:
+        path = workspace.audit_dir / "audit.sqlite"
         raise FileNotFoundError(f"{path}: no audit log, nothing has been scored in this workspace")
-    entry = AuditLog(path).get(scoring_id)
+    entry = log.get(scoring_id)
     if entry is None:
-        raise LookupError(f"no audited score with scoring_id {scoring_id} in {path}")
+        raise LookupError(f"no audited score with scoring_id {scoring_id} in {log.path}")
     try:
         bundle = load_bundle(settings.serving, entry["bundle"])
     except Exception as error:  # a deleted bundle: the recorded decision is still shown
         logging.getLogger(__name__).debug("bundle %s: %s", entry.get("bundle"), error)
         bundle = None
-    feedback = FeedbackStore(workspace.feedback_db) if workspace.feedback_db.exists() else None
+    feedback = open_feedback_store(settings.serving)
     results = subject_control_results(
         workspace, feedback, entry["subject_type"], entry["subject_id"], entry.get("item_number")
     )
@@ -1116,7 +1127,7 @@ def _bundle_to_describe(settings: Any, tag: str | None) -> tuple[str, dict[str, 
         )
     # Nothing has served yet: the bundle `crisk serve` would serve, built from the champions.
     registry = settings.workspace.mlflow_dir / "mlflow.db"
-    if not registry.exists():
+    if not settings.training.deployment.registry_exists(settings.workspace):
         raise FileNotFoundError(
             f"{registry}: no model registry, so no model to describe; train first "
             "(`crisk bootstrap`, or `crisk train` on your data)"

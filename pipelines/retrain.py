@@ -39,7 +39,7 @@ def retrain(
     from training.promote import promote
 
     feedback = None
-    if feedback_file is not None or settings.workspace.feedback_db.exists():
+    if feedback_file is not None or _has_feedback_store(settings):
         progress("control results → data store")
         feedback = ingest_feedback(settings, feedback_file, progress)
     progress("features: tables and online store")
@@ -59,3 +59,10 @@ def retrain(
     progress("promotion gate")
     decisions = promote(settings.training, [m.name for m in models])
     return RetrainResult(feedback, materialized, models, metrics, decisions)
+
+
+def _has_feedback_store(settings: PipelineSettings) -> bool:
+    """The service's feedback store exists (a shared PostgreSQL one always does)."""
+    from serving.state import open_feedback_store
+
+    return open_feedback_store(settings.serving) is not None

@@ -130,7 +130,7 @@ def ingest_feedback(
     workspace = settings.workspace.ensure()
     if path is not None:
         progress(f"reading {path.name}")
-        frame = _audited_selections(workspace, read_records(path))
+        frame = _audited_selections(settings, read_records(path))
         return ingest_frame(
             workspace,
             "control-results",
@@ -139,33 +139,36 @@ def ingest_feedback(
             progress,
             reporting_delays=settings.reporting_delay_days,
         )
-    from serving.feedback import FeedbackStore
+    from serving.state import open_feedback_store
 
-    frame = FeedbackStore(workspace.feedback_db).frame()
+    store = open_feedback_store(settings.serving)
+    frame = store.frame() if store is not None else pd.DataFrame()
     if frame.empty:  # the service is up but no officer has reported yet
         return IngestResult("control-results", 0, 0, 0, 0, data_file(workspace, "control-results"))
     return ingest_frame(
         workspace,
         "control-results",
         frame,
-        str(workspace.feedback_db),
+        str(store.path) if store is not None else str(workspace.feedback_db),
         progress,
         reporting_delays=settings.reporting_delay_days,
     )
 
 
-def _audited_selections(workspace: Any, frame: pd.DataFrame) -> pd.DataFrame:
+def _audited_selections(settings: PipelineSettings, frame: pd.DataFrame) -> pd.DataFrame:
     """Control results from a file, with the service's recorded selection where it scored the
     subject (as ``POST /feedback`` does; see serving.selection)."""
-    audit_path = workspace.audit_dir / "audit.sqlite"
     needed = {"subject_type", "subject_id", "selection_reason"}
-    if frame.empty or not audit_path.exists() or not needed <= set(frame.columns):
+    if frame.empty or not needed <= set(frame.columns):
         return frame
-    from serving.audit import AuditLog
     from serving.selection import check_selections, reconcile
+    from serving.state import open_audit_log
 
+    audit = open_audit_log(settings.serving)
+    if audit is None:
+        return frame
     records = frame.to_dict("records")
-    checks = check_selections(AuditLog(audit_path), records)
+    checks = check_selections(audit, records)
     mismatches = sum(check.status == "mismatch" for check in checks)
     if mismatches:
         logger.warning(
@@ -269,8 +272,7 @@ def train_models(settings: PipelineSettings, progress: Progress = quiet) -> list
 
 def has_champion(settings: PipelineSettings) -> bool:
     """True when the registry already holds a champion (``make run`` then skips the bootstrap)."""
-    database = settings.workspace.mlflow_dir / "mlflow.db"
-    if not database.exists():
+    if not settings.training.deployment.registry_exists(settings.workspace):
         return False
     from training.registry import CHAMPION, configure_mlflow
 

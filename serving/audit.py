@@ -35,7 +35,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
@@ -53,6 +53,8 @@ __all__ = [
     "canonical_json",
     "load_public_key",
     "new_scoring_ids",
+    "verify_chain",
+    "verify_signed",
 ]
 
 GENESIS = "0" * 64
@@ -110,8 +112,12 @@ def _chain(prev_hash: str, record_json: str) -> str:
     return hashlib.sha256((prev_hash + record_json).encode()).hexdigest()
 
 
-def _checkpoint_message(seq: int, digest: str, created_at: str, key_id: str) -> bytes:
-    return f"crisk-audit-checkpoint|{seq}|{digest}|{created_at}|{key_id}".encode()
+def _checkpoint_message(
+    seq: int, digest: str, created_at: str, key_id: str, chain: str | None = None
+) -> bytes:
+    # A shared log's checkpoints also name their chain (one chain per replica).
+    scope = "" if chain is None else f"{chain}|"
+    return f"crisk-audit-checkpoint|{scope}{seq}|{digest}|{created_at}|{key_id}".encode()
 
 
 def _key_id(public_key: Any) -> str:
@@ -164,8 +170,9 @@ class AuditSigner:
             public_file.write_bytes(public_pem)
         self.public_file = public_file
 
-    def sign(self, seq: int, digest: str, created_at: str) -> str:
-        return self._key.sign(_checkpoint_message(seq, digest, created_at, self.key_id)).hex()
+    def sign(self, seq: int, digest: str, created_at: str, chain: str | None = None) -> str:
+        message = _checkpoint_message(seq, digest, created_at, self.key_id, chain)
+        return self._key.sign(message).hex()
 
 
 @dataclass(frozen=True)
@@ -178,6 +185,7 @@ class AuditVerification:
     unsigned_tail: int = 0  # entries after the last signed checkpoint
     last_seq: int = 0
     last_hash: str = GENESIS
+    chains: int = 1  # hash chains checked (one per replica on a shared store)
 
 
 class AuditLog:
@@ -423,59 +431,17 @@ class AuditLog:
         """Recompute the chain; check the index, the signed checkpoints (with ``public_key``)
         and an exported head. Reports the first problem."""
         connection = self._connect()
-        chain = self._verify_chain(connection)
+        chain = verify_chain(
+            connection.execute("SELECT scoring_id, seq, position FROM audit_items"),
+            connection.execute("SELECT seq, record, prev_hash, hash FROM audit ORDER BY seq"),
+        )
         if not chain.ok:
             return chain
         hashes = dict(connection.execute("SELECT seq, hash FROM audit").fetchall())
         checkpoints = connection.execute(
             "SELECT seq, hash, created_at, key_id, signature FROM audit_checkpoints ORDER BY seq"
         ).fetchall()
-        found = _check_checkpoints(checkpoints, hashes, chain, public_key)
-        if found is not None:
-            return found
-        if expected_head is not None:
-            seq, digest = int(expected_head["seq"]), str(expected_head["hash"])
-            if seq and hashes.get(seq) != digest:
-                problem = (
-                    f"entry {seq} of the exported head is missing: the log was truncated"
-                    if seq not in hashes
-                    else f"entry {seq} differs from the exported head: the chain was rewritten"
-                )
-                return replace(chain, ok=False, first_bad_seq=seq, problem=problem)
-        last_signed = checkpoints[-1][0] if checkpoints else 0
-        return replace(
-            chain, checkpoints=len(checkpoints), unsigned_tail=chain.last_seq - last_signed
-        )
-
-    def _verify_chain(self, connection: sqlite3.Connection) -> AuditVerification:
-        prev = GENESIS
-        count = 0
-        expected_seq = None
-        last_seq = 0
-        indexed: dict[int, list[tuple[str, int]]] = {}
-        for scoring_id, seq, position in connection.execute(
-            "SELECT scoring_id, seq, position FROM audit_items"
-        ):
-            indexed.setdefault(seq, []).append((scoring_id, position))
-        for seq, record_json, prev_hash, digest in connection.execute(
-            "SELECT seq, record, prev_hash, hash FROM audit ORDER BY seq"
-        ):
-            count += 1
-            if expected_seq is not None and seq != expected_seq:
-                return AuditVerification(False, count, seq, f"entry {expected_seq} is missing")
-            if prev_hash != prev:
-                return AuditVerification(False, count, seq, "chain broken: previous hash differs")
-            if _chain(prev, record_json) != digest:
-                return AuditVerification(False, count, seq, "entry content does not match its hash")
-            ids = [item["scoring_id"] for item in orjson.loads(record_json)["items"]]
-            if sorted(indexed.get(seq, []), key=lambda p: p[1]) != [
-                (s, k) for k, s in enumerate(ids)
-            ]:
-                return AuditVerification(False, count, seq, "the scoring-id index does not match")
-            prev = digest
-            expected_seq = seq + 1
-            last_seq = seq
-        return AuditVerification(True, count, last_seq=last_seq, last_hash=prev)
+        return verify_signed(chain, hashes, checkpoints, public_key, expected_head)
 
     def close(self) -> None:
         """Sign the head (shutdown)."""
@@ -499,11 +465,68 @@ class AuditLog:
         return int(self._connect().execute("SELECT count(*) FROM audit_items").fetchone()[0])
 
 
+def verify_chain(
+    index_rows: Iterable[tuple[str, int, int]], entry_rows: Iterable[tuple[int, str, str, str]]
+) -> AuditVerification:
+    """Recompute one hash chain: ``index_rows`` are (scoring_id, seq, position), ``entry_rows``
+    (seq, record, prev_hash, hash) in order of seq. Reports the first bad entry."""
+    prev = GENESIS
+    count = 0
+    expected_seq = None
+    last_seq = 0
+    indexed: dict[int, list[tuple[str, int]]] = {}
+    for scoring_id, seq, position in index_rows:
+        indexed.setdefault(seq, []).append((scoring_id, position))
+    for seq, record_json, prev_hash, digest in entry_rows:
+        count += 1
+        if expected_seq is not None and seq != expected_seq:
+            return AuditVerification(False, count, seq, f"entry {expected_seq} is missing")
+        if prev_hash != prev:
+            return AuditVerification(False, count, seq, "chain broken: previous hash differs")
+        if _chain(prev, record_json) != digest:
+            return AuditVerification(False, count, seq, "entry content does not match its hash")
+        ids = [item["scoring_id"] for item in orjson.loads(record_json)["items"]]
+        if sorted(indexed.get(seq, []), key=lambda p: p[1]) != [(s, k) for k, s in enumerate(ids)]:
+            return AuditVerification(False, count, seq, "the scoring-id index does not match")
+        prev = digest
+        expected_seq = seq + 1
+        last_seq = seq
+    return AuditVerification(True, count, last_seq=last_seq, last_hash=prev)
+
+
+def verify_signed(
+    chain: AuditVerification,
+    hashes: Mapping[int, str],
+    checkpoints: Sequence[tuple[Any, ...]],
+    public_key: Any,
+    expected_head: Mapping[str, Any] | None,
+    chain_id: str | None = None,
+) -> AuditVerification:
+    """A recomputed chain checked against its signed checkpoints and an exported head."""
+    if not chain.ok:
+        return chain
+    found = _check_checkpoints(checkpoints, hashes, chain, public_key, chain_id)
+    if found is not None:
+        return found
+    if expected_head is not None:
+        seq, digest = int(expected_head["seq"]), str(expected_head["hash"])
+        if seq and hashes.get(seq) != digest:
+            problem = (
+                f"entry {seq} of the exported head is missing: the log was truncated"
+                if seq not in hashes
+                else f"entry {seq} differs from the exported head: the chain was rewritten"
+            )
+            return replace(chain, ok=False, first_bad_seq=seq, problem=problem)
+    last_signed = checkpoints[-1][0] if checkpoints else 0
+    return replace(chain, checkpoints=len(checkpoints), unsigned_tail=chain.last_seq - last_signed)
+
+
 def _check_checkpoints(
     checkpoints: Sequence[tuple[Any, ...]],
     hashes: Mapping[int, str],
     chain: AuditVerification,
     public_key: Any,
+    chain_id: str | None = None,
 ) -> AuditVerification | None:
     """The first checkpoint the log or its signature contradicts, as a failed verification."""
     from cryptography.exceptions import InvalidSignature
@@ -540,7 +563,8 @@ def _check_checkpoints(
             )
         try:
             public_key.verify(
-                bytes.fromhex(signature), _checkpoint_message(seq, digest, created_at, key_id)
+                bytes.fromhex(signature),
+                _checkpoint_message(seq, digest, created_at, key_id, chain_id),
             )
         except (InvalidSignature, ValueError):
             return replace(

@@ -133,10 +133,12 @@ def _champions(settings: ServingSettings) -> dict[str, Any]:
     from mlflow import MlflowClient
     from mlflow.exceptions import MlflowException
 
-    database = settings.workspace.mlflow_dir / "mlflow.db"
-    if not database.exists():
-        raise FileNotFoundError(f"no model registry at {database}")
-    uri = settings.workspace.mlflow_tracking_uri
+    from data_contracts.deployment import prepare_mlflow_store, redacted
+
+    uri = settings.mlflow_tracking_uri
+    if not settings.deployment.registry_exists(settings.workspace):
+        raise FileNotFoundError(f"no model registry at {redacted(uri)}")
+    prepare_mlflow_store(uri, settings.deployment.artifacts_dir(settings.workspace))
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     champions = {}
     for registered in client.search_registered_models(
@@ -235,7 +237,7 @@ def _build_from_registry(settings: ServingSettings, champions: dict[str, Any]) -
     import mlflow
 
     label = ",".join(f"{name}:{mv.version}" for name, mv in sorted(champions.items()))
-    uri = settings.workspace.mlflow_tracking_uri
+    uri = settings.mlflow_tracking_uri
     # BentoML's store is resolved once per process: a process that serves or simulates several
     # workspaces shares it, so a bundle is only reused for the registry it was built from.
     for existing in _bundles():

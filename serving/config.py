@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import socket
 from pathlib import Path
 
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from data_contracts.deployment import DeploymentSettings
 from data_contracts.workspace import Workspace, home_field
 from features.config import FeatureStoreSettings
 
@@ -22,6 +24,19 @@ class ServingSettings(BaseSettings):
 
     home: Path = home_field()
     features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
+    deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
+    state_url: str | None = Field(
+        default=None,
+        description="Feedback store and audit log: postgresql://… shared by every replica "
+        "(default: the workspace's SQLite files; scale: CRISK_POSTGRES_URL).",
+    )
+    replica_id: str = Field(
+        default_factory=socket.gethostname,
+        min_length=1,
+        max_length=200,
+        description="This replica's audit hash chain on a shared state store (default: the host "
+        "name, a pod's name on Kubernetes); replicas that share an id share one chain, safely.",
+    )
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=1, le=65535)
     workers: int = Field(1, ge=1, description="BentoML worker processes.")
@@ -97,6 +112,18 @@ class ServingSettings(BaseSettings):
     @property
     def workspace(self) -> Workspace:
         return Workspace.at(self.home)
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """The registry the champions are read from (see DeploymentSettings.tracking_uri)."""
+        return self.deployment.tracking_uri(self.workspace)
+
+    @property
+    def shared_state_url(self) -> str | None:
+        """PostgreSQL for feedback and audit, or None for the workspace's SQLite files."""
+        if self.state_url:
+            return self.state_url
+        return self.deployment.postgres_url if self.deployment.scale else None
 
     @property
     def audit_key_path(self) -> Path:

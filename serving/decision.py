@@ -35,8 +35,8 @@ from data_contracts.pages import (
 from data_contracts.workspace import Workspace
 from features.model_input import calibrate
 from serving.bundle import Bundle, LoadedModel
-from serving.feedback import FeedbackStore
 from serving.reasons import GROUP_FEATURE, area_name, format_probability, top_reasons
+from serving.state import FeedbackBackend
 
 __all__ = [
     "CHANNEL_MEANINGS",
@@ -105,7 +105,7 @@ def _data_store_results(workspace: Workspace, subject_type: str, subject_id: str
 
 def subject_control_results(
     workspace: Workspace,
-    feedback: FeedbackStore | None,
+    feedback: FeedbackBackend | None,
     subject_type: str,
     subject_id: str,
     item_number: int | None = None,

@@ -19,7 +19,7 @@ import pandas as pd
 
 from serving.selection import reconcile
 
-__all__ = ["FeedbackStore"]
+__all__ = ["FeedbackStore", "stored_frame"]
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS control_results (
@@ -117,16 +117,20 @@ class FeedbackStore:
             )
             .fetchall()
         )
-        records = []
-        for payload, received_at in rows:
-            stored = json.loads(payload)
-            record = reconcile(stored, stored.pop("_selection_check", None))
-            if not record.get("reported_at"):
-                controlled = record.get("controlled_at")
-                record["reported_at"] = (
-                    controlled
-                    if controlled and _utc(controlled) > _utc(received_at)
-                    else received_at
-                )
-            records.append(record)
-        return pd.DataFrame(records)
+        return stored_frame(rows)
+
+
+def stored_frame(rows: Iterable[tuple[str, str]]) -> pd.DataFrame:
+    """Stored (payload, received_at) rows as contract columns (see :meth:`FeedbackStore.frame`;
+    the PostgreSQL store shares it)."""
+    records = []
+    for payload, received_at in rows:
+        stored = json.loads(payload)
+        record = reconcile(stored, stored.pop("_selection_check", None))
+        if not record.get("reported_at"):
+            controlled = record.get("controlled_at")
+            record["reported_at"] = (
+                controlled if controlled and _utc(controlled) > _utc(received_at) else received_at
+            )
+        records.append(record)
+    return pd.DataFrame(records)

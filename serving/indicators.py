@@ -31,8 +31,8 @@ from data_contracts.codelists import TRANSPORT_MODES
 from data_contracts.dataset import read_manifest
 from data_contracts.pages import escape, figure, new_figure, note, page, section, table
 from data_contracts.workspace import Workspace
-from serving.audit import AuditLog
-from serving.feedback import FeedbackStore
+from serving.config import ServingSettings
+from serving.state import AuditStore, FeedbackBackend, open_audit_log, open_feedback_store
 
 __all__ = [
     "Indicator",
@@ -102,15 +102,17 @@ class IndicatorReport:
 # --- loading ------------------------------------------------------------------------------------
 
 
-def _control_results(workspace: Workspace) -> tuple[pd.DataFrame, dict[str, str]]:
+def _control_results(
+    workspace: Workspace, feedback: FeedbackBackend | None
+) -> tuple[pd.DataFrame, dict[str, str]]:
     frames, sources = [], {}
     path = workspace.data_dir / "control_results.parquet"
     if path.exists():
         stored = pd.read_parquet(path).assign(source="data store")
         frames.append(stored)
         sources["control results"] = f"{len(stored):,} in the data store"
-    if workspace.feedback_db.exists():
-        received = FeedbackStore(workspace.feedback_db).frame()
+    if feedback is not None:
+        received = feedback.frame()
         if not received.empty:
             # Results the service received and that were not ingested yet count too.
             known = set(frames[0]["control_id"]) if frames else set()
@@ -174,9 +176,8 @@ def _register(workspace: Workspace) -> pd.Series | None:
     return operators.drop_duplicates("operator_id").set_index("operator_id")["aeo"].astype(bool)
 
 
-def _scored(workspace: Workspace) -> pd.DataFrame | None:
-    path = workspace.audit_dir / "audit.sqlite"
-    if not path.exists():
+def _scored(audit: AuditStore | None) -> pd.DataFrame | None:
+    if audit is None:
         return None
     rows = [
         {
@@ -186,7 +187,7 @@ def _scored(workspace: Workspace) -> pd.DataFrame | None:
             "selection_reason": (item.get("selection") or {}).get("reason"),
             "event_time": item.get("event_time"),
         }
-        for item in AuditLog(path).items()
+        for item in audit.items()
     ]
     frame = pd.DataFrame(
         rows,
@@ -196,12 +197,14 @@ def _scored(workspace: Workspace) -> pd.DataFrame | None:
     return frame
 
 
-def load_inputs(workspace: Workspace) -> IndicatorInputs:
-    """Read what the workspace holds; say in ``sources`` what was there."""
-    results, sources = _control_results(workspace)
+def load_inputs(workspace: Workspace, state: ServingSettings | None = None) -> IndicatorInputs:
+    """Read what the workspace holds; say in ``sources`` what was there. ``state`` names the
+    service's feedback store and audit log (default: the settings from the environment)."""
+    state = state or ServingSettings(home=workspace.home)
+    results, sources = _control_results(workspace, open_feedback_store(state))
     subjects, subject_sources = _subjects(workspace)
     register = _register(workspace)
-    scored = _scored(workspace)
+    scored = _scored(open_audit_log(state))
     sources.update(subject_sources)
     sources["operator register"] = "none" if register is None else f"{len(register):,} operators"
     sources["audit log"] = "none" if scored is None else f"{len(scored):,} scored items"

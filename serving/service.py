@@ -20,12 +20,10 @@ from pydantic import ValidationError
 from starlette.responses import Response
 
 from data_contracts.models import ControlResult, reasons_from_error
-from serving.audit import AuditLog, AuditSigner
 from serving.auth import ApiKeyMiddleware, parse_api_keys
 from serving.bundle import load_bundle, record_serving_bundle
 from serving.config import ServingSettings
 from serving.decision import decision_record, subject_control_results
-from serving.feedback import FeedbackStore
 from serving.hotswap import ChampionWatcher
 from serving.identifiers import party_id_reasons
 from serving.launch import exit_with_parent
@@ -48,6 +46,7 @@ from serving.schemas import (
 )
 from serving.scorer import Scorer
 from serving.selection import check_selections
+from serving.state import service_audit_log, service_feedback_store
 
 __all__ = ["CustomsRiskScorer"]
 
@@ -134,19 +133,14 @@ class CustomsRiskScorer:
         settings = ServingSettings()
         parse_api_keys(settings.api_keys, settings.api_keys_file)  # a bad key list stops the start
         workspace = settings.workspace.ensure()
-        for name, value in workspace.environment().items():
+        for name, value in settings.deployment.environment(workspace).items():
             os.environ.setdefault(name, value)
         self.settings = settings
         self.scorer, feature_problem = _scorer_for(settings, load_bundle(settings), None)
         record_serving_bundle(settings, self.scorer.bundle)
-        self.audit = AuditLog(
-            workspace.audit_dir / "audit.sqlite",
-            fsync=settings.audit_fsync,
-            signer=AuditSigner(settings.audit_key_path),
-            checkpoint_every=settings.audit_checkpoint_every,
-            checkpoint_seconds=settings.audit_checkpoint_seconds,
-        )
-        self.feedback_store = FeedbackStore(workspace.feedback_db)
+        # The workspace's SQLite files, or PostgreSQL shared with other replicas (serving.state).
+        self.audit = service_audit_log(settings)
+        self.feedback_store = service_feedback_store(settings)
         _STATE.clear()
         _STATE.update(_bundle_state(self.scorer, feature_problem, settings))
         self.watcher = ChampionWatcher(

@@ -11,6 +11,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import httpx
 import psutil
@@ -74,7 +75,9 @@ class RunningServer:
     log: Path
 
 
-def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None) -> RunningServer:
+def start_server(
+    home: Path, log: Path, extra_env: dict[str, str] | None = None, ready_seconds: float = 120
+) -> RunningServer:
     """Start `bentoml serve` on a free loopback port and wait until /readyz answers."""
     port = free_port()
     keys = {
@@ -103,7 +106,7 @@ def start_server(home: Path, log: Path, extra_env: dict[str, str] | None = None)
         start_new_session=True,
     )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
+    deadline = time.monotonic() + ready_seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
             raise RuntimeError(
@@ -157,3 +160,13 @@ def audited_workspace(trained_workspace: Path, tmp_path_factory: pytest.TempPath
 
     root = tmp_path_factory.mktemp("audited")
     return prepare_audited_workspace(trained_workspace, root / "home", root / "server.log")
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """One real PostgreSQL cluster on loopback for the session (tests/services.py); each test
+    module takes a database of its own (`tests.services.new_database`)."""
+    from tests.services import running_postgres
+
+    with running_postgres() as running:
+        yield running

@@ -9,6 +9,7 @@ from typing import Literal
 from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from data_contracts.deployment import DeploymentSettings
 from data_contracts.workspace import Workspace, home_field
 from features.config import FeatureStoreSettings
 
@@ -51,6 +52,7 @@ class TrainingSettings(BaseSettings):
     home: Path = home_field()
     features: FeatureStoreSettings = Field(default_factory=FeatureStoreSettings)
     lgbm: LightGBMParams = Field(default_factory=LightGBMParams)
+    deployment: DeploymentSettings = Field(default_factory=DeploymentSettings)
     experiment: str = "crisk"
     model_prefix: str = Field(
         "crisk", description="Registered models are <prefix>_<subject>_<area>."
@@ -146,3 +148,9 @@ class TrainingSettings(BaseSettings):
     @property
     def workspace(self) -> Workspace:
         return Workspace.at(self.home)
+
+    @property
+    def mlflow_tracking_uri(self) -> str:
+        """MLflow's tracking and registry store (CRISK_MLFLOW_TRACKING_URI, the profile's
+        PostgreSQL, else the workspace's SQLite file)."""
+        return self.deployment.tracking_uri(self.workspace)

@@ -1,4 +1,4 @@
-"""MLflow tracking and the model registry (SQLite backend store in the workspace).
+"""MLflow tracking and the model registry (the workspace's SQLite store, or PostgreSQL).
 
 Models cross from training to serving by registered name and alias: ``challenger`` is the
 latest candidate, ``champion`` what serves. Stages are not used (deprecated in MLflow 3).
@@ -39,9 +39,14 @@ def registered_name(settings: TrainingSettings, subject: str, area: str) -> str:
 
 
 def configure_mlflow(settings: TrainingSettings) -> MlflowClient:
-    """Point MLflow at the workspace's SQLite store and experiment; returns a client."""
+    """Point MLflow at the configured store (the workspace's SQLite file, or PostgreSQL) and the
+    experiment; returns a client."""
+    from data_contracts.deployment import prepare_mlflow_store
+
     workspace = settings.workspace.ensure()
-    for name, value in workspace.environment().items():
+    uri = settings.mlflow_tracking_uri
+    artifacts = settings.deployment.artifacts_dir(workspace)
+    for name, value in settings.deployment.environment(workspace).items():
         os.environ.setdefault(name, value)
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
@@ -52,13 +57,14 @@ def configure_mlflow(settings: TrainingSettings) -> MlflowClient:
     import mlflow
     from mlflow import MlflowClient
 
-    mlflow.set_tracking_uri(workspace.mlflow_tracking_uri)
-    mlflow.set_registry_uri(workspace.mlflow_tracking_uri)
+    prepare_mlflow_store(uri, artifacts)
+    mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
     client = MlflowClient()
     experiment = client.get_experiment_by_name(settings.experiment)
     if experiment is None:
         experiment_id = client.create_experiment(
-            settings.experiment, artifact_location=workspace.mlflow_artifacts_dir.as_uri()
+            settings.experiment, artifact_location=artifacts.as_uri()
         )
     else:
         experiment_id = experiment.experiment_id
