@@ -30,10 +30,12 @@ from data_contracts.definitions import CONTRACT_VERSION
 from data_contracts.progress import Progress, advance, quiet
 from data_contracts.safe_output import csv_safe_frame
 from features.model_input import (
+    EXPOSURE_FEATURE,
     ModelFeature,
     encode,
     fit_vocabularies,
     model_features,
+    revenue_exposure,
 )
 from training.calibration import fit_calibration
 from training.config import TrainingSettings
@@ -123,12 +125,18 @@ def fit_area_model(
     categorical = [i for i, f in enumerate(features) if f.kind == "categorical"]
     x_train = encode(train_frame, names, vocabularies)
     x_valid = encode(valid_frame, names, vocabularies)
+    exposure: dict[str, Any] | None = None
+    init_train = init_valid = None
     if task == REVENUE_TASK:
         params = _lgb_params(settings, "tweedie") | {
             "tweedie_variance_power": 1.3,
             "metric": "tweedie",
         }
         weight_train, weight_valid = w_train, w_valid
+        if EXPOSURE_FEATURE in names:
+            exposure = _exposure(x_train, names)
+            init_train = revenue_exposure(x_train, {"features": names, "exposure": exposure})
+            init_valid = revenue_exposure(x_valid, {"features": names, "exposure": exposure})
     else:
         positives = max(1.0, float(y_train.sum()))
         # Damped re-weighting of the rare class: helps the trees find it; calibration then
@@ -149,9 +157,12 @@ def fit_area_model(
         weight=weight_train,
         feature_name=names,
         categorical_feature=categorical,
+        init_score=init_train,
         free_raw_data=False,
     )
-    valid_set = lgb.Dataset(x_valid, label=y_valid, weight=weight_valid, reference=train_set)
+    valid_set = lgb.Dataset(
+        x_valid, label=y_valid, weight=weight_valid, init_score=init_valid, reference=train_set
+    )
     booster = lgb.train(
         params,
         train_set,
@@ -172,10 +183,24 @@ def fit_area_model(
     }
     if task == REVENUE_TASK:
         spec["calibration"] = {"method": "none"}
+        if exposure is not None:
+            spec["exposure"] = exposure
     else:
         margin = np.asarray(booster.predict(x_valid, raw_score=True))
         spec["calibration"] = fit_calibration(margin, y_valid, w_valid, seed=settings.seed)
     return AreaModel(booster=booster, spec=spec)
+
+
+def _exposure(x_train: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """The revenue model's offset: log declared value (its training median where missing)."""
+    column = np.asarray(x_train[:, names.index(EXPOSURE_FEATURE)], dtype=float)
+    with np.errstate(invalid="ignore"):
+        offsets = np.log(np.maximum(np.expm1(column), 1.0))
+    finite = offsets[np.isfinite(offsets)]
+    return {
+        "feature": EXPOSURE_FEATURE,
+        "missing": float(np.median(finite)) if len(finite) else 0.0,
+    }
 
 
 def _signature(model: AreaModel, features: tuple[ModelFeature, ...]) -> Any:
