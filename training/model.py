@@ -31,7 +31,7 @@ class AreaModel:
 def predict(model: AreaModel, frame: pd.DataFrame) -> np.ndarray:
     """Calibrated probability (classifiers) or expected revenue (revenue model)."""
     matrix = encode(frame, model.spec["features"], model.spec["vocabularies"])
-    if model.spec["task"] == REVENUE_TASK:
-        return expected_revenue(model.booster.predict(matrix, raw_score=True), matrix, model.spec)
     margin = np.asarray(model.booster.predict(matrix, raw_score=True))
+    if model.spec["task"] == REVENUE_TASK:
+        return expected_revenue(margin, matrix, model.spec)
     return calibrate(margin, model.spec["calibration"])
