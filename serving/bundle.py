@@ -25,7 +25,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.model_input import Encoder, calibrate
+from features.model_input import Encoder, calibrate, expected_revenue
 from serving.config import ServingSettings
 from serving.reasons import ReferenceProfile
 
@@ -74,7 +74,7 @@ class LoadedModel:
 
     def probability(self, matrix: np.ndarray) -> np.ndarray:
         if self.task == "revenue":
-            return np.maximum(np.asarray(self.booster.predict(matrix)), 0.0)
+            return expected_revenue(self.margin(matrix), matrix, self.spec)
         return calibrate(self.margin(matrix), self.spec["calibration"])
 
 

@@ -17,7 +17,7 @@ import pandas as pd
 from mlflow.models import set_model
 from mlflow.pyfunc import PythonModel
 
-from features.model_input import calibrate, encode
+from features.model_input import calibrate, encode, expected_revenue
 
 
 class CriskAreaModel(PythonModel):
@@ -30,11 +30,11 @@ class CriskAreaModel(PythonModel):
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> pd.DataFrame:
         matrix = encode(model_input, self.spec["features"], self.spec["vocabularies"])
+        margin = np.asarray(self.booster.predict(matrix, raw_score=True))
         if self.spec["task"] == "revenue":
             return pd.DataFrame(
-                {"expected_revenue_eur": np.maximum(self.booster.predict(matrix), 0.0)}
+                {"expected_revenue_eur": expected_revenue(margin, matrix, self.spec)}
             )
-        margin = np.asarray(self.booster.predict(matrix, raw_score=True))
         return pd.DataFrame({"probability": calibrate(margin, self.spec["calibration"])})
 
 

@@ -13,7 +13,7 @@ import lightgbm as lgb
 import numpy as np
 import pandas as pd
 
-from features.model_input import calibrate, encode
+from features.model_input import calibrate, encode, expected_revenue
 
 __all__ = ["REVENUE_TASK", "AreaModel", "predict"]
 
@@ -31,7 +31,7 @@ class AreaModel:
 def predict(model: AreaModel, frame: pd.DataFrame) -> np.ndarray:
     """Calibrated probability (classifiers) or expected revenue (revenue model)."""
     matrix = encode(frame, model.spec["features"], model.spec["vocabularies"])
-    if model.spec["task"] == REVENUE_TASK:
-        return np.maximum(model.booster.predict(matrix), 0.0)
     margin = np.asarray(model.booster.predict(matrix, raw_score=True))
+    if model.spec["task"] == REVENUE_TASK:
+        return expected_revenue(margin, matrix, model.spec)
     return calibrate(margin, model.spec["calibration"])

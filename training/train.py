@@ -31,10 +31,12 @@ from data_contracts.definitions import CONTRACT_VERSION
 from data_contracts.progress import Progress, advance, quiet
 from data_contracts.safe_output import csv_safe_frame
 from features.model_input import (
+    EXPOSURE_FEATURE,
     ModelFeature,
     encode,
     fit_vocabularies,
     model_features,
+    revenue_exposure,
 )
 from training.calibration import fit_calibration
 from training.config import TrainingSettings
@@ -132,12 +134,19 @@ def fit_area_model(
     categorical = [i for i, f in enumerate(features) if f.kind == "categorical"]
     x_train = encode(train_frame, names, vocabularies)
     x_valid = encode(valid_frame, names, vocabularies)
+    exposure: dict[str, Any] | None = None
+    init_train = init_valid = None
     if task == REVENUE_TASK:
         params = _lgb_params(settings, "tweedie") | {
             "tweedie_variance_power": 1.3,
             "metric": "tweedie",
         }
         weight_train, weight_valid = w_train, w_valid
+        # The Dask engine takes no init score: a revenue model grown there has no offset.
+        if EXPOSURE_FEATURE in names and dask is None:
+            exposure = _exposure(x_train, names)
+            init_train = revenue_exposure(x_train, {"features": names, "exposure": exposure})
+            init_valid = revenue_exposure(x_valid, {"features": names, "exposure": exposure})
     else:
         positives = max(1.0, float(y_train.sum()))
         # Damped re-weighting of the rare class: helps the trees find it; calibration then
@@ -152,7 +161,11 @@ def fit_area_model(
         }
         weight_train = w_train * np.where(y_train == 1, pos_weight, 1.0)
         weight_valid = w_valid * np.where(y_valid == 1, pos_weight, 1.0)
-    fit = _fit_local if dask is None else partial(_fit_on_cluster, dask)
+    fit = (
+        partial(_fit_local, init_train=init_train, init_valid=init_valid)
+        if dask is None
+        else partial(_fit_on_cluster, dask)
+    )
     booster, best_iteration, engine = fit(
         settings,
         params,
@@ -178,6 +191,8 @@ def fit_area_model(
     }
     if task == REVENUE_TASK:
         spec["calibration"] = {"method": "none"}
+        if exposure is not None:
+            spec["exposure"] = exposure
     else:
         margin = np.asarray(booster.predict(x_valid, raw_score=True))
         spec["calibration"] = fit_calibration(margin, y_valid, w_valid, seed=settings.seed)
@@ -196,6 +211,8 @@ def _fit_local(
     w_valid: np.ndarray,
     feature_names: list[str],
     categorical: list[int],
+    init_train: np.ndarray | None = None,
+    init_valid: np.ndarray | None = None,
 ) -> tuple[lgb.Booster, int, dict[str, Any]]:
     train_set = lgb.Dataset(
         x_train,
@@ -203,9 +220,12 @@ def _fit_local(
         weight=w_train,
         feature_name=feature_names,
         categorical_feature=categorical,
+        init_score=init_train,
         free_raw_data=False,
     )
-    valid_set = lgb.Dataset(x_valid, label=y_valid, weight=w_valid, reference=train_set)
+    valid_set = lgb.Dataset(
+        x_valid, label=y_valid, weight=w_valid, init_score=init_valid, reference=train_set
+    )
     booster = lgb.train(
         params,
         train_set,
@@ -239,6 +259,18 @@ def _fit_on_cluster(
         "dask_trained_rounds": fit.trained_rounds,
     }
     return fit.booster, fit.best_iteration, engine
+
+
+def _exposure(x_train: np.ndarray, names: list[str]) -> dict[str, Any]:
+    """The revenue model's offset: log declared value (its training median where missing)."""
+    column = np.asarray(x_train[:, names.index(EXPOSURE_FEATURE)], dtype=float)
+    with np.errstate(invalid="ignore"):
+        offsets = np.log(np.maximum(np.expm1(column), 1.0))
+    finite = offsets[np.isfinite(offsets)]
+    return {
+        "feature": EXPOSURE_FEATURE,
+        "missing": float(np.median(finite)) if len(finite) else 0.0,
+    }
 
 
 def _signature(model: AreaModel, features: tuple[ModelFeature, ...]) -> Any:

@@ -14,7 +14,8 @@ learning strategies take them back as feedback:
   the promotion gate deciding whether the challenger serves; no exploration;
 - ``retrained_explore``: the same with ``explore`` of the capacity drawn at random among all
   items, whatever their score (the service's exploration), recorded with its probability;
-- ``oracle``: the true probability of an irregularity (the best any ranking can do).
+- ``oracle``: the control value from the ground truth (the revenue each item really hides and
+  its true probabilities of the other irregularities): the best any selection can do.
 
 The learning strategies use the real parts in-process, each in a workspace of its own under
 ``DIR/workspaces`` (see :mod:`world.strategies`). They share nothing but the world, so each is
@@ -220,7 +221,7 @@ def _strategy(job: _Job, replay: Replay) -> Strategy:
         rank = {
             "random": lambda items, truth: np.zeros(len(items)),
             "rules": rules_score(replay),
-            "oracle": oracle_score,
+            "oracle": oracle_score(unit),
         }[job.name]
         return Fixed(job.name, rank, unit, rng)
     from features.store import apply_definitions

@@ -43,6 +43,7 @@ __all__ = [
     "Strategy",
     "WeekOutcome",
     "copy_workspace",
+    "non_financial_probability",
     "oracle_score",
     "outcomes",
     "rules_score",
@@ -61,16 +62,19 @@ class ControlUnit:
     """How much a week's control units can do, how they split it, and what they are after.
 
     A model-guided unit ranks items by the expected value of a control: the revenue it expects
-    to recover plus ``hit_value_eur`` for each irregularity it expects to find (a seizure of
-    counterfeit or unsafe goods is worth a control too, though it recovers no duty).
+    to recover plus ``hit_value_eur`` for each irregularity it expects to find in an area that
+    recovers no revenue (a seizure of counterfeit or unsafe goods is worth a control too). A
+    financial irregularity is worth what it recovers: counting it again per hit would rank
+    many small recoveries above a few large ones.
     """
 
     share: float  # of the week's items
     physical_share: float  # of the model-selected controls that are physical
     hit_value_eur: float = 500.0
 
-    def control_value(self, overall: np.ndarray, expected_revenue: np.ndarray) -> np.ndarray:
-        return np.nan_to_num(expected_revenue) + self.hit_value_eur * np.nan_to_num(overall)
+    def control_value(self, non_financial: np.ndarray, expected_revenue: np.ndarray) -> np.ndarray:
+        """Expected revenue (EUR) + the value of the expected non-revenue irregularities."""
+        return np.nan_to_num(expected_revenue) + self.hit_value_eur * np.nan_to_num(non_financial)
 
 
 @dataclass
@@ -272,10 +276,28 @@ class Strategy(Protocol):
     def models(self) -> str: ...
 
 
-def oracle_score(items: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
-    """The true probability of any irregularity (areas independent given the item)."""
-    p = truth[[f"p_{a}" for a in RISK_AREAS]].to_numpy(dtype=float)
-    return 1.0 - np.prod(1.0 - np.nan_to_num(p), axis=1)
+def non_financial_probability(probabilities: Mapping[str, np.ndarray], n: int) -> np.ndarray:
+    """Probability of an irregularity in any area that recovers no revenue (areas independent)."""
+    missing = np.zeros(n)
+    p = [np.nan_to_num(probabilities.get(a, missing)) for a in RISK_AREAS if a != "financial"]
+    return 1.0 - np.prod([1.0 - q for q in p], axis=0)
+
+
+def oracle_score(unit: ControlUnit) -> Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]:
+    """The best possible selection (the ceiling, for the report only): the control value with
+    the ground truth's revenue at risk of each item and its true non-revenue probabilities.
+
+    The revenue at risk is what the world's fraud actually hid in the item (zero for an honest
+    one): ranking by it gives the best revenue any selection could recover that week, the
+    reference that customs-selection studies normalise by.
+    """
+
+    def score(items: pd.DataFrame, truth: pd.DataFrame) -> np.ndarray:
+        p = {a: truth[f"p_{a}"].to_numpy(dtype=float) for a in RISK_AREAS}
+        revenue = truth["recoverable_revenue_eur"].to_numpy(dtype=float)
+        return unit.control_value(non_financial_probability(p, len(truth)), revenue)
+
+    return score
 
 
 def rules_score(replay: Replay) -> Callable[[pd.DataFrame, pd.DataFrame], np.ndarray]:
@@ -429,10 +451,11 @@ class Learner:
         scored = self.scorer.score_subject("declaration", items[fields].to_dict("records")).results
         self._timed("scoring", started)
         revenue = np.array([r["expected_revenue_eur"] for r in scored])
-        overall = np.array([r["overall"] for r in scored])
+        areas = {a for r in scored[:1] for a in r["scores"]}
+        scores = {a: np.array([r["scores"][a] for r in scored], dtype=float) for a in areas}
         return select_within_capacity(
             self.rng,
-            self.unit.control_value(overall, revenue),
+            self.unit.control_value(non_financial_probability(scores, len(scored)), revenue),
             revenue,
             np.array([r["primary_area"] for r in scored], dtype=object),
             self.unit,
@@ -461,16 +484,22 @@ class Learner:
 
 def training_settings(home: Path, min_positive_labels: int, seed: int) -> Any:
     """Training of a simulated deployment: half a year of history, so shorter windows than the
-    defaults (made for a year of data), and no diagnostic plots on every retraining."""
+    defaults (made for a year of data), and no diagnostic plots on every retraining.
+
+    The windows set how stale a retrained model is: its training rows end test + validation +
+    two label gaps before the retraining (12 weeks with 28/28/14 days, 8 with 21/21/7), so a
+    scheme that started 10 weeks ago would not be in them at all. A week's gap still holds
+    back the rows whose outcome is reported late (audits, confirmations) until it is known.
+    """
     from training.config import TrainingSettings
 
     return TrainingSettings(
         home=home,
         features=FeatureStoreSettings(home=home),
         min_positive_labels=min_positive_labels,
-        test_days=28,
-        validation_days=28,
-        label_delay_days=14,
+        test_days=21,
+        validation_days=21,
+        label_delay_days=7,
         burn_in_days=28,
         reference_sample_size=5_000,
         diagnostics=False,
