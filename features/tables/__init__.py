@@ -28,6 +28,7 @@ windows and measures of a view are defined once.
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -67,12 +68,16 @@ class FeatureTables:
 
 
 def build_feature_tables(
-    inputs: FeatureTableInputs, out_dir: Path, engine: SqlEngine | None = None
+    inputs: FeatureTableInputs,
+    out_dir: Path,
+    engine: SqlEngine | None = None,
+    views: Collection[str] | None = None,
 ) -> FeatureTables:
     """Compute the table of every view whose records exist, as ``out_dir/<view>.parquet``.
 
     ``engine`` runs the builders' SQL (default: a DuckDB connection of this build); it is
-    closed at the end.
+    closed at the end. ``views`` limits the build to those views (None: every view); the
+    tables of the others are left as they are.
     """
     if not inputs.declarations.exists():
         raise FileNotFoundError(
@@ -84,6 +89,8 @@ def build_feature_tables(
     skipped: dict[str, frozenset[RecordKind]] = {}
     try:
         for builder in BUILDERS:
+            if views is not None and builder.view not in views:
+                continue
             path = out_dir / f"{builder.view}.parquet"
             missing = builder.missing(context.kinds)
             if missing:

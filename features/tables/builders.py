@@ -14,6 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from features.tables.engines import DuckDBEngine, SqlEngine
 from features.tables.records import (
     FeatureTableInputs,
     RecordKind,
@@ -24,7 +25,6 @@ from features.tables.records import (
     outcome_versions,
     transit_hub_events,
 )
-from features.tables.engines import DuckDBEngine, SqlEngine
 from features.tables.snapshots import (
     Activity,
     add_rates,

@@ -59,15 +59,17 @@ def _java() -> str:
 def spark_session(master: str = "local[2]") -> Iterator[SparkSession]:
     """A Spark session for one build (UTC, no UI, few shuffle partitions), stopped at the end."""
     _java()
-    with tempfile.NamedTemporaryFile(prefix="crisk-spark-", suffix=".log", delete=False) as log:
-        with _stderr_to(log.fileno()):
-            try:
-                session = _start(master)
-            except Exception as error:
-                raise SparkUnavailable(
-                    f"CRISK_FEATURES_SPARK_MASTER={master}: Spark did not start ({error}); "
-                    f"its log: {log.name}"
-                ) from error
+    with (
+        tempfile.NamedTemporaryFile(prefix="crisk-spark-", suffix=".log", delete=False) as log,
+        _stderr_to(log.fileno()),
+    ):
+        try:
+            session = _start(master)
+        except Exception as error:
+            raise SparkUnavailable(
+                f"CRISK_FEATURES_SPARK_MASTER={master}: Spark did not start ({error}); "
+                f"its log: {log.name}"
+            ) from error
     logger.info("Spark %s on %s; its JVM logs to %s", session.version, master, log.name)
     session.sparkContext.setLogLevel("ERROR")
     try:
