@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data_contracts.workspace import Workspace, home_field
 from features.config import FeatureStoreSettings
 
-__all__ = ["LightGBMParams", "TrainingSettings"]
+__all__ = ["DASK_SCHEDULER_PATTERN", "LightGBMParams", "TrainingSettings"]
+
+# `local:N` (a LocalCluster of N workers) or the address of a running Dask scheduler.
+DASK_SCHEDULER_PATTERN = r"^(local:[1-9][0-9]*|(tcp|tls)://[^\s/:]+:[0-9]{1,5})$"
 
 
 class LightGBMParams(BaseSettings):
@@ -115,6 +119,22 @@ class TrainingSettings(BaseSettings):
         "and the report says its figures come from the controls the administration chose.",
     )
     seed: int = 7
+    dask_scheduler: str | None = Field(
+        None,
+        description="Train the LightGBM models with lightgbm.dask on this Dask scheduler: "
+        "tcp://host:port (a running cluster) or local:N (a LocalCluster of N one-thread worker "
+        "processes, started and closed by the training step). Unset: in this process.",
+    )
+
+    @field_validator("dask_scheduler")
+    @classmethod
+    def _dask_address(cls, value: str | None) -> str | None:
+        if value is not None and not re.fullmatch(DASK_SCHEDULER_PATTERN, value):
+            raise ValueError(
+                f"{value!r} is neither local:N (a LocalCluster of N >= 1 workers) nor the "
+                "address of a Dask scheduler, tcp://host:port (or tls://host:port)"
+            )
+        return value
 
     @model_validator(mode="after")
     def _one_workspace(self) -> TrainingSettings:

@@ -17,8 +17,9 @@ import logging
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
+from functools import partial
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import lightgbm as lgb
 import numpy as np
@@ -49,6 +50,9 @@ from training.registry import (
 )
 from training.split import TimeSplit, choose_split
 from training.weights import SelectionWeights, selection_weights
+
+if TYPE_CHECKING:
+    from distributed import Client
 
 __all__ = ["AREAS_BY_SUBJECT", "TrainedModel", "fit_area_model", "train"]
 
@@ -117,8 +121,13 @@ def fit_area_model(
     y_valid: np.ndarray,
     w_valid: np.ndarray,
     vocabularies: dict[str, list[str]],
+    dask: Client | None = None,
 ) -> AreaModel:
-    """Fit one LightGBM (classifier or revenue regressor) with early stopping on validation."""
+    """Fit one LightGBM (classifier or revenue regressor) with early stopping on validation.
+
+    With a ``dask`` client the trees are grown data-parallel on its cluster
+    (:mod:`training.dask_engine`); the model and its spec are otherwise the same.
+    """
     names = [f.name for f in features]
     categorical = [i for i, f in enumerate(features) if f.kind == "categorical"]
     x_train = encode(train_frame, names, vocabularies)
@@ -143,15 +152,60 @@ def fit_area_model(
         }
         weight_train = w_train * np.where(y_train == 1, pos_weight, 1.0)
         weight_valid = w_valid * np.where(y_valid == 1, pos_weight, 1.0)
+    fit = _fit_local if dask is None else partial(_fit_on_cluster, dask)
+    booster, best_iteration, engine = fit(
+        settings,
+        params,
+        x_train=x_train,
+        y_train=y_train,
+        w_train=weight_train,
+        x_valid=x_valid,
+        y_valid=y_valid,
+        w_valid=weight_valid,
+        feature_names=names,
+        categorical=categorical,
+    )
+    spec: dict[str, Any] = {
+        "subject": subject,
+        "area": area,
+        "task": task,
+        "features": names,
+        "labels": {f.name: f.label for f in features},
+        "vocabularies": vocabularies,
+        "best_iteration": best_iteration,
+        "params": {k: v for k, v in params.items() if k != "monotone_constraints"},
+        "training_engine": engine,
+    }
+    if task == REVENUE_TASK:
+        spec["calibration"] = {"method": "none"}
+    else:
+        margin = np.asarray(booster.predict(x_valid, raw_score=True))
+        spec["calibration"] = fit_calibration(margin, y_valid, w_valid, seed=settings.seed)
+    return AreaModel(booster=booster, spec=spec)
+
+
+def _fit_local(
+    settings: TrainingSettings,
+    params: dict[str, Any],
+    *,
+    x_train: np.ndarray,
+    y_train: np.ndarray,
+    w_train: np.ndarray,
+    x_valid: np.ndarray,
+    y_valid: np.ndarray,
+    w_valid: np.ndarray,
+    feature_names: list[str],
+    categorical: list[int],
+) -> tuple[lgb.Booster, int, dict[str, Any]]:
     train_set = lgb.Dataset(
         x_train,
         label=y_train,
-        weight=weight_train,
-        feature_name=names,
+        weight=w_train,
+        feature_name=feature_names,
         categorical_feature=categorical,
         free_raw_data=False,
     )
-    valid_set = lgb.Dataset(x_valid, label=y_valid, weight=weight_valid, reference=train_set)
+    valid_set = lgb.Dataset(x_valid, label=y_valid, weight=w_valid, reference=train_set)
     booster = lgb.train(
         params,
         train_set,
@@ -160,22 +214,31 @@ def fit_area_model(
         callbacks=[lgb.early_stopping(settings.lgbm.early_stopping_rounds, verbose=False)],
     )
     booster.free_dataset()
-    spec: dict[str, Any] = {
-        "subject": subject,
-        "area": area,
-        "task": task,
-        "features": names,
-        "labels": {f.name: f.label for f in features},
-        "vocabularies": vocabularies,
-        "best_iteration": booster.best_iteration,
-        "params": {k: v for k, v in params.items() if k != "monotone_constraints"},
+    return booster, booster.best_iteration, {"training_engine": "lightgbm"}
+
+
+def _fit_on_cluster(
+    client: Client,
+    settings: TrainingSettings,
+    params: dict[str, Any],
+    **data: Any,
+) -> tuple[lgb.Booster, int, dict[str, Any]]:
+    from training.dask_engine import fit_on_dask
+
+    fit = fit_on_dask(
+        client,
+        params,
+        max_rounds=settings.lgbm.max_rounds,
+        early_stopping_rounds=settings.lgbm.early_stopping_rounds,
+        seed=settings.seed,
+        **data,
+    )
+    engine = {
+        "training_engine": "lightgbm.dask",
+        "dask_workers": fit.workers,
+        "dask_trained_rounds": fit.trained_rounds,
     }
-    if task == REVENUE_TASK:
-        spec["calibration"] = {"method": "none"}
-    else:
-        margin = np.asarray(booster.predict(x_valid, raw_score=True))
-        spec["calibration"] = fit_calibration(margin, y_valid, w_valid, seed=settings.seed)
-    return AreaModel(booster=booster, spec=spec)
+    return fit.booster, fit.best_iteration, engine
 
 
 def _signature(model: AreaModel, features: tuple[ModelFeature, ...]) -> Any:
@@ -291,7 +354,12 @@ def _test_metrics(
 
 
 def _train_subject(
-    settings: TrainingSettings, client: Any, subject: str, snapshot: str, progress: Progress
+    settings: TrainingSettings,
+    client: Any,
+    subject: str,
+    snapshot: str,
+    progress: Progress,
+    dask: Client | None,
 ) -> list[TrainedModel]:
     import mlflow
 
@@ -353,6 +421,7 @@ def _train_subject(
                 y_valid=y[split.validation],
                 w_valid=weights[split.validation],
                 vocabularies=vocabularies,
+                dask=dask,
             )
             model.spec.update(_provenance(data, split, snapshot, name))
             model.spec["selection_bias"] = selection.info
@@ -386,6 +455,7 @@ def _train_subject(
                     **{k: v for k, v in model.spec["params"].items() if not isinstance(v, list)},
                     "best_iteration": model.spec["best_iteration"],
                     "calibration": model.spec["calibration"]["method"],
+                    **model.spec["training_engine"],
                     "split": split.source,
                     "split_windows": split.describe(),
                     "dataset": manifest.dataset,
@@ -505,6 +575,18 @@ def _provenance(data: LabelledSet, split: TimeSplit, snapshot: str, name: str) -
     }
 
 
+def _cluster(
+    settings: TrainingSettings, progress: Progress
+) -> contextlib.AbstractContextManager[Client | None]:
+    """The Dask client training runs on, or None to train in this process."""
+    if settings.dask_scheduler is None:
+        return contextlib.nullcontext(None)
+    from training.dask_engine import dask_client
+
+    progress(f"dask cluster {settings.dask_scheduler}")
+    return dask_client(settings.dask_scheduler)
+
+
 def train(
     settings: TrainingSettings,
     subjects: tuple[str, ...] = ("declaration", "ens"),
@@ -517,7 +599,7 @@ def train(
     snapshot = data_snapshot_id(settings.workspace)
     trained: list[TrainedModel] = []
     manifest = read_manifest(settings.workspace)
-    with mlflow.start_run(run_name="crisk train"):
+    with mlflow.start_run(run_name="crisk train"), _cluster(settings, progress) as dask:
         mlflow.set_tags(
             {
                 "data_snapshot": snapshot,
@@ -525,10 +607,11 @@ def train(
                 "dataset": manifest.dataset,
                 "split": "published" if manifest.split else "last_days",
                 "revenue_known": str(manifest.revenue_known).lower(),
+                "training_engine": "lightgbm" if dask is None else "lightgbm.dask",
             }
         )
         for subject in subjects:
-            trained.extend(_train_subject(settings, client, subject, snapshot, progress))
+            trained.extend(_train_subject(settings, client, subject, snapshot, progress, dask))
     unknown = {m.area for m in trained} - set(RISK_AREAS)
     if unknown:
         raise AssertionError(f"unknown areas trained: {unknown}")
