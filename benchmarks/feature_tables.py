@@ -7,6 +7,10 @@ same rows, columns, dtypes and values (sorted by key and snapshot time; relative
 1e-12 for sums of money, which the builders add up in integer cents).
 
     .venv/bin/python benchmarks/feature_tables.py --home /tmp/ws --reference /tmp/old_tables
+
+``--engine spark`` builds on Spark (``--spark-master``, default ``local[2]``); with the DuckDB
+tables of the same data store as ``--reference`` it is the engines' parity check at any size.
+The time includes starting the Spark session.
 """
 
 from __future__ import annotations
@@ -21,27 +25,12 @@ from pathlib import Path
 import pandas as pd
 
 
-def _build(home: Path, out: Path) -> tuple[float, dict[str, int]]:
-    from data_contracts.workspace import Workspace
-    from features.tables import FeatureTableInputs, build_feature_tables
+def _build(home: Path, out: Path, engine: str, master: str) -> tuple[float, dict[str, int]]:
+    from features.tables import workspace_table_rows
 
-    workspace = Workspace.at(home)
     started = time.perf_counter()
-    tables = build_feature_tables(
-        FeatureTableInputs(
-            declarations=workspace.record_file("declarations"),
-            control_results=workspace.record_file("control-results"),
-            operators=workspace.record_file("operators"),
-            ens=workspace.record_file("ens"),
-            control_results_history=workspace.control_results_history_file,
-        ),
-        out,
-    )
-    seconds = time.perf_counter() - started
-    rows = {view: len(pd.read_parquet(path)) for view, path in tables.written.items()}
-    for view, missing in tables.skipped.items():
-        print(f"  skipped {view}: no {', '.join(sorted(missing))}")
-    return seconds, rows
+    rows = workspace_table_rows(home, engine, out_dir=out, spark_master=master)  # type: ignore[arg-type]
+    return time.perf_counter() - started, rows
 
 
 def _compare(reference: Path, built: Path) -> list[str]:
@@ -68,13 +57,15 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--home", type=Path, required=True, help="Workspace with a data store.")
     parser.add_argument("--reference", type=Path, help="Tables to reproduce (same data store).")
+    parser.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
+    parser.add_argument("--spark-master", default="local[2]")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        seconds, rows = _build(args.home, Path(tmp) / "tables")
+        seconds, rows = _build(args.home, Path(tmp) / "tables", args.engine, args.spark_master)
         peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
         print(
-            f"built {len(rows)} tables ({sum(rows.values()):,} rows) in {seconds:.1f} s, "
-            f"peak memory {peak_gb:.2f} GB"
+            f"{args.engine}: built {len(rows)} tables ({sum(rows.values()):,} rows) "
+            f"in {seconds:.1f} s, peak memory {peak_gb:.2f} GB"
         )
         if args.reference is None:
             return 0

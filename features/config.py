@@ -32,6 +32,16 @@ class FeatureStoreSettings(BaseSettings):
         default="127.0.0.1:6379",
         description="Feast redis connection string, e.g. 'host:6379,password=…,ssl=true'.",
     )
+    table_engine: Literal["duckdb", "spark"] = Field(
+        default="duckdb",
+        description="Engine of the point-in-time feature tables: duckdb in process (one "
+        "machine), or spark (PySpark, the scale profile) running the same generated SQL.",
+    )
+    spark_master: str = Field(
+        default="local[2]",
+        min_length=1,
+        description="Spark master URL for table_engine=spark: local[N] or spark://host:7077.",
+    )
     online_cache_seconds: float = Field(
         default=300.0,
         ge=0,

@@ -229,13 +229,7 @@ def feature_inputs(workspace: Workspace) -> FeatureTableInputs:
     """The data store's files the feature tables are computed from."""
     from features.tables import FeatureTableInputs
 
-    return FeatureTableInputs(
-        declarations=workspace.record_file("declarations"),
-        control_results=workspace.record_file("control-results"),
-        operators=workspace.record_file("operators"),
-        ens=workspace.record_file("ens"),
-        control_results_history=workspace.control_results_history_file,
-    )
+    return FeatureTableInputs.of(workspace)
 
 
 def materialize_features(
@@ -243,13 +237,14 @@ def materialize_features(
 ) -> MaterializeResult:
     """Recompute the point-in-time feature tables from the data store and load the online store."""
     from features.store import apply_definitions, materialize
-    from features.tables import build_feature_tables
+    from features.tables import build_tables, engine_description
 
     workspace = settings.workspace
     inventory = _required_records(workspace)
     inputs = feature_inputs(workspace)
-    progress("computing the point-in-time feature tables")
-    tables = build_feature_tables(inputs, workspace.feature_tables_dir)
+    features = settings.training.features
+    progress(f"computing the point-in-time feature tables ({engine_description(features)})")
+    tables = build_tables(features, inputs, workspace.feature_tables_dir)
     progress("registering the Feast definitions")
     apply_definitions(settings.training.features, inventory.kinds)
     views = materialize(

@@ -19,17 +19,25 @@ unit value per commodity × origin and per HS6, over the previous 365 days.
 
 A view whose record kinds the workspace lacks (no ENS, no operator register) gets no table; a
 table left from an earlier build is removed, so the feature store never serves stale data.
+
+The builders generate SQL; an engine runs it (``engines``): DuckDB in process by default, or
+Spark (``spark``) when ``CRISK_FEATURES_TABLE_ENGINE=spark``. Both run the same text, so the
+windows and measures of a view are defined once.
 """
 
 from __future__ import annotations
 
 import logging
+from collections.abc import Collection
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
+import pyarrow.parquet as pq
 
+from features.config import FeatureStoreSettings
 from features.tables.builders import BUILDERS, TableBuilder, TableContext
+from features.tables.engines import SqlEngine, TableEngine
 from features.tables.records import FeatureTableInputs, RecordKind
 from features.tables.snapshots import cutoff_of
 
@@ -39,8 +47,12 @@ __all__ = [
     "FeatureTables",
     "RecordKind",
     "TableBuilder",
+    "TableEngine",
     "build_feature_tables",
+    "build_tables",
     "cutoff_of",
+    "engine_description",
+    "workspace_table_rows",
 ]
 
 logger = logging.getLogger(__name__)
@@ -55,18 +67,30 @@ class FeatureTables:
     cutoff: pd.Timestamp
 
 
-def build_feature_tables(inputs: FeatureTableInputs, out_dir: Path) -> FeatureTables:
-    """Compute the table of every view whose records exist, as ``out_dir/<view>.parquet``."""
+def build_feature_tables(
+    inputs: FeatureTableInputs,
+    out_dir: Path,
+    engine: SqlEngine | None = None,
+    views: Collection[str] | None = None,
+) -> FeatureTables:
+    """Compute the table of every view whose records exist, as ``out_dir/<view>.parquet``.
+
+    ``engine`` runs the builders' SQL (default: a DuckDB connection of this build); it is
+    closed at the end. ``views`` limits the build to those views (None: every view); the
+    tables of the others are left as they are.
+    """
     if not inputs.declarations.exists():
         raise FileNotFoundError(
             f"{inputs.declarations}: no validated declarations yet; run `crisk ingest` first"
         )
     out_dir.mkdir(parents=True, exist_ok=True)
-    context = TableContext(inputs)
+    context = TableContext(inputs, engine)
     written: dict[str, Path] = {}
     skipped: dict[str, frozenset[RecordKind]] = {}
     try:
         for builder in BUILDERS:
+            if views is not None and builder.view not in views:
+                continue
             path = out_dir / f"{builder.view}.parquet"
             missing = builder.missing(context.kinds)
             if missing:
@@ -83,3 +107,51 @@ def build_feature_tables(inputs: FeatureTableInputs, out_dir: Path) -> FeatureTa
         context.close()
     logger.info("feature tables cut-off %s", cutoff.isoformat())
     return FeatureTables(written=written, skipped=skipped, cutoff=cutoff)
+
+
+def engine_description(settings: FeatureStoreSettings) -> str:
+    """The engine a build with ``settings`` runs on, in a few words (for progress lines)."""
+    if settings.table_engine == "spark":
+        return f"Spark, master {settings.spark_master}"
+    return "DuckDB"
+
+
+def build_tables(
+    settings: FeatureStoreSettings, inputs: FeatureTableInputs, out_dir: Path
+) -> FeatureTables:
+    """:func:`build_feature_tables` on the engine ``settings.table_engine`` names.
+
+    Spark gets a session of its own for the build (``settings.spark_master``), stopped after.
+    """
+    if settings.table_engine == "spark":
+        from features.tables.spark import SparkEngine, spark_session
+
+        with spark_session(settings.spark_master) as session:
+            return build_feature_tables(inputs, out_dir, SparkEngine(session))
+    return build_feature_tables(inputs, out_dir)
+
+
+def workspace_table_rows(
+    home: Path,
+    engine: TableEngine = "duckdb",
+    *,
+    out_dir: Path | None = None,
+    spark_master: str = "local[2]",
+) -> dict[str, int]:
+    """Build every table of the workspace at ``home`` with ``engine``; rows per table written.
+
+    What the scaling benchmark times. The tables go to ``out_dir`` (default: a temporary
+    directory, removed after), so the workspace's own tables are left as they are.
+    """
+    import tempfile
+
+    from data_contracts.workspace import Workspace
+
+    settings = FeatureStoreSettings(home=home, table_engine=engine, spark_master=spark_master)
+    inputs = FeatureTableInputs.of(Workspace.at(home))
+    with tempfile.TemporaryDirectory(prefix="crisk-tables-") as scratch:
+        target = out_dir if out_dir is not None else Path(scratch)
+        tables = build_tables(settings, inputs, target)
+        return {
+            view: pq.ParquetFile(path).metadata.num_rows for view, path in tables.written.items()
+        }

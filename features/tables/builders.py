@@ -11,10 +11,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 
-import duckdb
 import numpy as np
 import pandas as pd
 
+from features.tables.engines import DuckDBEngine, SqlEngine
 from features.tables.records import (
     FeatureTableInputs,
     RecordKind,
@@ -40,17 +40,20 @@ __all__ = ["BUILDERS", "TableBuilder", "TableContext"]
 
 
 class TableContext:
-    """The records of one build, registered in one DuckDB connection, loaded on first use."""
+    """The records of one build, registered in one SQL engine, loaded on first use.
 
-    def __init__(self, inputs: FeatureTableInputs) -> None:
+    The engine (DuckDB by default, Spark for the scale profile) only runs the SQL the
+    builders generate; which windows and measures a view has is written once, in its builder.
+    """
+
+    def __init__(self, inputs: FeatureTableInputs, engine: SqlEngine | None = None) -> None:
         self.inputs = inputs
         self.kinds = inputs.kinds()
-        self.con = duckdb.connect()
-        self.con.execute("SET TimeZone='UTC'")
+        self.engine: SqlEngine = engine if engine is not None else DuckDBEngine()
         self._registered: set[str] = set()
 
     def close(self) -> None:
-        self.con.close()
+        self.engine.close()
 
     @cached_property
     def declarations(self) -> pd.DataFrame:
@@ -125,7 +128,7 @@ class TableContext:
                 )
             ),
         }
-        self.con.register(name, frames[name]())
+        self.engine.register(name, frames[name]())
         self._registered.add(name)
         return name
 
@@ -147,7 +150,7 @@ class TableContext:
             activity=activity,
             outcome=outcome,
         )
-        return self.con.execute(sql).df()
+        return self.engine.query(sql)
 
     @cached_property
     def price_snapshot_days(self) -> list[int]:
@@ -246,7 +249,7 @@ def importer_origin_declaration_count_365d(ctx: TableContext) -> pd.DataFrame:
 
 def _price_baseline(ctx: TableContext, key: str, prefix: str) -> pd.DataFrame:
     ctx.relation("decl")
-    base = price_baselines(ctx.con, key, ctx.price_snapshot_days)
+    base = price_baselines(ctx.engine, key, ctx.price_snapshot_days)
     return to_table(base, key).rename(
         columns={
             "median_log_unit_value": f"{prefix}_median_log_unit_value",

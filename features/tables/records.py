@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.codelists import RISK_AREAS
+from data_contracts.workspace import Workspace
 from features.keys import declaration_keys, ens_keys, transit_hubs
 
 __all__ = [
@@ -62,6 +63,17 @@ class FeatureTableInputs:
     operators: Path | None = None
     ens: Path | None = None
     control_results_history: Path | None = None
+
+    @classmethod
+    def of(cls, workspace: Workspace) -> FeatureTableInputs:
+        """The data store's files of ``workspace``."""
+        return cls(
+            declarations=workspace.record_file("declarations"),
+            control_results=workspace.record_file("control-results"),
+            operators=workspace.record_file("operators"),
+            ens=workspace.record_file("ens"),
+            control_results_history=workspace.control_results_history_file,
+        )
 
     def kinds(self) -> frozenset[RecordKind]:
         """The record kinds whose files exist."""

@@ -11,10 +11,10 @@ day has no snapshot (no history yet: the cold start, the same offline and online
 
 from __future__ import annotations
 
-import duckdb
 import numpy as np
 import pandas as pd
 
+from features.tables.engines import SqlEngine
 from features.transforms import HIT_RATE_PRIOR, HIT_RATE_PRIOR_WEIGHT
 
 __all__ = [
@@ -135,26 +135,28 @@ def add_rates(frame: pd.DataFrame, area_hits: tuple[str, ...]) -> pd.DataFrame:
     return frame
 
 
-def price_baselines(
-    con: duckdb.DuckDBPyConnection, key: str, snapshot_days: list[int]
-) -> pd.DataFrame:
-    """Robust median and spread (IQR / 1.349) of log EUR/kg per key, over the previous year."""
-    con.execute(
-        "CREATE OR REPLACE TEMP TABLE snaps AS SELECT unnest(?::BIGINT[]) AS sday", [snapshot_days]
-    )
-    frame = con.execute(
+def price_baselines(engine: SqlEngine, key: str, snapshot_days: list[int]) -> pd.DataFrame:
+    """Robust median and spread (IQR / 1.349) of log EUR/kg per key, over the previous year.
+
+    Reads the relation ``decl``; a unit value that is not finite (no mass) is left out (NaN
+    compares above every number in both engines, so the range test drops it with the infinities).
+    """
+    engine.register("snaps", pd.DataFrame({"sday": np.asarray(snapshot_days, dtype=np.int64)}))
+    quantile = engine.quantile_function
+    frame = engine.query(
         f"""
-        SELECT {key} AS k, s.sday AS day,
-               quantile_cont(d.log_unit_value, [0.25, 0.5, 0.75]) AS q,
+        SELECT d.{key} AS k, s.sday AS day,
+               {quantile}(d.log_unit_value, 0.25) AS q25,
+               {quantile}(d.log_unit_value, 0.5) AS q50,
+               {quantile}(d.log_unit_value, 0.75) AS q75,
                count(*) AS observations
         FROM decl d JOIN snaps s ON d.day < s.sday AND d.day >= s.sday - 365
-        WHERE {key} <> '~' AND isfinite(d.log_unit_value)
-        GROUP BY ALL
+        WHERE d.{key} <> '~' AND d.log_unit_value > -1e308 AND d.log_unit_value < 1e308
+        GROUP BY d.{key}, s.sday
         ORDER BY k, day
         """
-    ).df()
-    quartiles = np.vstack(frame.pop("q").to_numpy()) if len(frame) else np.zeros((0, 3))
-    frame["median_log_unit_value"] = quartiles[:, 1]
-    frame["spread_log_unit_value"] = (quartiles[:, 2] - quartiles[:, 0]) / 1.349
+    )
+    frame["median_log_unit_value"] = frame.pop("q50").astype(float)
+    frame["spread_log_unit_value"] = (frame.pop("q75") - frame.pop("q25")).astype(float) / 1.349
     frame["observations"] = frame["observations"].astype(np.int64)
     return frame
