@@ -35,7 +35,8 @@ class FeatureStoreSettings(BaseSettings):
     table_engine: Literal["duckdb", "spark"] = Field(
         default="duckdb",
         description="Engine of the point-in-time feature tables: duckdb in process (one "
-        "machine), or spark (PySpark, the scale profile) running the same generated SQL.",
+        "machine), or spark (PySpark; the default of CRISK_PROFILE=scale) running the same "
+        "generated SQL.",
     )
     spark_master: str = Field(
         default="local[2]",
@@ -51,9 +52,13 @@ class FeatureStoreSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _profile_defaults(self) -> FeatureStoreSettings:
-        # The profile flips the default only: CRISK_FEATURES_ONLINE_STORE, when given, wins.
-        if self.profile == "scale" and "online_store" not in self.model_fields_set:
-            self.online_store = "redis"
+        # The profile flips the defaults only: CRISK_FEATURES_ONLINE_STORE and
+        # CRISK_FEATURES_TABLE_ENGINE, when given, win.
+        if self.profile == "scale":
+            if "online_store" not in self.model_fields_set:
+                self.online_store = "redis"
+            if "table_engine" not in self.model_fields_set:
+                self.table_engine = "spark"
         return self
 
     @property

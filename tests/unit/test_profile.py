@@ -59,6 +59,7 @@ def test_scale_profile_flips_the_defaults(clean_env) -> None:
     assert settings.serving.shared_state_url == PG
     assert settings.serving.features.online_store == "redis"
     assert settings.training.features.online_store == "redis"
+    assert settings.training.features.table_engine == "spark"
     env = settings.serving.deployment.environment(settings.workspace)
     assert env["MLFLOW_TRACKING_URI"].startswith("postgresql+psycopg://")
 
@@ -67,11 +68,13 @@ def test_a_components_own_setting_wins_over_the_profile(clean_env, tmp_path: Pat
     clean_env.setenv("CRISK_PROFILE", "scale")
     clean_env.setenv("CRISK_POSTGRES_URL", PG)
     clean_env.setenv("CRISK_FEATURES_ONLINE_STORE", "sqlite")
+    clean_env.setenv("CRISK_FEATURES_TABLE_ENGINE", "duckdb")
     clean_env.setenv("CRISK_MLFLOW_TRACKING_URI", "sqlite:////srv/mlflow.db")
     clean_env.setenv("CRISK_MLFLOW_ARTIFACTS_DIR", str(tmp_path / "shared"))
     clean_env.setenv("CRISK_SERVE_STATE_URL", "postgresql://other@state:5432/s")
     settings = ServingSettings()
     assert settings.features.online_store == "sqlite"
+    assert settings.features.table_engine == "duckdb"
     assert settings.mlflow_tracking_uri == "sqlite:////srv/mlflow.db"
     assert settings.deployment.artifacts_dir(settings.workspace) == tmp_path / "shared"
     assert settings.shared_state_url == "postgresql://other@state:5432/s"
