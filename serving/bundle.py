@@ -69,13 +69,16 @@ class LoadedModel:
     def ref(self) -> str:
         return f"{self.name}/{self.version}"
 
-    def margin(self, matrix: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster.predict(matrix, raw_score=True))
+    def margin(self, matrix: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """Raw scores; ``threads``: LightGBM's threads for this call (None: as trained)."""
+        options: dict[str, Any] = {} if threads is None else {"num_threads": threads}
+        return np.asarray(self.booster.predict(matrix, raw_score=True, **options))
 
-    def probability(self, matrix: np.ndarray) -> np.ndarray:
+    def probability(self, matrix: np.ndarray, threads: int | None = None) -> np.ndarray:
         if self.task == "revenue":
-            return np.maximum(np.asarray(self.booster.predict(matrix)), 0.0)
-        return calibrate(self.margin(matrix), self.spec["calibration"])
+            options: dict[str, Any] = {} if threads is None else {"num_threads": threads}
+            return np.maximum(np.asarray(self.booster.predict(matrix, **options)), 0.0)
+        return calibrate(self.margin(matrix, threads), self.spec["calibration"])
 
 
 @dataclass
