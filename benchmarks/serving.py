@@ -49,7 +49,7 @@ from benchmarks.local_server import free_port, server_environment  # noqa: E402
 KEYS = {"scorer": "bench-scorer"}
 
 
-def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 180) -> None:
+def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 600) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -211,13 +211,28 @@ def _run_workers(
          "-p", str(mlflow_port), "--workers", str(workers)],
         env, logs / f"mlflow_w{workers}.log",
     )  # fmt: skip
+    servers = {"crisk": crisk, "mlflow": mlflow}
+    baseline_port = free_port()
+    if args.baseline_code is not None:
+        # The same service from another checkout (e.g. main) on the same workspace copy.
+        baseline_env = {**env, "PYTHONPATH": str(args.baseline_code.resolve())}
+        servers["crisk_baseline"] = _start(
+            serve_command("127.0.0.1", baseline_port),
+            baseline_env,
+            logs / f"crisk_baseline_w{workers}.log",
+        )
     results: dict[str, Any] = {}
     try:
         _wait(f"http://127.0.0.1:{crisk_port}/readyz", crisk)
         _wait(f"http://127.0.0.1:{mlflow_port}/ping", mlflow)
+        if "crisk_baseline" in servers:
+            _wait(f"http://127.0.0.1:{baseline_port}/readyz", servers["crisk_baseline"])
         score_url = f"http://127.0.0.1:{crisk_port}/score"
         invoke_url = f"http://127.0.0.1:{mlflow_port}/invocations"
         auth = {"Authorization": f"Bearer {KEYS['scorer']}"}
+        targets = [("crisk", score_url, auth), ("mlflow", invoke_url, {})]
+        if "crisk_baseline" in servers:
+            targets.insert(1, ("crisk_baseline", f"http://127.0.0.1:{baseline_port}/score", auth))
         for batch in (1, 100):
             crisk_bodies = [
                 json.dumps({"declarations": records[i : i + batch], "explain": batch == 1}).encode()
@@ -227,17 +242,18 @@ def _run_workers(
                 _mlflow_body(features.iloc[i : i + batch], spec)
                 for i in range(0, len(records) - batch + 1, batch)
             ]
-            _load(score_url, crisk_bodies[:20], auth, 1, 2.0)  # warm the feature cache
-            _load(invoke_url, mlflow_bodies[:20], {}, 1, 2.0)
-            cases = {"crisk": _Case(), "mlflow": _Case()}
+            bodies_of = {"crisk": crisk_bodies, "crisk_baseline": crisk_bodies}
+            bodies_of["mlflow"] = mlflow_bodies
+            for name, url, headers in targets:  # warm the feature caches
+                _load(url, bodies_of[name][:20], headers, 1, 2.0)
+            cases = {name: _Case() for name, _, _ in targets}
             for _ in range(args.rounds):
-                for name, process, url, bodies, headers in (
-                    ("crisk", crisk, score_url, crisk_bodies, auth),
-                    ("mlflow", mlflow, invoke_url, mlflow_bodies, {}),
-                ):
+                for name, url, headers in targets:
                     cases[name].add(
-                        process,
-                        lambda s, u=url, b=bodies, h=headers: _load(u, b, h, args.clients, s),
+                        servers[name],
+                        lambda s, u=url, b=bodies_of[name], h=headers: _load(
+                            u, b, h, args.clients, s
+                        ),
                         args.seconds / args.rounds,
                     )
             for name, case in cases.items():
@@ -247,8 +263,8 @@ def _run_workers(
         case.add(crisk, lambda s: _load(score_url, big, auth, 2, s), args.seconds)
         results["crisk_batch1000"] = case.row(1000)
     finally:
-        _stop(crisk)
-        _stop(mlflow)
+        for process in servers.values():
+            _stop(process)
     return results
 
 
@@ -299,6 +315,15 @@ def _report(workers: int, args: argparse.Namespace, results: dict[str, Any]) -> 
         f"  server CPU per item mlflow / crisk at batch 100: "
         f"{mlflow['server_cpu_us_per_item'] / crisk['server_cpu_us_per_item']:.2f}x"
     )
+    if "crisk_baseline_batch100" in results:
+        before = results["crisk_baseline_batch100"]
+        p99_before = results["crisk_batch1"]["p99_ms"] / results["crisk_baseline_batch1"]["p99_ms"]
+        print(
+            f"  throughput crisk / baseline checkout at batch 100: "
+            f"{crisk['items_per_s'] / before['items_per_s']:.2f}x; baseline / mlflow: "
+            f"{before['items_per_s'] / mlflow['items_per_s']:.2f}x; p99 at batch 1 crisk / "
+            f"baseline: {p99_before:.2f}x"
+        )
     p99_ratio = results["crisk_batch1"]["p99_ms"] / results["mlflow_batch1"]["p99_ms"]
     print(f"  p99 crisk (with reasons) / mlflow at batch 1: {p99_ratio:.2f}x (target <= 1.5)")
     share = results["crisk_batch1000"]["items_per_s"] / floor
@@ -312,6 +337,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=4, help="Alternating slices per case.")
     parser.add_argument("--clients", type=int, default=4)
     parser.add_argument("--model", default="crisk_declaration_financial")
+    parser.add_argument(
+        "--baseline-code",
+        type=Path,
+        help="Another checkout (e.g. /work/main) whose service runs beside this one's.",
+    )
     parser.add_argument(
         "--workers", type=int, nargs="+", default=[1, 2], help="Worker processes of each server."
     )
