@@ -42,10 +42,16 @@ class _Pending:
     future: asyncio.Future[list[int]]
 
     def resolve(self, numbers: list[int]) -> None:
-        self.loop.call_soon_threadsafe(_settle, self.future, numbers, None)
+        self._wake(numbers, None)
 
     def fail(self, error: BaseException) -> None:
-        self.loop.call_soon_threadsafe(_settle, self.future, None, error)
+        self._wake(None, error)
+
+    def _wake(self, numbers: list[int] | None, error: BaseException | None) -> None:
+        try:
+            self.loop.call_soon_threadsafe(_settle, self.future, numbers, error)
+        except RuntimeError:  # the event loop is closed (shutdown): nobody waits any more
+            logger.debug("audit entries written after their request's event loop closed")
 
 
 def _settle(
