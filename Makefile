@@ -5,6 +5,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 UV_VERSION := 0.13.9
 PACKAGES := data_contracts features training serving world pipelines
+# Test processes of `make test` (pytest-xdist; a module's tests stay in one process, so its
+# module-scoped servers and clusters start once). TEST_WORKERS=0 runs everything in one.
+TEST_WORKERS ?= 2
 
 export CRISK_HOME ?= $(CURDIR)/.crisk
 # Nothing leaves the machine.
@@ -58,7 +61,7 @@ model: venv
 
 ## test: lint, type-check and the whole test suite
 test: lint typecheck
-	$(BIN)/pytest -q --durations=25
+	$(BIN)/pytest -q --durations=25 -n $(TEST_WORKERS) --dist loadfile
 
 ## lock: re-resolve requirements.in into requirements.lock (needs the package index)
 lock: venv

@@ -152,22 +152,26 @@ def handled(function: F) -> F:
                 )
             console.print("nothing was written to the workspace")
             raise typer.Exit(2) from None
+        # soft_wrap: a long path is one word, which the console would otherwise cut with an
+        # ellipsis; escape: a path or value with [brackets] is not console markup.
         except UnusableInput as error:
-            console.print(f"[red]unusable input:[/red] {error}")
+            console.print(f"[red]unusable input:[/red] {escape(str(error))}", soft_wrap=True)
             raise typer.Exit(2) from None
         except ValidationError as error:
-            console.print(f"[red]invalid settings:[/red] {error}")
+            console.print(f"[red]invalid settings:[/red] {escape(str(error))}", soft_wrap=True)
             raise typer.Exit(2) from None
         except (FileNotFoundError, LookupError, ValueError) as error:
             if _DEBUG["on"]:
                 raise
-            console.print(f"[red]error:[/red] {error}")
+            console.print(f"[red]error:[/red] {escape(str(error))}", soft_wrap=True)
             raise typer.Exit(2) from None
         except Exception as error:
             if _DEBUG["on"]:
                 raise
             console.print(
-                f"[red]failed:[/red] {type(error).__name__}: {error} (run with --debug for details)"
+                f"[red]failed:[/red] {type(error).__name__}: {escape(str(error))} "
+                "(run with --debug for details)",
+                soft_wrap=True,
             )
             raise typer.Exit(3) from None
 
