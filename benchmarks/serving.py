@@ -8,11 +8,15 @@ Both servers run on this machine over loopback and get the same load from the sa
 - mlflow: ``POST /invocations`` of the financial champion's pyfunc with the model features
   supplied by the client (computed beforehand, as a risk engine would have to), scores only.
 
-Reported: throughput (items/s) at batch 1 and 100 under concurrent clients, p50/p99 latency at
-batch 1 (crisk asked for reasons on every item), and crisk's throughput at batch 1000 against
-the in-process floor (``Booster.predict`` of the same model on the same encoded batch).
+Reported, for each number of worker processes (the same for both servers): throughput (items/s)
+at batch 1 and 100 under concurrent clients, p50/p99 latency (crisk asked for reasons on every
+item at batch 1), the servers' CPU time per item (their whole process trees: a measure of the
+work that a loaded machine does not distort as much as throughput), and crisk's throughput at
+batch 1000 against the in-process floor (``Booster.predict`` of the same model on the same
+encoded batch). On a shared machine the two servers get their load in alternating slices, so
+both see the same neighbours; the same-run ratios are what count.
 
-    .venv/bin/python benchmarks/serving.py --home .crisk
+    .venv/bin/python benchmarks/serving.py --home .crisk --workers 1 2
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -37,13 +42,14 @@ sys.path = [str(_HERE.parent)] + [p for p in sys.path if Path(p or ".").resolve(
 import httpx  # noqa: E402
 import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
+import psutil  # noqa: E402
 
 from benchmarks.local_server import free_port, server_environment  # noqa: E402
 
 KEYS = {"scorer": "bench-scorer"}
 
 
-def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 180) -> None:
+def _wait(url: str, process: subprocess.Popen[bytes], seconds: float = 600) -> None:
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         if process.poll() is not None:
@@ -135,79 +141,135 @@ def _mlflow_body(features: pd.DataFrame, spec: dict[str, Any]) -> bytes:
     return json.dumps(payload).encode()
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--home", type=Path, required=True, help="A workspace with champions.")
-    parser.add_argument("--seconds", type=float, default=20.0, help="Load duration per case.")
-    parser.add_argument("--clients", type=int, default=4)
-    parser.add_argument("--model", default="crisk_declaration_financial")
-    parser.add_argument("--workers", type=int, default=1, help="Worker processes of each server.")
-    args = parser.parse_args()
-    home = args.home.resolve()
-    env = server_environment(home, KEYS)
-    env["CRISK_SERVE_WORKERS"] = str(args.workers)
-    logs = home / "runs" / "benchmark_serving"
-    logs.mkdir(parents=True, exist_ok=True)
+def _cpu_seconds(process: subprocess.Popen[bytes]) -> float:
+    """User + system CPU time of a server's process tree (arbiter or CLI, and its workers)."""
+    total = 0.0
+    root = psutil.Process(process.pid)
+    for member in [root, *root.children(recursive=True)]:
+        try:
+            times = member.cpu_times()
+        except psutil.Error:
+            continue
+        total += times.user + times.system + times.children_user + times.children_system
+    return total
 
-    records, features = _inputs(home, 2000)
-    import bentoml
 
-    os.environ["BENTOML_HOME"] = env["BENTOML_HOME"]
-    from serving.bundle import load_bundle
-    from serving.config import ServingSettings
+class _Case:
+    """Requests, latencies and server CPU time of one server at one batch size."""
 
-    bundle = load_bundle(ServingSettings(home=home))
-    model = next(m for m in bundle.models if m.name == args.model)
+    def __init__(self) -> None:
+        self.requests = 0
+        self.seconds = 0.0
+        self.cpu = 0.0
+        self.latencies: list[float] = []
 
-    crisk_port, mlflow_port = free_port(), free_port()
+    def add(
+        self,
+        process: subprocess.Popen[bytes],
+        run: Callable[[float], tuple[int, list[float]]],
+        seconds: float,
+    ) -> None:
+        """``run(seconds)`` sends the load and returns (requests, latencies)."""
+        cpu = _cpu_seconds(process)
+        started = time.monotonic()
+        count, latencies = run(seconds)
+        self.seconds += time.monotonic() - started
+        self.cpu += _cpu_seconds(process) - cpu
+        self.requests += count
+        self.latencies.extend(latencies)
+
+    def row(self, batch: int) -> dict[str, float]:
+        items = self.requests * batch
+        return {
+            "items_per_s": items / self.seconds,
+            "p50_ms": float(np.percentile(self.latencies, 50) * 1000),
+            "p99_ms": float(np.percentile(self.latencies, 99) * 1000),
+            "server_cpu_us_per_item": self.cpu / items * 1e6,
+        }
+
+
+def _run_workers(
+    args: argparse.Namespace,
+    home: Path,
+    workers: int,
+    records: list[dict[str, Any]],
+    features: pd.DataFrame,
+    spec: dict[str, Any],
+) -> dict[str, Any]:
+    """Both servers with ``workers`` processes each; batch 1 and 100 in alternating slices."""
     from serving.launch import serve_command
 
-    crisk = _start(serve_command("127.0.0.1", crisk_port), env, logs / "crisk.log")
+    env = server_environment(home, KEYS)
+    env["CRISK_SERVE_WORKERS"] = str(workers)
+    logs = home / "runs" / "benchmark_serving"
+    logs.mkdir(parents=True, exist_ok=True)
+    crisk_port, mlflow_port = free_port(), free_port()
+    crisk = _start(serve_command("127.0.0.1", crisk_port), env, logs / f"crisk_w{workers}.log")
     mlflow = _start(
         [str(Path(sys.executable).parent / "mlflow"), "models", "serve", "-m",
          f"models:/{args.model}@champion", "--env-manager", "local", "-h", "127.0.0.1",
-         "-p", str(mlflow_port), "--workers", str(args.workers)],
-        env, logs / "mlflow.log",
+         "-p", str(mlflow_port), "--workers", str(workers)],
+        env, logs / f"mlflow_w{workers}.log",
     )  # fmt: skip
+    servers = {"crisk": crisk, "mlflow": mlflow}
+    baseline_port = free_port()
+    if args.baseline_code is not None:
+        # The same service from another checkout (e.g. main) on the same workspace copy.
+        baseline_env = {**env, "PYTHONPATH": str(args.baseline_code.resolve())}
+        servers["crisk_baseline"] = _start(
+            serve_command("127.0.0.1", baseline_port),
+            baseline_env,
+            logs / f"crisk_baseline_w{workers}.log",
+        )
     results: dict[str, Any] = {}
     try:
         _wait(f"http://127.0.0.1:{crisk_port}/readyz", crisk)
         _wait(f"http://127.0.0.1:{mlflow_port}/ping", mlflow)
+        if "crisk_baseline" in servers:
+            _wait(f"http://127.0.0.1:{baseline_port}/readyz", servers["crisk_baseline"])
         score_url = f"http://127.0.0.1:{crisk_port}/score"
         invoke_url = f"http://127.0.0.1:{mlflow_port}/invocations"
         auth = {"Authorization": f"Bearer {KEYS['scorer']}"}
+        targets = [("crisk", score_url, auth), ("mlflow", invoke_url, {})]
+        if "crisk_baseline" in servers:
+            targets.insert(1, ("crisk_baseline", f"http://127.0.0.1:{baseline_port}/score", auth))
         for batch in (1, 100):
             crisk_bodies = [
                 json.dumps({"declarations": records[i : i + batch], "explain": batch == 1}).encode()
                 for i in range(0, len(records) - batch + 1, batch)
             ]
             mlflow_bodies = [
-                _mlflow_body(features.iloc[i : i + batch], model.spec)
+                _mlflow_body(features.iloc[i : i + batch], spec)
                 for i in range(0, len(records) - batch + 1, batch)
             ]
-            _load(score_url, crisk_bodies[:20], auth, 1, 2.0)  # warm the feature cache
-            _load(invoke_url, mlflow_bodies[:20], {}, 1, 2.0)
-            for name, url, bodies, headers in (
-                ("crisk", score_url, crisk_bodies, auth),
-                ("mlflow", invoke_url, mlflow_bodies, {}),
-            ):
-                count, latencies = _load(url, bodies, headers, args.clients, args.seconds)
-                results[f"{name}_batch{batch}"] = {
-                    "items_per_s": count * batch / args.seconds,
-                    "p50_ms": float(np.percentile(latencies, 50) * 1000),
-                    "p99_ms": float(np.percentile(latencies, 99) * 1000),
-                }
+            bodies_of = {"crisk": crisk_bodies, "crisk_baseline": crisk_bodies}
+            bodies_of["mlflow"] = mlflow_bodies
+            for name, url, headers in targets:  # warm the feature caches
+                _load(url, bodies_of[name][:20], headers, 1, 2.0)
+            cases = {name: _Case() for name, _, _ in targets}
+            for _ in range(args.rounds):
+                for name, url, headers in targets:
+                    cases[name].add(
+                        servers[name],
+                        lambda s, u=url, b=bodies_of[name], h=headers: _load(
+                            u, b, h, args.clients, s
+                        ),
+                        args.seconds / args.rounds,
+                    )
+            for name, case in cases.items():
+                results[f"{name}_batch{batch}"] = case.row(batch)
         big = [json.dumps({"declarations": records[i : i + 1000]}).encode() for i in (0, 1000)]
-        count, latencies = _load(score_url, big, auth, 2, args.seconds)
-        results["crisk_batch1000"] = {
-            "items_per_s": count * 1000 / args.seconds,
-            "p50_ms": float(np.percentile(latencies, 50) * 1000),
-            "p99_ms": float(np.percentile(latencies, 99) * 1000),
-        }
+        case = _Case()
+        case.add(crisk, lambda s: _load(score_url, big, auth, 2, s), args.seconds)
+        results["crisk_batch1000"] = case.row(1000)
     finally:
-        _stop(crisk)
-        _stop(mlflow)
+        for process in servers.values():
+            _stop(process)
+    return results
 
+
+def _floors(model: Any, bundle: Any, features: pd.DataFrame) -> dict[str, dict[str, float]]:
+    """In-process ``Booster.predict`` of the batch of 1000: one model, and every model of it."""
     matrix = model.encoder(features.iloc[:1000])
     model.booster.predict(matrix)
     started = time.perf_counter()
@@ -215,7 +277,6 @@ def main() -> None:
     for _ in range(repeats):
         model.booster.predict(matrix)
     floor = repeats * 1000 / (time.perf_counter() - started)
-    results["floor_booster_predict_batch1000"] = {"items_per_s": floor}
     # The service runs every declaration model on the batch (areas + revenue), so the same
     # in-process work for all of them is the fairer floor; both are printed.
     served = [m for m in bundle.models if m.subject == model.subject]
@@ -225,31 +286,90 @@ def main() -> None:
         for booster, encoded in matrices:
             booster.predict(encoded)
     floor_all = repeats * 1000 / (time.perf_counter() - started)
-    results[f"floor_all_{len(served)}_models_batch1000"] = {"items_per_s": floor_all}
-    _ = bentoml
+    return {
+        "floor_booster_predict_batch1000": {"items_per_s": floor},
+        f"floor_all_{len(served)}_models_batch1000": {"items_per_s": floor_all},
+    }
 
+
+def _report(workers: int, args: argparse.Namespace, results: dict[str, Any]) -> None:
     print(
-        f"serving benchmark ({args.workers} worker(s) per server, {args.clients} concurrent "
-        f"clients, {args.seconds:.0f} s per case)"
+        f"serving benchmark ({workers} worker(s) per server, {args.clients} concurrent "
+        f"clients, {args.seconds:.0f} s per case in {args.rounds} alternating slices)"
     )
     for name, row in results.items():
         extra = (
-            f", p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms" if "p50_ms" in row else ""
+            f", p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, "
+            f"server CPU {row['server_cpu_us_per_item']:.0f} us/item"
+            if "p50_ms" in row
+            else ""
         )
         print(f"  {name:>32}: {row['items_per_s']:10.0f} items/s{extra}")
-    throughput_ratio = (
-        results["crisk_batch100"]["items_per_s"] / results["mlflow_batch100"]["items_per_s"]
-    )
-    p99_ratio = results["crisk_batch1"]["p99_ms"] / results["mlflow_batch1"]["p99_ms"]
-    floor_share = results["crisk_batch1000"]["items_per_s"] / floor
-    print(f"  throughput crisk / mlflow at batch 100: {throughput_ratio:.2f}x (target >= 1)")
-    print(f"  p99 crisk (with reasons) / mlflow at batch 1: {p99_ratio:.2f}x (target <= 1.5)")
-    print(f"  crisk at batch 1000 / in-process floor: {floor_share:.1%} (target >= 25%)")
+    crisk, mlflow = results["crisk_batch100"], results["mlflow_batch100"]
+    floor = results["floor_booster_predict_batch1000"]["items_per_s"]
     print(
-        f"  crisk at batch 1000 / in-process floor of all {len(served)} models: "
-        f"{results['crisk_batch1000']['items_per_s'] / floor_all:.1%}"
+        f"  throughput crisk / mlflow at batch 100: "
+        f"{crisk['items_per_s'] / mlflow['items_per_s']:.2f}x (target >= 2)"
     )
-    (logs / "results.json").write_text(json.dumps(results, indent=1))
+    print(
+        f"  server CPU per item mlflow / crisk at batch 100: "
+        f"{mlflow['server_cpu_us_per_item'] / crisk['server_cpu_us_per_item']:.2f}x"
+    )
+    if "crisk_baseline_batch100" in results:
+        before = results["crisk_baseline_batch100"]
+        p99_before = results["crisk_batch1"]["p99_ms"] / results["crisk_baseline_batch1"]["p99_ms"]
+        print(
+            f"  throughput crisk / baseline checkout at batch 100: "
+            f"{crisk['items_per_s'] / before['items_per_s']:.2f}x; baseline / mlflow: "
+            f"{before['items_per_s'] / mlflow['items_per_s']:.2f}x; p99 at batch 1 crisk / "
+            f"baseline: {p99_before:.2f}x"
+        )
+    p99_ratio = results["crisk_batch1"]["p99_ms"] / results["mlflow_batch1"]["p99_ms"]
+    print(f"  p99 crisk (with reasons) / mlflow at batch 1: {p99_ratio:.2f}x (target <= 1.5)")
+    share = results["crisk_batch1000"]["items_per_s"] / floor
+    print(f"  crisk at batch 1000 / in-process floor: {share:.1%} (target >= 25%)")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__)
+    parser.add_argument("--home", type=Path, required=True, help="A workspace with champions.")
+    parser.add_argument("--seconds", type=float, default=20.0, help="Load duration per case.")
+    parser.add_argument("--rounds", type=int, default=4, help="Alternating slices per case.")
+    parser.add_argument("--clients", type=int, default=4)
+    parser.add_argument("--model", default="crisk_declaration_financial")
+    parser.add_argument(
+        "--baseline-code",
+        type=Path,
+        help="Another checkout (e.g. /work/main) whose service runs beside this one's.",
+    )
+    parser.add_argument(
+        "--workers", type=int, nargs="+", default=[1, 2], help="Worker processes of each server."
+    )
+    args = parser.parse_args()
+    home = args.home.resolve()
+    records, features = _inputs(home, 2000)
+    os.environ["BENTOML_HOME"] = str(home / "bentoml")
+    from serving.bundle import load_bundle
+    from serving.config import ServingSettings
+
+    bundle = load_bundle(ServingSettings(home=home))
+    model = next(m for m in bundle.models if m.name == args.model)
+    load_before = os.getloadavg()
+    everything: dict[str, Any] = {}
+    for workers in args.workers:
+        results = _run_workers(args, home, workers, records, features, model.spec)
+        results.update(_floors(model, bundle, features))
+        _report(workers, args, results)
+        everything[f"workers_{workers}"] = results
+    load_after = os.getloadavg()
+    print(
+        f"  load average (1, 5, 15 min) before: {', '.join(f'{v:.1f}' for v in load_before)}; "
+        f"after: {', '.join(f'{v:.1f}' for v in load_after)} ({os.cpu_count()} cores)"
+    )
+    everything["load_average"] = {"before": load_before, "after": load_after}
+    out = home / "runs" / "benchmark_serving"
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "results.json").write_text(json.dumps(everything, indent=1))
 
 
 if __name__ == "__main__":

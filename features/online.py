@@ -37,7 +37,8 @@ class OnlineFeatureReader:
         self.service_name = service_name
         self.store = feature_store(settings)
         self.layout: ServiceLayout = service_layout(self.store, service_name)
-        self._cache: dict[tuple[str, str], tuple[float, tuple[float, ...]]] = {}
+        # view name -> entity key -> (fetched at, the view's feature values)
+        self._cache: dict[str, dict[str, tuple[float, tuple[float, ...]]]] = {}
         self._lock = threading.Lock()
         self._online_path = (
             Path(self.store.config.online_store.path) if settings.online_store == "sqlite" else None
@@ -88,19 +89,21 @@ class OnlineFeatureReader:
             ttl = self.settings.online_cache_seconds
             frame: dict[str, Any] = dict(entities)
             for index, view in enumerate(self.layout.views):
-                join_key = view.join_keys[0]
-                keys = [str(k) for k in entities[join_key]]
-                missing = []
-                for key in dict.fromkeys(keys):
-                    cached = self._cache.get((view.name, key))
-                    if cached is None or now - cached[0] > ttl:
-                        missing.append(key)
+                # One cache per view, keyed by the entity key alone: a batch's look-ups are
+                # plain dictionary reads, the store is asked once per view for what is missing.
+                cache = self._cache.setdefault(view.name, {})
+                keys = [k if type(k) is str else str(k) for k in entities[view.join_keys[0]]]
+                missing = [
+                    key
+                    for key in dict.fromkeys(keys)
+                    if (cached := cache.get(key)) is None or now - cached[0] > ttl
+                ]
                 self.misses += len(missing)
                 self.hits += len(keys) - len(missing)
                 if missing:
                     for key, values in self._fetch(index, missing).items():
-                        self._cache[(view.name, key)] = (now, values)
-                rows = np.array([self._cache[(view.name, k)][1] for k in keys], dtype=float)
+                        cache[key] = (now, values)
+                rows = np.array([cache[k][1] for k in keys], dtype=float)
                 rows = rows.reshape(len(keys), len(view.features))
                 for j, name in enumerate(view.features):
                     frame[name] = rows[:, j]

@@ -268,39 +268,56 @@ class AuditLog:
         ``items`` need ``scoring_id``, ``subject_type``, ``subject_id`` and ``event_time``;
         ``header`` holds what they share (time, bundle, thresholds, column names).
         """
-        record_json = canonical_json({**header, "items": list(items)})
+        return self.append_many([(header, items)])[0]
+
+    def append_many(
+        self, entries: Sequence[tuple[Mapping[str, Any], Sequence[Mapping[str, Any]]]]
+    ) -> list[int]:
+        """Append several entries (``(header, items)`` as for :meth:`append`, e.g. those of
+        concurrent requests) in order, in one transaction: one commit and one sync for all.
+        Returns their sequence numbers; nothing is written if any of them fails."""
+        # Serialised before the write lock is taken: the lock is held for the inserts only.
+        records = [
+            (header, canonical_json({**header, "items": list(items)}), items)
+            for header, items in entries
+        ]
         connection = self._connect()
         connection.execute("BEGIN IMMEDIATE")
         try:
             last = connection.execute("SELECT hash FROM audit ORDER BY seq DESC LIMIT 1").fetchone()
             prev = last[0] if last else GENESIS
-            cursor = connection.execute(
-                "INSERT INTO audit (created_at, record, prev_hash, hash) VALUES (?,?,?,?)",
-                (header["created_at"], record_json, prev, _chain(prev, record_json)),
-            )
-            seq = int(cursor.lastrowid or 0)
-            if self.signer is not None and (seq == 1 or seq % self._checkpoint_every == 0):
-                self._sign(connection, seq, _chain(prev, record_json))
-            connection.executemany(
-                "INSERT INTO audit_items (scoring_id, seq, position, subject_type, subject_id,"
-                " event_time) VALUES (?,?,?,?,?,?)",
-                [
-                    (
-                        i["scoring_id"],
-                        seq,
-                        k,
-                        i["subject_type"],
-                        i["subject_id"],
-                        i.get("event_time"),
-                    )
-                    for k, i in enumerate(items)
-                ],
-            )
+            numbers = []
+            for header, record_json, items in records:
+                digest = _chain(prev, record_json)
+                cursor = connection.execute(
+                    "INSERT INTO audit (created_at, record, prev_hash, hash) VALUES (?,?,?,?)",
+                    (header["created_at"], record_json, prev, digest),
+                )
+                seq = int(cursor.lastrowid or 0)
+                if self.signer is not None and (seq == 1 or seq % self._checkpoint_every == 0):
+                    self._sign(connection, seq, digest)
+                connection.executemany(
+                    "INSERT INTO audit_items (scoring_id, seq, position, subject_type,"
+                    " subject_id, event_time) VALUES (?,?,?,?,?,?)",
+                    [
+                        (
+                            i["scoring_id"],
+                            seq,
+                            k,
+                            i["subject_type"],
+                            i["subject_id"],
+                            i.get("event_time"),
+                        )
+                        for k, i in enumerate(items)
+                    ],
+                )
+                numbers.append(seq)
+                prev = digest
             connection.execute("COMMIT")
         except BaseException:
             connection.execute("ROLLBACK")
             raise
-        return seq
+        return numbers
 
     def _sign(self, connection: sqlite3.Connection, seq: int, digest: str) -> None:
         assert self.signer is not None

@@ -69,13 +69,15 @@ class LoadedModel:
     def ref(self) -> str:
         return f"{self.name}/{self.version}"
 
-    def margin(self, matrix: np.ndarray) -> np.ndarray:
-        return np.asarray(self.booster.predict(matrix, raw_score=True))
+    def margin(self, matrix: np.ndarray, threads: int | None = None) -> np.ndarray:
+        """Raw scores; ``threads``: LightGBM's threads for this call (None: as trained)."""
+        options: dict[str, Any] = {} if threads is None else {"num_threads": threads}
+        return np.asarray(self.booster.predict(matrix, raw_score=True, **options))
 
-    def probability(self, matrix: np.ndarray) -> np.ndarray:
+    def probability(self, matrix: np.ndarray, threads: int | None = None) -> np.ndarray:
         if self.task == "revenue":
-            return expected_revenue(self.margin(matrix), matrix, self.spec)
-        return calibrate(self.margin(matrix), self.spec["calibration"])
+            return expected_revenue(self.margin(matrix, threads), matrix, self.spec)
+        return calibrate(self.margin(matrix, threads), self.spec["calibration"])
 
 
 @dataclass

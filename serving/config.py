@@ -78,6 +78,13 @@ class ServingSettings(BaseSettings):
         20, ge=1, le=1000, description="Reasons listed in a 422 body; the rest are counted."
     )
     top_reasons: int = Field(5, ge=1, le=20)
+    predict_threads: int = Field(
+        1,
+        ge=1,
+        description="LightGBM threads per scoring call. A request's batch is small: OpenMP "
+        "threads cost more than they save there (and compete with the other workers and the "
+        "event loop for the cores); parallelism comes from workers.",
+    )
     reload_check_seconds: float = Field(
         5.0,
         ge=0,

@@ -174,11 +174,12 @@ class Scorer:
                 matrices[model.encoder.key] = model.encoder(frame)
             return matrices[model.encoder.key]
 
-        scores = {m.area: m.probability(matrix_for(m)) for m in classifiers}
+        threads = self.settings.predict_threads
+        scores = {m.area: m.probability(matrix_for(m), threads) for m in classifiers}
         overall = overall_probability(list(scores.values()))
         revenue_model = self.bundle.revenue(subject)
         revenue = (
-            revenue_model.probability(matrix_for(revenue_model))
+            revenue_model.probability(matrix_for(revenue_model), threads)
             if revenue_model is not None
             else np.zeros(n)
         )
@@ -201,7 +202,9 @@ class Scorer:
         for area in np.unique(primary[need_reasons]) if len(need_reasons) else []:
             rows = need_reasons[primary[need_reasons] == area]
             model = by_model[str(area)]
-            contributions = model.booster.predict(matrix_for(model)[rows], pred_contrib=True)
+            contributions = model.booster.predict(
+                matrix_for(model)[rows], pred_contrib=True, num_threads=threads
+            )
             groups = frame.get(GROUP_FEATURE)
             for j, row in enumerate(rows):
                 row_values = [_clean(frame[name][row]) for name in model.spec["features"]]
