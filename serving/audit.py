@@ -53,6 +53,7 @@ __all__ = [
     "canonical_json",
     "load_public_key",
     "new_scoring_ids",
+    "oldest_first_up_to",
     "verify_chain",
     "verify_signed",
 ]
@@ -186,6 +187,20 @@ class AuditVerification:
     last_seq: int = 0
     last_hash: str = GENESIS
     chains: int = 1  # hash chains checked (one per replica on a shared store)
+
+
+def oldest_first_up_to(rows: Iterable[tuple[str]], limit: int) -> list[dict[str, Any]]:
+    """Entries from ``rows`` of JSON records given newest first, until they hold ``limit``
+    scored items; returned oldest first (the order entries_since promises)."""
+    entries: list[dict[str, Any]] = []
+    items = 0
+    for (record_json,) in rows:
+        record = orjson.loads(record_json)
+        entries.append(record)
+        items += len(record["items"])
+        if items >= limit:
+            break
+    return entries[::-1]
 
 
 class AuditLog:
@@ -432,15 +447,7 @@ class AuditLog:
         rows = connection.execute(
             "SELECT record FROM audit WHERE created_at >= ? ORDER BY seq DESC", (created_at,)
         )
-        entries: list[dict[str, Any]] = []
-        items = 0
-        for (record_json,) in rows:
-            record = orjson.loads(record_json)
-            entries.append(record)
-            items += len(record["items"])
-            if items >= limit:
-                break
-        return entries[::-1]
+        return oldest_first_up_to(rows, limit)
 
     def verify(
         self, public_key: Any = None, expected_head: Mapping[str, Any] | None = None

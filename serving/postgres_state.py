@@ -37,6 +37,7 @@ from serving.audit import (
     AuditSigner,
     AuditVerification,
     canonical_json,
+    oldest_first_up_to,
     verify_chain,
     verify_signed,
 )
@@ -378,15 +379,7 @@ class PostgresAuditLog:
             " ORDER BY created_at DESC, chain, seq DESC",
             (created_at,),
         )
-        entries: list[dict[str, Any]] = []
-        items = 0
-        for (record_json,) in cursor:
-            record = orjson.loads(record_json)
-            entries.append(record)
-            items += len(record["items"])
-            if items >= limit:
-                break
-        return entries[::-1]
+        return oldest_first_up_to(cursor, limit)
 
     def items(self) -> Iterator[dict[str, Any]]:
         """Every scored item of every replica (its response fields and the entry's time)."""

@@ -7,8 +7,6 @@ not installed; `.ci/run` installs it).
 from __future__ import annotations
 
 import shutil
-import subprocess
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -22,7 +20,7 @@ from features.retrieval import entity_frame
 from features.services import SERVICE_FOR_SUBJECT
 from features.store import apply_definitions, materialize, repo_config_dict
 from features.tables import cutoff_of
-from tests.conftest import free_port
+from tests.services import running_redis
 
 pytestmark = pytest.mark.integration
 
@@ -36,27 +34,8 @@ def test_redis_profile_configures_feasts_redis_store() -> None:
 
 @pytest.fixture
 def redis_url() -> Iterator[str]:
-    binary = shutil.which("redis-server")
-    if binary is None:
-        pytest.skip("redis-server is not installed")
-    port = free_port()
-    process = subprocess.Popen(
-        [binary, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-    )
-    import redis
-
-    client = redis.Redis(host="127.0.0.1", port=port)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.exceptions.ConnectionError:
-            time.sleep(0.05)
-    yield f"127.0.0.1:{port}"
-    process.terminate()
-    process.wait(timeout=10)
+    with running_redis() as url:
+        yield url
 
 
 def test_redis_serves_the_same_features_as_sqlite(
