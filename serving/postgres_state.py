@@ -215,16 +215,21 @@ class PostgresAuditLog:
             "SELECT pg_advisory_xact_lock(%s, hashtext(%s))", (_LOCK_NAMESPACE_CHAIN, self.chain)
         )
 
+    def _chain_head(self, connection: Any) -> tuple[Any, ...] | None:
+        """(seq, hash) of this replica's newest entry, or None for an empty chain."""
+        head: tuple[Any, ...] | None = connection.execute(
+            f"SELECT seq, hash FROM {SCHEMA}.audit WHERE chain = %s ORDER BY seq DESC LIMIT 1",
+            (self.chain,),
+        ).fetchone()
+        return head
+
     def append(self, header: Mapping[str, Any], items: Sequence[Mapping[str, Any]]) -> int:
         """Append one request's entry to this replica's chain; returns its sequence number."""
         record_json = canonical_json({**header, "items": list(items)})
         connection = self._connections.get()
         with connection.transaction():
             self._lock_chain(connection)
-            last = connection.execute(
-                f"SELECT seq, hash FROM {SCHEMA}.audit WHERE chain = %s ORDER BY seq DESC LIMIT 1",
-                (self.chain,),
-            ).fetchone()
+            last = self._chain_head(connection)
             seq, prev = (int(last[0]) + 1, str(last[1])) if last else (1, GENESIS)
             digest = _chain_hash(prev, record_json)
             connection.execute(
@@ -272,10 +277,7 @@ class PostgresAuditLog:
         connection = self._connections.get()
         with connection.transaction():
             self._lock_chain(connection)
-            last = connection.execute(
-                f"SELECT seq, hash FROM {SCHEMA}.audit WHERE chain = %s ORDER BY seq DESC LIMIT 1",
-                (self.chain,),
-            ).fetchone()
+            last = self._chain_head(connection)
             if last is not None:
                 self._sign(connection, int(last[0]), str(last[1]))
         return None if last is None else int(last[0])
