@@ -29,6 +29,47 @@ logger = logging.getLogger(__name__)
 _CHANGE_CHECK_SECONDS = 2.0
 
 
+def _texts(values: Any) -> list[str]:
+    """Entity keys as text (a numpy array is read as Python values in one call)."""
+    listed = values.tolist() if isinstance(values, np.ndarray) else list(values)
+    if set(map(type, listed)) <= {str}:
+        return listed
+    return [k if type(k) is str else str(k) for k in listed]
+
+
+class _KeyTable:
+    """Cached values of the views that share one join key: one row per entity key seen, with
+    the time each view's row was fetched (never: -inf)."""
+
+    def __init__(self) -> None:
+        self.index: dict[str, int] = {}
+        self._views: dict[str, tuple[np.ndarray, np.ndarray]] = {}
+
+    def rows(self, keys: list[str]) -> np.ndarray:
+        """Row numbers of ``keys`` (new keys get rows, not yet fetched)."""
+        index = self.index
+        found = list(map(index.get, keys))
+        if None in found:
+            for key in keys:
+                index.setdefault(key, len(index))
+            found = list(map(index.get, keys))
+        return np.array(found, dtype=np.int64)
+
+    def view(self, name: str, width: int) -> tuple[np.ndarray, np.ndarray]:
+        """The values and fetch times of view ``name``, with a row for every known key."""
+        values, fetched = self._views.get(name, (np.empty((0, width)), np.empty(0)))
+        if len(fetched) < len(self.index):
+            # Grown by half again each time: a batch of new keys costs one copy, not one each.
+            size = max(len(self.index), len(fetched) * 3 // 2, 1024)
+            grown = np.full((size, width), np.nan)
+            grown[: len(values)] = values
+            times = np.full(size, -np.inf)
+            times[: len(fetched)] = fetched
+            values, fetched = grown, times
+            self._views[name] = (values, fetched)
+        return values, fetched
+
+
 class OnlineFeatureReader:
     """Features of one FeatureService for batches of entity rows."""
 
@@ -37,8 +78,8 @@ class OnlineFeatureReader:
         self.service_name = service_name
         self.store = feature_store(settings)
         self.layout: ServiceLayout = service_layout(self.store, service_name)
-        # view name -> entity key -> (fetched at, the view's feature values)
-        self._cache: dict[str, dict[str, tuple[float, tuple[float, ...]]]] = {}
+        # join key -> the cached rows of the views keyed by it
+        self._cache: dict[str, _KeyTable] = {}
         self._lock = threading.Lock()
         self._online_path = (
             Path(self.store.config.online_store.path) if settings.online_store == "sqlite" else None
@@ -88,25 +129,32 @@ class OnlineFeatureReader:
             now = time.monotonic()
             ttl = self.settings.online_cache_seconds
             frame: dict[str, Any] = dict(entities)
+            # Views that share a join key share one table of cached rows: a batch's keys are
+            # resolved to row numbers once per join key, each view's values are then one
+            # vectorised take (the store is asked once per view for what is missing or stale).
+            resolved: dict[str, tuple[_KeyTable, list[str], np.ndarray]] = {}
             for index, view in enumerate(self.layout.views):
-                # One cache per view, keyed by the entity key alone: a batch's look-ups are
-                # plain dictionary reads, the store is asked once per view for what is missing.
-                cache = self._cache.setdefault(view.name, {})
-                keys = [k if type(k) is str else str(k) for k in entities[view.join_keys[0]]]
-                missing = [
-                    key
-                    for key in dict.fromkeys(keys)
-                    if (cached := cache.get(key)) is None or now - cached[0] > ttl
-                ]
+                join_key = view.join_keys[0]
+                if join_key not in resolved:
+                    table = self._cache.setdefault(join_key, _KeyTable())
+                    keys = _texts(entities[join_key])
+                    resolved[join_key] = (table, keys, table.rows(keys))
+                table, keys, rows = resolved[join_key]
+                values, fetched = table.view(view.name, len(view.features))
+                stale = np.flatnonzero(fetched[rows] < now - ttl)
+                missing = list(dict.fromkeys(keys[i] for i in stale)) if len(stale) else []
                 self.misses += len(missing)
                 self.hits += len(keys) - len(missing)
                 if missing:
-                    for key, values in self._fetch(index, missing).items():
-                        cache[key] = (now, values)
-                rows = np.array([cache[k][1] for k in keys], dtype=float)
-                rows = rows.reshape(len(keys), len(view.features))
+                    at = np.array([table.index[key] for key in missing], dtype=np.int64)
+                    fresh = self._fetch(index, missing)
+                    values[at] = np.array([fresh[key] for key in missing], dtype=float).reshape(
+                        len(missing), len(view.features)
+                    )
+                    fetched[at] = now
+                block = values[rows]
                 for j, name in enumerate(view.features):
-                    frame[name] = rows[:, j]
+                    frame[name] = block[:, j]
         n = len(next(iter(entities.values()))) if entities else 0
         for name in self.layout.missing:  # views the workspace has no records for
             frame[name] = np.full(n, np.nan)

@@ -10,12 +10,12 @@ same reason a batch validation gives (``pattern`` on the field).
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from data_contracts.definitions import EORI_PATTERN, contract_for, party_id_fields
 
-__all__ = ["party_id_reasons"]
+__all__ = ["party_id_reasons", "party_id_reasons_in_columns"]
 
 _EORI = re.compile(EORI_PATTERN)
 
@@ -26,11 +26,24 @@ def party_id_reasons(
     """Contract reasons for party ids of ``items`` that ``identifier_format`` does not accept."""
     if identifier_format != "eori" or not items:
         return []
-    reasons = []
     names = party_id_fields(contract_for(kind))
-    for index, item in enumerate(items):
-        for name in names:
-            value = getattr(item, name, None)
+    columns = {name: [getattr(item, name, None) for item in items] for name in names}
+    return party_id_reasons_in_columns(field, kind, columns, identifier_format)
+
+
+def party_id_reasons_in_columns(
+    field: str, kind: str, columns: Mapping[str, Sequence[Any]], identifier_format: str
+) -> list[dict[str, Any]]:
+    """:func:`party_id_reasons` of items given by column (field name -> values)."""
+    if identifier_format != "eori":
+        return []
+    names = [name for name in party_id_fields(contract_for(kind)) if name in columns]
+    # The common case, every id an EORI, is one C-level pass per column.
+    if all(all(v is None or _EORI.fullmatch(v) for v in columns[name]) for name in names):
+        return []
+    reasons = []
+    for index, values in enumerate(zip(*(columns[name] for name in names), strict=True)):
+        for name, value in zip(names, values, strict=True):
             if value is not None and not _EORI.fullmatch(value):
                 reasons.append(
                     {

@@ -28,6 +28,7 @@ from typing import Any
 from data_contracts.models import reason_from_error_item
 
 __all__ = [
+    "PARSED_BODY",
     "BatchBound",
     "OpenApiDocument",
     "ReadinessEndpoint",
@@ -45,6 +46,8 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _MAX_NESTING = 32
+# Scope key of the body RequestBounds parsed (strict JSON, counted): the endpoint reads it there.
+PARSED_BODY = "crisk.parsed_body"
 
 
 def error_body(
@@ -234,7 +237,10 @@ class RequestBounds:
             body = await self._read(receive)
             bound = self.limits.batches.get(scope.get("path", ""))
             if bound is not None:
-                _check_counts(parse_strict_json(body), bound)
+                document = parse_strict_json(body)
+                _check_counts(document, bound)
+                # Handed on, so the endpoint need not parse the same bytes again.
+                scope[PARSED_BODY] = document
         except _Refused as refused:
             await send_json(send, refused.status, refused.body)
             return

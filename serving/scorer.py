@@ -37,6 +37,8 @@ __all__ = ["FeatureReader", "ScoreOutcome", "Scorer"]
 logger = logging.getLogger(__name__)
 
 _KIND = {"declaration": "declarations", "ens": "ens"}
+# Values a validated request holds that _audit_column keeps unchanged (no numpy scalars).
+_PLAIN_TYPES = {str, int, bool, type(None), datetime, dict, list}
 _ID = {"declaration": "declaration_id", "ens": "ens_id"}
 _TIME = {"declaration": "lodged_at", "ens": "filed_at"}
 # Features whose absence means the entity was never seen: a cold start, reported as a warning.
@@ -73,6 +75,17 @@ def _clean(value: Any) -> Any:
     if isinstance(value, np.bool_):
         return bool(value)
     return value
+
+
+def _only_floats(values: Sequence[Any]) -> bool:
+    return bool(values) and set(map(type, values)) == {float}
+
+
+def _audit_input(listed: Sequence[Any], values: np.ndarray) -> Any:
+    """An input column for the audit log: a request's own plain values as they are."""
+    if values.dtype.kind == "O" and set(map(type, listed)) <= _PLAIN_TYPES:
+        return list(listed)  # what _audit_column would make of them, without a call per value
+    return _audit_column(values)
 
 
 def _audit_column(values: Any) -> Any:
@@ -146,20 +159,31 @@ class Scorer:
     ) -> ScoreOutcome:
         if not items:
             return ScoreOutcome([], [])
+        columns = {name: [item.get(name) for item in items] for name in items[0]}
+        return self.score_columns(subject, columns, len(items), explain)
+
+    def score_columns(
+        self,
+        subject: str,
+        columns: Mapping[str, Sequence[Any]],
+        n: int,
+        explain: bool = False,
+    ) -> ScoreOutcome:
+        """:meth:`score_subject` of ``n`` validated items given by column (field -> values)."""
+        if not n:
+            return ScoreOutcome([], [])
         classifiers = self.bundle.classifiers(subject)
         if not classifiers:
             raise LookupError(f"no {subject} model is being served")
-        names = list(items[0])
+        names = list(columns)
         records: dict[str, Any] = {}
-        for name in names:
-            listed = [item.get(name) for item in items]
-            if all(type(v) is float for v in listed):
+        for name, listed in columns.items():
+            if _only_floats(listed):
                 records[name] = np.array(listed, dtype=np.float64)  # numeric paths stay vectorised
                 continue
-            values = np.empty(len(items), dtype=object)
+            values = np.empty(n, dtype=object)
             values[:] = listed
             records[name] = values
-        n = len(items)
         signals = risk_signals(records, _KIND[subject])
         feast, general_warnings = self._features(subject, records)
         extras = self.extras.get(subject, ())
@@ -234,32 +258,37 @@ class Scorer:
         now = datetime.now(UTC).isoformat()
         results: list[dict[str, Any]] = []
         entries: list[dict[str, Any]] = []
-        subject_ids = [str(v) for v in records[_ID[subject]]]
-        item_numbers: list[Any] = (
-            list(records["item_number"]) if subject == "declaration" else [None] * n
-        )
-        event_times = [str(v) for v in records[_TIME[subject]]]
-        frame_columns = list(frame)
         # Plain Python values once per column: per-item numpy scalars cost more than the scoring.
-        cold_flags = [
-            (warning, np.isnan(np.asarray(frame[feature], dtype=float)).tolist())
-            for feature, warning in cold.items()
-            if feature in frame
+        subject_ids = list(map(str, columns[_ID[subject]]))
+        item_numbers: list[Any] = (
+            [None if v is None else int(v) for v in columns["item_number"]]
+            if subject == "declaration"
+            else [None] * n
+        )
+        event_times = list(map(str, columns[_TIME[subject]]))
+        frame_columns = list(frame)
+        # Cold-start warnings by item, from one mask per feature (most items have none).
+        cold_warnings: list[list[str]] = [[] for _ in range(n)]
+        for feature, warning in cold.items():
+            if feature in frame:
+                for i in np.flatnonzero(np.isnan(np.asarray(frame[feature], dtype=float))):
+                    cold_warnings[i].append(warning)
+        area_scores = [
+            dict(zip(areas, row, strict=True))
+            for row in np.round(np.column_stack([scores[a] for a in areas]), 6).tolist()
         ]
-        area_scores = {a: np.round(scores[a], 6).tolist() for a in areas}
         overall_list = np.round(overall, 6).tolist()
         revenue_list = np.round(revenue, 2).tolist()
         channel_list = [str(c) for c in channel]
         random_list = random_selection.tolist()
         primary_list = [str(p) for p in primary]
         for i in range(n):
-            warnings = list(signals["warnings"][i]) + general_warnings
-            warnings.extend(warning for warning, missing in cold_flags if missing[i])
+            warnings = [*signals["warnings"][i], *general_warnings, *cold_warnings[i]]
             result = {
                 "subject_type": subject,
                 "subject_id": subject_ids[i],
-                "item_number": None if item_numbers[i] is None else int(item_numbers[i]),
-                "scores": {a: area_scores[a][i] for a in areas},
+                "item_number": item_numbers[i],
+                "scores": area_scores[i],
                 "overall": overall_list[i],
                 "expected_revenue_eur": revenue_list[i],
                 "channel": channel_list[i],
@@ -281,7 +310,7 @@ class Scorer:
             "subject_type": subject,
             "bundle": self.bundle.tag,
             "thresholds": thresholds,
-            "inputs": {name: _audit_column(records[name]) for name in names},
+            "inputs": {name: _audit_input(columns[name], records[name]) for name in names},
             "features": {name: _audit_column(frame[name]) for name in frame_columns},
         }
         return ScoreOutcome(results, [(header, entries)])
@@ -294,4 +323,17 @@ class Scorer:
     ) -> ScoreOutcome:
         first = self.score_subject("declaration", declarations, explain)
         second = self.score_subject("ens", ens, explain)
+        return ScoreOutcome(first.results + second.results, first.audit + second.audit)
+
+    def score_batch(
+        self,
+        declarations: Mapping[str, Sequence[Any]],
+        n_declarations: int,
+        ens: Mapping[str, Sequence[Any]],
+        n_ens: int,
+        explain: bool = False,
+    ) -> ScoreOutcome:
+        """:meth:`score` of declarations and ENS filings given by column."""
+        first = self.score_columns("declaration", declarations, n_declarations, explain)
+        second = self.score_columns("ens", ens, n_ens, explain)
         return ScoreOutcome(first.results + second.results, first.audit + second.audit)

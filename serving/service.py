@@ -23,12 +23,14 @@ from data_contracts.models import ControlResult, reasons_from_error
 from serving.audit_writer import AuditWriter
 from serving.auth import ApiKeyMiddleware, parse_api_keys
 from serving.bundle import load_bundle, record_serving_bundle
+from serving.columnar import ScoreColumns, columns_from_items, score_columns
 from serving.config import ServingSettings
 from serving.decision import decision_record, subject_control_results
 from serving.hotswap import ChampionWatcher
-from serving.identifiers import party_id_reasons
+from serving.identifiers import party_id_reasons_in_columns
 from serving.launch import exit_with_parent
 from serving.middleware import (
+    PARSED_BODY,
     BatchBound,
     OpenApiDocument,
     ReadinessEndpoint,
@@ -63,6 +65,37 @@ class _DropValidationTracebacks(logging.Filter):
     def filter(self, record: logging.LogRecord) -> bool:
         info = record.exc_info
         return not (info and info[0] is not None and info[0].__name__ == "ValidationError")
+
+
+class ScoreRequestIODescriptor(bentoml.IODescriptor, ScoreRequest):
+    """The score request as BentoML reads it (the class BentoML would derive from
+    ScoreRequest, so the OpenAPI document is the same), validated column-wise when it can be.
+
+    RequestBounds has parsed the body already (strict JSON, counted); a batch that the fast
+    column-wise validator accepts arrives as :class:`ScoreColumns`, anything else is validated
+    by the contract's models as before (and refused by them with their reasons).
+    """
+
+    @classmethod
+    async def from_http_request(cls, request: Any, serde: Any) -> Any:
+        document = request.scope.get(PARSED_BODY)
+        columns = score_columns(document) if document is not None else None
+        if columns is not None:
+            return columns
+        return await super().from_http_request(request, serde)
+
+
+def _request_columns(request: ScoreRequest | ScoreColumns) -> ScoreColumns:
+    """The request by column, whichever way it was validated."""
+    if isinstance(request, ScoreColumns):
+        return request
+    return ScoreColumns(
+        columns_from_items(request.declarations, "declarations"),
+        len(request.declarations),
+        columns_from_items(request.ens, "ens"),
+        len(request.ens),
+        request.explain,
+    )
 
 
 def _api_keys() -> dict[str, str]:
@@ -180,27 +213,26 @@ class CustomsRiskScorer:
         self.audit.close()
 
     @bentoml.api(route="/score")
-    async def score(self, request: ScoreRequest, /) -> ScoreResponse:
+    async def score(self, request: ScoreRequestIODescriptor, /) -> ScoreResponse:
         """Score a batch: per-area probabilities, channel, reasons, warnings and a scoring id."""
         # Empty and oversized batches were refused before parsing (RequestBounds).
+        batch = _request_columns(request)
         scorer = self.scorer  # one bundle for the whole request, even across a champion swap
-        for field, subject, items in (
-            ("declarations", "declaration", request.declarations),
-            ("ens", "ens", request.ens),
+        for field, subject, columns, n in (
+            ("declarations", "declaration", batch.declarations, batch.n_declarations),
+            ("ens", "ens", batch.ens, batch.n_ens),
         ):
-            if items and not scorer.bundle.classifiers(subject):
+            if n and not scorer.bundle.classifiers(subject):
                 # Refuse rather than release unscored goods, and say why (BentoML would hide
                 # the message of a 5xx exception behind a generic one).
                 return _no_model(field, subject, scorer.bundle.subjects())  # type: ignore[return-value]
             kind = "declarations" if subject == "declaration" else "ens"
-            invalid = party_id_reasons(field, kind, items, scorer.bundle.identifier_format(subject))
+            id_format = scorer.bundle.identifier_format(subject)
+            invalid = party_id_reasons_in_columns(field, kind, columns, id_format) if n else []
             if invalid:
                 return _refused_ids(invalid, self.settings.max_error_reasons)  # type: ignore[return-value]
-        outcome = scorer.score(
-            # The models' own field dicts: the validated values as they are (no copy; read only).
-            [vars(item) for item in request.declarations],
-            [vars(item) for item in request.ens],
-            explain=request.explain,
+        outcome = scorer.score_batch(
+            batch.declarations, batch.n_declarations, batch.ens, batch.n_ens, batch.explain
         )
         # Committed (and synced) before the answer leaves; concurrent requests share a commit,
         # and the event loop serves other requests while the disk syncs.
