@@ -21,9 +21,12 @@ fuzzer) can always read which field broke which rule.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
+
+import orjson
 
 from data_contracts.models import reason_from_error_item
 
@@ -46,6 +49,7 @@ Send = Callable[[dict[str, Any]], Awaitable[None]]
 App = Callable[[Scope, Receive, Send], Awaitable[None]]
 
 _MAX_NESTING = 32
+_UNSURE = object()
 # Scope key of the body RequestBounds parsed (strict JSON, counted): the endpoint reads it there.
 PARSED_BODY = "crisk.parsed_body"
 
@@ -152,21 +156,38 @@ def _depth(value: Any, level: int = 0) -> int:
     return level
 
 
+# A colon written as an escape: the only way a parsed text can hold a colon the raw bytes lack.
+_ESCAPED_COLON = re.compile(rb"\\u003[aA]")
+# orjson reads integers beyond 64 bits as floats; the standard library keeps them exact.
+_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+
+
+def _plain_json(raw: bytes) -> Any:
+    """orjson's parse of ``raw`` when it is provably the strict parser's, else ``_UNSURE``.
+
+    orjson refuses NaN, Infinity, invalid UTF-8 and lone surrogates itself, but reads integers
+    beyond 64 bits as floats (such bodies go to the strict parser) and keeps the last of
+    duplicated keys silently. A duplicate is seen by counting colons: each key of the parsed
+    document, and each colon in its texts, is one colon of its re-encoding; the raw body has one
+    per key written (duplicates included) and one per colon in its texts (dropped values'
+    included). The counts are equal only if no key was dropped, unless a colon was written as
+    an escape, which sends the body to the strict parser too.
+    """
+    if _ESCAPED_COLON.search(raw) or _LONG_NUMBER.search(raw):
+        return _UNSURE
+    try:
+        document = orjson.loads(raw)
+        written = orjson.dumps(document)
+    except (orjson.JSONDecodeError, orjson.JSONEncodeError):
+        return _UNSURE  # the strict parser says what is wrong (same messages as ever)
+    return document if written.count(b":") == raw.count(b":") else _UNSURE
+
+
 def parse_strict_json(raw: bytes) -> Any:
     """The JSON document in ``raw``, or :class:`_Refused` naming what is wrong with it."""
-    try:
-        document = json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
-    except _Refused:
-        raise
-    except RecursionError:
-        raise _Refused(
-            422, error_body("invalid_json", "the body is nested too deeply", "", "nesting")
-        ) from None
-    except (ValueError, UnicodeDecodeError) as error:
-        raise _Refused(
-            422,
-            error_body("invalid_json", f"the body is not valid JSON ({error})"[:300], "", "json"),
-        ) from None
+    document = _plain_json(raw)
+    if document is _UNSURE:
+        document = _strict_json(raw)
     if _depth(document) > _MAX_NESTING:
         raise _Refused(
             422,
@@ -178,6 +199,23 @@ def parse_strict_json(raw: bytes) -> Any:
             ),
         )
     return document
+
+
+def _strict_json(raw: bytes) -> Any:
+    """The standard library's parse, refusing constants and duplicated keys as it reads."""
+    try:
+        return json.loads(raw, object_pairs_hook=_unique_keys, parse_constant=_no_constants)
+    except _Refused:
+        raise
+    except RecursionError:
+        raise _Refused(
+            422, error_body("invalid_json", "the body is nested too deeply", "", "nesting")
+        ) from None
+    except (ValueError, UnicodeDecodeError) as error:
+        raise _Refused(
+            422,
+            error_body("invalid_json", f"the body is not valid JSON ({error})"[:300], "", "json"),
+        ) from None
 
 
 def _check_counts(document: Any, bound: BatchBound) -> None:
