@@ -161,6 +161,7 @@ class _Case:
         self.requests = 0
         self.seconds = 0.0
         self.cpu = 0.0
+        self.client_cpu = 0.0
         self.latencies: list[float] = []
 
     def add(
@@ -171,10 +172,12 @@ class _Case:
     ) -> None:
         """``run(seconds)`` sends the load and returns (requests, latencies)."""
         cpu = _cpu_seconds(process)
+        client = time.process_time()  # this process: the client threads sending the load
         started = time.monotonic()
         count, latencies = run(seconds)
         self.seconds += time.monotonic() - started
         self.cpu += _cpu_seconds(process) - cpu
+        self.client_cpu += time.process_time() - client
         self.requests += count
         self.latencies.extend(latencies)
 
@@ -185,6 +188,7 @@ class _Case:
             "p50_ms": float(np.percentile(self.latencies, 50) * 1000),
             "p99_ms": float(np.percentile(self.latencies, 99) * 1000),
             "server_cpu_us_per_item": self.cpu / items * 1e6,
+            "client_cpu_us_per_item": self.client_cpu / items * 1e6,
         }
 
 
@@ -300,7 +304,8 @@ def _report(workers: int, args: argparse.Namespace, results: dict[str, Any]) -> 
     for name, row in results.items():
         extra = (
             f", p50 {row['p50_ms']:.1f} ms, p99 {row['p99_ms']:.1f} ms, "
-            f"server CPU {row['server_cpu_us_per_item']:.0f} us/item"
+            f"server CPU {row['server_cpu_us_per_item']:.0f} us/item, "
+            f"client CPU {row['client_cpu_us_per_item']:.0f} us/item"
             if "p50_ms" in row
             else ""
         )

@@ -271,8 +271,8 @@ class Scorer:
         cold_warnings: list[list[str]] = [[] for _ in range(n)]
         for feature, warning in cold.items():
             if feature in frame:
-                for i in np.flatnonzero(np.isnan(np.asarray(frame[feature], dtype=float))):
-                    cold_warnings[i].append(warning)
+                for row in np.flatnonzero(np.isnan(np.asarray(frame[feature], dtype=float))):
+                    cold_warnings[row].append(warning)
         area_scores = [
             dict(zip(areas, row, strict=True))
             for row in np.round(np.column_stack([scores[a] for a in areas]), 6).tolist()
