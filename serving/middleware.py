@@ -21,7 +21,6 @@ fuzzer) can always read which field broke which rule.
 from __future__ import annotations
 
 import json
-import re
 from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -156,10 +155,13 @@ def _depth(value: Any, level: int = 0) -> int:
     return level
 
 
-# A colon written as an escape: the only way a parsed text can hold a colon the raw bytes lack.
-_ESCAPED_COLON = re.compile(rb"\\u003[aA]")
-# orjson reads integers beyond 64 bits as floats; the standard library keeps them exact.
-_LONG_NUMBER = re.compile(rb"[0-9]{19}")
+# A colon written as an escape (\u003a) is the only way a parsed text can hold a colon the raw
+# bytes lack; any \u003 sends the body to the strict parser.
+_ESCAPE_PREFIX = b"\\u003"
+# orjson reads integers beyond 64 bits as floats; the standard library keeps them exact. Digits
+# become 9 and everything else a space, so a run of 19 digits is one substring search.
+_DIGIT_RUNS = bytes(57 if 48 <= c <= 57 else 32 for c in range(256))
+_LONG_NUMBER = b"9" * 19
 
 
 def _plain_json(raw: bytes) -> Any:
@@ -173,7 +175,7 @@ def _plain_json(raw: bytes) -> Any:
     included). The counts are equal only if no key was dropped, unless a colon was written as
     an escape, which sends the body to the strict parser too.
     """
-    if _ESCAPED_COLON.search(raw) or _LONG_NUMBER.search(raw):
+    if _ESCAPE_PREFIX in raw or _LONG_NUMBER in raw.translate(_DIGIT_RUNS):
         return _UNSURE
     try:
         document = orjson.loads(raw)
