@@ -78,6 +78,23 @@ def _clean(value: Any) -> Any:
     return value
 
 
+def _plain_rows(
+    frame: Mapping[str, Any], names: Sequence[str], rows: np.ndarray
+) -> list[list[Any]]:
+    """``[_clean(frame[name][row]) for name in names]`` for each of ``rows``, a column at a time."""
+    columns = []
+    for name in names:
+        values = np.asarray(frame[name])[rows]
+        if values.dtype.kind == "f":
+            listed = [None if v != v else v for v in values.tolist()]  # NaN as None
+        elif values.dtype.kind in "iub":
+            listed = values.tolist()
+        else:
+            listed = [_clean(v) for v in values.tolist()]
+        columns.append(listed)
+    return [list(row) for row in zip(*columns, strict=True)]
+
+
 def _only_floats(values: Sequence[Any]) -> bool:
     return bool(values) and set(map(type, values)) == {float}
 
@@ -236,8 +253,9 @@ class Scorer:
                 matrix_for(model)[rows], pred_contrib=True, num_threads=threads
             )
             groups = frame.get(GROUP_FEATURE)
+            values_of_rows = _plain_rows(frame, model.spec["features"], rows)
             for j, row in enumerate(rows):
-                row_values = [_clean(frame[name][row]) for name in model.spec["features"]]
+                row_values = values_of_rows[j]
                 reasons[int(row)] = top_reasons(
                     contributions[j],
                     model.spec["features"],
