@@ -40,6 +40,13 @@ class ServingSettings(BaseSettings):
     host: str = "127.0.0.1"
     port: int = Field(3000, ge=1, le=65535)
     workers: int = Field(1, ge=1, description="BentoML worker processes.")
+    recycle_connections: int = Field(
+        16,
+        ge=0,
+        description="With several workers, one response in this many asks its client to "
+        "reconnect (Connection: close), so that a few keep-alive connections spread over the "
+        "workers instead of staying with the one that accepted them (0: never; one worker: never).",
+    )
     api_keys: str | None = Field(
         default=None,
         validation_alias="CRISK_API_KEYS",

@@ -14,6 +14,8 @@ fuzzer) can always read which field broke which rule.
   pydantic's details; this rewrites them into 422 with contract reasons, at most
   ``max_reasons`` of them and the count of the rest. The body is never echoed into logs.
 - ``/readyz`` (:class:`ReadinessEndpoint`): which models serve, fallback, feature store state.
+- Connection recycling (:class:`ConnectionRecycling`), with several workers: one response in N
+  asks its client to reconnect, so a few long-lived connections do not pin the load on one worker.
 - ``/docs.json`` (:class:`OpenApiDocument`): BentoML's document completed with what the service
   really answers (the statuses, the error shape, the key scheme, the batch bounds).
 """
@@ -32,6 +34,7 @@ from data_contracts.models import reason_from_error_item
 __all__ = [
     "PARSED_BODY",
     "BatchBound",
+    "ConnectionRecycling",
     "OpenApiDocument",
     "ReadinessEndpoint",
     "RequestBounds",
@@ -476,3 +479,38 @@ async def _call(app: App, scope: Scope, receive: Receive) -> tuple[int, bytes]:
 
     await app(scope, receive, collect)
     return status, b"".join(chunks)
+
+
+class ConnectionRecycling:
+    """Every ``every()``-th response of this worker carries ``Connection: close`` (0: none).
+
+    BentoML's workers share one listening socket and a connection stays with the worker that
+    accepted it: a client's few keep-alive connections can leave one worker with most of the load
+    (measured: 4 connections, two workers busy 75% and 22% of a core). A client that reconnects
+    now and then is accepted by whichever worker is waiting, which is the idle one.
+    """
+
+    def __init__(self, app: App, every: Callable[[], int]) -> None:
+        self.app = app
+        self._load_every = every
+        self._every: int | None = None
+        self._responses = 0
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if self._every is None:
+            self._every = self._load_every()
+        if scope["type"] != "http" or not self._every:
+            await self.app(scope, receive, send)
+            return
+        self._responses += 1
+        if self._responses % self._every:
+            await self.app(scope, receive, send)
+            return
+
+        async def closing(message: dict[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                headers = [h for h in message.get("headers", []) if h[0].lower() != b"connection"]
+                message = {**message, "headers": [*headers, (b"connection", b"close")]}
+            await send(message)
+
+        await self.app(scope, receive, closing)

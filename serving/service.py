@@ -32,6 +32,7 @@ from serving.launch import exit_with_parent
 from serving.middleware import (
     PARSED_BODY,
     BatchBound,
+    ConnectionRecycling,
     OpenApiDocument,
     ReadinessEndpoint,
     RequestBounds,
@@ -118,6 +119,11 @@ def _request_limits() -> RequestLimits:
             "/feedback": BatchBound(("control_results",), settings.max_batch),
         },
     )
+
+
+def _recycle_every() -> int:
+    settings = ServingSettings()
+    return settings.recycle_connections if settings.workers > 1 else 0
 
 
 def _readiness() -> dict[str, Any]:
@@ -415,8 +421,10 @@ def _before(moment: Any, recorded: str) -> bool:
 
 # The decorator returns a bentoml Service object; mypy sees the plain class.
 _service: Any = CustomsRiskScorer
-# Outermost first: routes and keys, then the bounds on what a body may be, then the rewriting of
-# validation answers, then the endpoints answered without BentoML.
+# Outermost first: connection recycling (several workers), routes and keys, then the bounds on
+# what a body may be, then the rewriting of validation answers, then the endpoints answered
+# without BentoML.
+_service.add_asgi_middleware(ConnectionRecycling, every=_recycle_every)
 _service.add_asgi_middleware(ApiKeyMiddleware, keys=_api_keys)
 _service.add_asgi_middleware(RequestBounds, limits=_request_limits)
 _service.add_asgi_middleware(
