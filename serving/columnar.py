@@ -38,6 +38,7 @@ Column = list[Any]
 # A column's check: the column as the models would give it, or None (let the models decide).
 _Check = Callable[[Column], Column | None]
 
+_MIN_ITEMS = 4  # below this the column checks' fixed cost exceeds the models' per-item cost
 _REQUEST_FIELDS = frozenset({"declarations", "ens", "explain"})
 _TIMESTAMP_TEXT = re.compile(TIMESTAMP_TEXT_PREFIX)
 _YEARS = (1900, 2199)
@@ -68,6 +69,8 @@ def score_columns(document: Any) -> ScoreColumns | None:
     """The request ``document`` (parsed JSON) by column, or None when the models must decide."""
     if type(document) is not dict or not _REQUEST_FIELDS.issuperset(document):
         return None
+    if sum(len(v) for v in document.values() if type(v) is list) < _MIN_ITEMS:
+        return None  # per item, the models are as fast for a very small batch
     explain = document.get("explain", False)
     if type(explain) is not bool:
         return None

@@ -38,6 +38,7 @@ __all__ = ["FeatureReader", "ScoreOutcome", "Scorer"]
 logger = logging.getLogger(__name__)
 
 _KIND = {"declaration": "declarations", "ens": "ens"}
+_FEW_ROWS = 4
 # Values a validated request holds that _audit_column keeps unchanged (no numpy scalars).
 _PLAIN_TYPES = {str, int, bool, type(None), datetime, dict, list}
 _ID = {"declaration": "declaration_id", "ens": "ens_id"}
@@ -82,6 +83,8 @@ def _plain_rows(
     frame: Mapping[str, Any], names: Sequence[str], rows: np.ndarray
 ) -> list[list[Any]]:
     """``[_clean(frame[name][row]) for name in names]`` for each of ``rows``, a column at a time."""
+    if len(rows) <= _FEW_ROWS:  # a column at a time costs more than it saves for a few rows
+        return [[_clean(frame[name][row]) for name in names] for row in rows]
     columns = []
     for name in names:
         values = np.asarray(frame[name])[rows]
