@@ -57,7 +57,8 @@ class _KeyTable:
 
     def view(self, name: str, width: int) -> tuple[np.ndarray, np.ndarray]:
         """The values and fetch times of view ``name``, with a row for every known key."""
-        values, fetched = self._views.get(name, (np.empty((0, width)), np.empty(0)))
+        entry = self._views.get(name)
+        values, fetched = entry if entry is not None else (np.empty((0, width)), np.empty(0))
         if len(fetched) < len(self.index):
             # Grown by half again each time: a batch of new keys costs one copy, not one each.
             size = max(len(self.index), len(fetched) * 3 // 2, 1024)
@@ -141,7 +142,7 @@ class OnlineFeatureReader:
                     resolved[join_key] = (table, keys, table.rows(keys))
                 table, keys, rows = resolved[join_key]
                 values, fetched = table.view(view.name, len(view.features))
-                stale = np.flatnonzero(fetched[rows] < now - ttl)
+                stale = (fetched[rows] < now - ttl).nonzero()[0]
                 missing = list(dict.fromkeys(keys[i] for i in stale)) if len(stale) else []
                 self.misses += len(missing)
                 self.hits += len(keys) - len(missing)
