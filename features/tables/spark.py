@@ -18,6 +18,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -102,6 +103,10 @@ def _start(master: str) -> SparkSession:
         .config("spark.sql.shuffle.partitions", str(SHUFFLE_PARTITIONS))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # Standard microsecond timestamps (UTC-adjusted) instead of Spark's legacy INT96, so
+        # DuckDB, pyarrow and Feast read the partitioned tables' event_timestamp as they read
+        # DuckDB's.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
@@ -129,6 +134,12 @@ class SparkEngine:
 
     def query(self, sql: str) -> pd.DataFrame:
         return self._session.sql(sql).toPandas()
+
+    def write_partitioned(self, frame: pd.DataFrame, directory: Path, column: str) -> None:
+        # On a cluster the executors write: the directory must be on storage they all see
+        # (the shared workspace).
+        data = self._session.createDataFrame(_spark_ready(frame))
+        data.write.mode("errorifexists").partitionBy(column).parquet(str(directory))
 
     def close(self) -> None:
         # The session belongs to the caller (one per build or per test module): drop only
