@@ -14,6 +14,7 @@ import os
 import shutil
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import pandas as pd
 
@@ -71,17 +72,30 @@ def parquet_scan(path: Path) -> str:
     return f"read_parquet('{quoted}')"
 
 
+def _hive_partitioning() -> Any:
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+
+    # Declared, not inferred: a table of only an empty partition has no value to infer from.
+    return ds.partitioning(pa.schema([(PARTITION_COLUMN, pa.string())]), flavor="hive")
+
+
 def read_dataset(path: Path, columns: list[str] | None = None) -> pd.DataFrame:
     """The rows of the table at ``path`` (either layout), without the partition column."""
-    frame = pd.read_parquet(path, columns=columns)
-    return frame.drop(columns=[PARTITION_COLUMN], errors="ignore") if path.is_dir() else frame
+    if not path.is_dir():
+        return pd.read_parquet(path, columns=columns)
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(path, columns=columns, partitioning=_hive_partitioning())
+    return table.to_pandas().drop(columns=[PARTITION_COLUMN], errors="ignore")
 
 
 def dataset_rows(path: Path) -> int:
     """How many rows the table at ``path`` holds (from the Parquet footers only)."""
     import pyarrow.dataset as ds
 
-    return int(ds.dataset(path, format="parquet", partitioning="hive").count_rows())
+    partitioning = _hive_partitioning() if path.is_dir() else None
+    return int(ds.dataset(path, format="parquet", partitioning=partitioning).count_rows())
 
 
 def write_empty_partition(directory: Path, frame: pd.DataFrame) -> None:

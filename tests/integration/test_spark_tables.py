@@ -1,7 +1,10 @@
 """Feature tables on Spark equal DuckDB's: same rows, same values, the same views skipped.
 
 One ``local[2]`` Spark session for the module; the records are the session workspace's data
-store (read only), once whole and once as a declarations-only workspace would hold them.
+store (read only), once whole and once as a declarations-only workspace would hold them. Spark
+writes the whole build in the partitioned layout (``event_month=YYYY-MM`` directories, through
+``partitionBy``) and the declarations-only one as files: both layouts are compared with
+DuckDB's files.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pytest
 
-from data_contracts.workspace import Workspace
+from data_contracts.offline_data import partition_values, read_dataset
+from data_contracts.workspace import PARTITION_COLUMN, OfflineLayout, Workspace
 from features.tables import BUILDERS, FeatureTableInputs, FeatureTables, build_feature_tables
 
 if TYPE_CHECKING:
@@ -35,12 +39,18 @@ def spark() -> Iterator[SparkSession]:
 
 
 def _both(
-    inputs: FeatureTableInputs, spark: SparkSession, out: Path, views: set[str] | None = None
+    inputs: FeatureTableInputs,
+    spark: SparkSession,
+    out: Path,
+    views: set[str] | None = None,
+    spark_layout: OfflineLayout = "file",
 ) -> tuple[FeatureTables, FeatureTables]:
     from features.tables.spark import SparkEngine
 
     by_duckdb = build_feature_tables(inputs, out / "duckdb", views=views)
-    by_spark = build_feature_tables(inputs, out / "spark", SparkEngine(spark), views)
+    by_spark = build_feature_tables(
+        inputs, out / "spark", SparkEngine(spark), views, layout=spark_layout
+    )
     return by_duckdb, by_spark
 
 
@@ -49,7 +59,7 @@ def _assert_same_tables(by_duckdb: FeatureTables, by_spark: FeatureTables) -> No
     assert by_spark.skipped == by_duckdb.skipped
     assert sorted(by_spark.written) == sorted(by_duckdb.written)
     for view, path in by_duckdb.written.items():
-        expected, actual = pd.read_parquet(path), pd.read_parquet(by_spark.written[view])
+        expected, actual = read_dataset(path), read_dataset(by_spark.written[view])
         order = [expected.columns[0], "event_timestamp"]
         expected = expected.sort_values(order, kind="stable").reset_index(drop=True)
         actual = actual.sort_values(order, kind="stable").reset_index(drop=True)
@@ -66,9 +76,25 @@ def test_spark_tables_equal_duckdb_tables(
 ) -> None:
     """Every view of a workspace with every record kind, computed by both engines."""
     inputs = FeatureTableInputs.of(Workspace.at(trained_workspace))
-    by_duckdb, by_spark = _both(inputs, spark, tmp_path)
+    by_duckdb, by_spark = _both(inputs, spark, tmp_path, spark_layout="partitioned")
     assert len(by_duckdb.written) == len(BUILDERS) and not by_duckdb.skipped
+    assert all(path.is_dir() for path in by_spark.written.values())
     _assert_same_tables(by_duckdb, by_spark)
+    _assert_spark_reads_its_partitions(spark, by_spark)
+
+
+def _assert_spark_reads_its_partitions(spark: SparkSession, tables: FeatureTables) -> None:
+    """Spark discovers the partitions it wrote: the month of each row is its partition."""
+    from pyspark.sql import functions as F
+
+    path = tables.written["importer_hit_rate_365d"]
+    read = spark.read.parquet(str(path))
+    assert dict(read.dtypes)[PARTITION_COLUMN] == "string"
+    rows = read.select("event_timestamp", PARTITION_COLUMN).toPandas()
+    assert len(rows) == len(read_dataset(path)) > 0
+    assert (rows[PARTITION_COLUMN] == partition_values(rows["event_timestamp"])).all()
+    months = read.select(F.countDistinct(PARTITION_COLUMN)).first()
+    assert months is not None and months[0] == len(list(path.glob(f"{PARTITION_COLUMN}=*")))
 
 
 def test_declarations_only_skips_the_same_views(
