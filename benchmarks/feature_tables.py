@@ -56,6 +56,8 @@ def _compare(reference: Path, built: Path) -> list[str]:
             problems.append(f"{name}: not built")
             continue
         old, new = read_dataset(old_path), read_dataset(new_path)
+        for frame in (old, new):  # pandas writes nanoseconds, the engines' Parquet microseconds
+            frame["event_timestamp"] = frame["event_timestamp"].dt.as_unit("us")
         order = [old.columns[0], "event_timestamp"]
         old = old.sort_values(order).reset_index(drop=True)
         new = new.sort_values(order).reset_index(drop=True)
