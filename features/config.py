@@ -50,6 +50,13 @@ class FeatureStoreSettings(BaseSettings):
         min_length=1,
         description="Spark master URL for table_engine=spark: local[N] or spark://host:7077.",
     )
+    spark_driver_memory: str = Field(
+        default="4g",
+        pattern=r"^[1-9][0-9]*[kmgt]?$",
+        description="Heap of Spark's driver JVM (spark.driver.memory, e.g. 4g). With a local "
+        "master the driver also runs the tasks: Spark's own 1g default runs out of memory in "
+        "the windowed aggregations of a 150,000-item world.",
+    )
     online_cache_seconds: float = Field(
         default=300.0,
         ge=0,

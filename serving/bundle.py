@@ -219,6 +219,17 @@ def _reference_quantiles(folder: Path, models: list[LoadedModel]) -> dict[str, d
         if revenue is not None:
             values = revenue.probability(revenue.encoder(reference))
             entry["revenue"] = np.quantile(values, QUANTILES).tolist()
+            # Per reference item, what the selection value is made of: the service sets its
+            # thresholds on the value with the hit value it is configured with.
+            other = [
+                p for m, p in zip(classifiers, probabilities, strict=True) if m.area != "financial"
+            ]
+            entry["reference_scores"] = {
+                "expected_revenue": np.round(values, 2).tolist(),
+                "non_financial": np.round(overall_probability(other), 6).tolist()
+                if other
+                else [0.0] * len(values),
+            }
         out[subject] = entry
     return out
 

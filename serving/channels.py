@@ -1,9 +1,16 @@
 """Control channels from scores, sized to the control capacity.
 
-Thresholds come from the bundle's reference quantiles (the score distribution of recent items),
-so that the share of items sent to control matches ``control_capacity``:
+Items are ranked by their selection value: what a control is expected to bring, the expected
+revenue at risk (EUR, the revenue model) plus ``hit_value_eur`` for each expected irregularity
+in an area that recovers no revenue (counterfeit, unsafe or prohibited goods). A financial
+irregularity counts by what it recovers only: ranking by the probability of any irregularity
+would fill the capacity with many likely but small recoveries. Without a revenue model (ENS
+filings, a dataset whose recovered revenue is unknown) the value is the overall probability.
 
-- ``red`` (physical): the highest-risk share of model selections, and any selection whose main
+Thresholds come from the bundle's reference sample (the scores of recent items), so that the
+share of items sent to control matches ``control_capacity``:
+
+- ``red`` (physical): the highest-valued share of model selections, and any selection whose main
   area is not financial (goods must be seen for safety, prohibitions, IPR, product safety);
 - ``yellow`` (documentary): the other model selections;
 - ``blue`` (post-release audit): items not selected whose expected revenue is in the top
@@ -23,6 +30,7 @@ estimated.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
@@ -30,6 +38,7 @@ __all__ = [
     "ChannelPolicy",
     "assign_channels",
     "random_draw",
+    "ranking_quantiles",
     "selections",
     "threshold_selected",
 ]
@@ -37,10 +46,19 @@ __all__ = [
 
 @dataclass(frozen=True)
 class ChannelPolicy:
-    select_threshold: float
-    red_threshold: float
+    select_threshold: float  # on the selection value
+    red_threshold: float  # on the selection value
     revenue_threshold: float
     random_rate: float
+    hit_value_eur: float | None = None  # None: the value is the overall probability
+
+    def selection_value(
+        self, overall: np.ndarray, non_financial: np.ndarray, expected_revenue: np.ndarray
+    ) -> np.ndarray:
+        """Expected revenue + the value of the expected non-revenue irregularities (EUR)."""
+        if self.hit_value_eur is None:
+            return overall
+        return np.nan_to_num(expected_revenue) + self.hit_value_eur * np.nan_to_num(non_financial)
 
     @classmethod
     def from_quantiles(
@@ -52,7 +70,10 @@ class ChannelPolicy:
         random_rate: float,
         physical_share: float,
         post_release_share: float,
+        hit_value_eur: float | None = None,
     ) -> ChannelPolicy:
+        """``overall_quantiles``: of the selection value (of the overall probability when
+        ``hit_value_eur`` is None)."""
         grid = np.linspace(0.0, 1.0, len(overall_quantiles))
         # The random draw also falls on items the model selects: the model's share is set so
         # that model + random (without double counting) meets the capacity.
@@ -64,7 +85,23 @@ class ChannelPolicy:
             if revenue_quantiles
             else float("inf")
         )
-        return cls(select, red, max(revenue, 1e-9), random_rate)
+        return cls(select, red, max(revenue, 1e-9), random_rate, hit_value_eur)
+
+
+def ranking_quantiles(
+    quantiles: dict[str, Any], hit_value_eur: float
+) -> tuple[list[float], float | None]:
+    """Quantiles of the selection value over the bundle's reference items, and the hit value
+    they assume; the overall probability's (and None) for a bundle without a revenue model or
+    built before the reference scores were kept."""
+    reference = quantiles.get("reference_scores")
+    if not reference:
+        return list(quantiles["overall"]), None
+    value = np.asarray(reference["expected_revenue"], dtype=float) + hit_value_eur * np.asarray(
+        reference["non_financial"], dtype=float
+    )
+    grid = np.linspace(0.0, 1.0, len(quantiles["overall"]))
+    return np.quantile(value, grid).tolist(), hit_value_eur
 
 
 def random_draw(scoring_ids: list[str]) -> np.ndarray:
@@ -74,22 +111,22 @@ def random_draw(scoring_ids: list[str]) -> np.ndarray:
 
 
 def assign_channels(
-    overall: np.ndarray,
+    value: np.ndarray,
     primary_area: np.ndarray,
     expected_revenue: np.ndarray,
     draw: np.ndarray,
     policy: ChannelPolicy,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Channel per item and whether it was a random selection.
+    """Channel per item (``value``: its selection value) and whether it was a random selection.
 
     The random draw is independent of the score: an item the model would select anyway can be
     drawn too, and is then marked random (the sample stays uniform over all traffic).
     """
-    selected = overall >= policy.select_threshold
+    selected = value >= policy.select_threshold
     non_financial = primary_area != "financial"
-    channel = np.full(len(overall), "green", dtype=object)
+    channel = np.full(len(value), "green", dtype=object)
     channel[selected] = "yellow"
-    channel[selected & ((overall >= policy.red_threshold) | non_financial)] = "red"
+    channel[selected & ((value >= policy.red_threshold) | non_financial)] = "red"
     blue = ~selected & (expected_revenue >= policy.revenue_threshold)
     channel[blue] = "blue"
     random_selection = np.asarray(draw < policy.random_rate)
@@ -98,11 +135,11 @@ def assign_channels(
 
 
 def threshold_selected(
-    overall: np.ndarray, expected_revenue: np.ndarray, policy: ChannelPolicy
+    value: np.ndarray, expected_revenue: np.ndarray, policy: ChannelPolicy
 ) -> np.ndarray:
     """Items the thresholds select (yellow, red or blue before any random draw)."""
     return np.asarray(
-        (overall >= policy.select_threshold) | (expected_revenue >= policy.revenue_threshold)
+        (value >= policy.select_threshold) | (expected_revenue >= policy.revenue_threshold)
     )
 
 

@@ -66,6 +66,13 @@ class ServingSettings(BaseSettings):
     post_release_share: float = Field(
         0.01, ge=0, lt=1, description="Share of items sent to post-release audit (blue)."
     )
+    hit_value_eur: float = Field(
+        500.0,
+        ge=0,
+        description="What an expected irregularity in an area without revenue (counterfeit, "
+        "unsafe, prohibited goods) counts for beside the expected revenue when items are "
+        "ranked for control (EUR).",
+    )
     max_batch: int = Field(
         1000, ge=1, le=100_000, description="Most items one /score or /feedback request may carry."
     )

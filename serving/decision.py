@@ -57,9 +57,13 @@ CHANNEL_MEANINGS = {
     "blue": "post-release audit",
 }
 THRESHOLD_MEANINGS = {
-    "select": "overall probability from which the model selects an item for control",
-    "red": "overall probability from which a selected item goes to physical control (red)",
+    "select": "selection value from which the model selects an item for control (EUR: expected "
+    "revenue + the hit value per expected non-revenue irregularity; the overall probability "
+    "when no revenue model serves)",
+    "red": "selection value from which a selected item goes to physical control (red)",
     "revenue": "expected revenue (EUR) from which an unselected item goes to post-release audit",
+    "hit_value_eur": "what an expected irregularity in an area without revenue counts for in "
+    "the selection value (EUR)",
 }
 _RESULT_FIELDS = (
     "control_id",

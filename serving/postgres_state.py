@@ -206,9 +206,31 @@ class PostgresAuditLog:
         self.signer = signer
         self._checkpoint_every = max(1, checkpoint_every)
         self._checkpoint_seconds = checkpoint_seconds
-        self._signed_at = time.monotonic()
+        self._unsigned_since: float | None = None  # when the first unsigned entry was appended
+        self._stopped = threading.Event()
+        self._checkpointer: threading.Thread | None = None
         create_state_schema(url)
         self._connections = _Connections(url, synchronous=fsync)
+
+    def _start_checkpointer(self) -> None:
+        """Sign the head every ``checkpoint_seconds`` while entries arrive, off the request
+        path (as the SQLite log does): the last entries before a quiet spell are signed then,
+        not at the next request or at shutdown."""
+        if self.signer is None or self._checkpointer is not None:
+            return
+
+        def run() -> None:
+            while not self._stopped.wait(min(1.0, self._checkpoint_seconds)):
+                since = self._unsigned_since
+                if since is None or time.monotonic() - since < self._checkpoint_seconds:
+                    continue
+                try:
+                    self.checkpoint()
+                except Exception as error:  # the server away: the next round tries again
+                    logger.warning("audit checkpoint of chain %s: %s", self.chain, error)
+
+        self._checkpointer = threading.Thread(target=run, name="audit-checkpoint", daemon=True)
+        self._checkpointer.start()
 
     def _lock_chain(self, connection: Any) -> None:
         connection.execute(
@@ -254,9 +276,12 @@ class PostgresAuditLog:
                         for k, i in enumerate(items)
                     ],
                 )
-            due = time.monotonic() - self._signed_at >= self._checkpoint_seconds
-            if self.signer is not None and (seq == 1 or seq % self._checkpoint_every == 0 or due):
+            signed = self.signer is not None and (seq == 1 or seq % self._checkpoint_every == 0)
+            if signed:
                 self._sign(connection, seq, digest)
+        if not signed and self._unsigned_since is None:
+            self._unsigned_since = time.monotonic()
+        self._start_checkpointer()
         return seq
 
     def _sign(self, connection: Any, seq: int, digest: str) -> None:
@@ -268,7 +293,7 @@ class PostgresAuditLog:
             " signature) VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT DO NOTHING",
             (self.chain, seq, digest, created_at, self.signer.key_id, signature),
         )
-        self._signed_at = time.monotonic()
+        self._unsigned_since = None
 
     def checkpoint(self) -> int | None:
         """Sign this replica's head if it is not signed yet (at shutdown)."""
@@ -283,7 +308,10 @@ class PostgresAuditLog:
         return None if last is None else int(last[0])
 
     def close(self) -> None:
-        """Sign the head (shutdown)."""
+        """Stop the background signing and sign the head (shutdown)."""
+        self._stopped.set()
+        if self._checkpointer is not None:
+            self._checkpointer.join(timeout=5)
         self.checkpoint()
 
     def chains(self) -> list[str]:

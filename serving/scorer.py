@@ -26,6 +26,7 @@ from serving.channels import (
     ChannelPolicy,
     assign_channels,
     random_draw,
+    ranking_quantiles,
     selections,
     threshold_selected,
 )
@@ -107,13 +108,15 @@ class Scorer:
             known.update({f.name: f for f in features_from_spec(model.spec)})
             self.extras[model.subject] = tuple(known.values())
         for subject, quantiles in bundle.quantiles.items():
+            ranking, hit_value = ranking_quantiles(quantiles, settings.hit_value_eur)
             self.policies[subject] = ChannelPolicy.from_quantiles(
-                quantiles["overall"],
+                ranking,
                 quantiles.get("revenue"),
                 capacity=settings.control_capacity,
                 random_rate=settings.random_rate,
                 physical_share=settings.physical_share,
                 post_release_share=settings.post_release_share,
+                hit_value_eur=hit_value,
             )
             self.area_means[subject] = dict(quantiles.get("area_mean", {}))
 
@@ -189,11 +192,14 @@ class Scorer:
         primary = np.array(areas, dtype=object)[np.argmax(lift, axis=1)]
         scoring_ids = new_scoring_ids(n)
         policy = self.policies[subject]
+        other_areas = [scores[a] for a in areas if a != "financial"]
+        non_financial = overall_probability(other_areas) if other_areas else np.zeros(n)
+        value = policy.selection_value(overall, non_financial, revenue)
         channel, random_selection = assign_channels(
-            overall, primary, revenue, random_draw(scoring_ids), policy
+            value, primary, revenue, random_draw(scoring_ids), policy
         )
         selection = selections(
-            threshold_selected(overall, revenue, policy), random_selection, policy.random_rate
+            threshold_selected(value, revenue, policy), random_selection, policy.random_rate
         )
 
         need_reasons = np.flatnonzero((channel != "green") | explain)
@@ -231,6 +237,8 @@ class Scorer:
             "revenue": policy.revenue_threshold,
             "random_rate": policy.random_rate,
         }
+        if policy.hit_value_eur is not None:
+            thresholds["hit_value_eur"] = policy.hit_value_eur
         now = datetime.now(UTC).isoformat()
         results: list[dict[str, Any]] = []
         entries: list[dict[str, Any]] = []

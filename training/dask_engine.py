@@ -36,6 +36,7 @@ import lightgbm as lgb
 import numpy as np
 
 from training.config import DASK_SCHEDULER_PATTERN
+from training.fit_data import FitData
 
 if TYPE_CHECKING:
     from distributed import Client
@@ -127,15 +128,8 @@ def _partitioned(client: Client, array: np.ndarray, rows: list[np.ndarray]) -> A
 def fit_on_dask(
     client: Client,
     params: dict[str, Any],
+    data: FitData,
     *,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    w_train: np.ndarray,
-    x_valid: np.ndarray,
-    y_valid: np.ndarray,
-    w_valid: np.ndarray,
-    feature_names: list[str],
-    categorical: list[int],
     max_rounds: int,
     early_stopping_rounds: int,
     seed: int,
@@ -144,28 +138,32 @@ def fit_on_dask(
     from lightgbm.dask import DaskLGBMClassifier, DaskLGBMRegressor
 
     workers = worker_addresses(client)
-    shuffled = np.random.default_rng(seed).permutation(len(y_train))
+    shuffled = np.random.default_rng(seed).permutation(len(data.y_train))
     rows = [np.sort(part) for part in np.array_split(shuffled, len(workers))]
     cluster_params = {k: v for k, v in params.items() if k not in ("num_threads", "metric")}
     regressor = params["objective"] != "binary"
     estimator = (DaskLGBMRegressor if regressor else DaskLGBMClassifier)(
         client=client, n_estimators=max_rounds, **cluster_params
     )
+    starting: dict[str, Any] = {}
+    if data.init_train is not None:
+        starting["init_score"] = _partitioned(client, data.init_train, rows)
     chatter = io.StringIO()
     # lightgbm.dask announces its port search on stdout and warns that it sets the threads
     # itself; neither is news to the person running `crisk train`.
     with contextlib.redirect_stdout(chatter), warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Parameter .* will be ignored")
         estimator.fit(
-            _partitioned(client, x_train, rows),
-            _partitioned(client, y_train, rows),
-            sample_weight=_partitioned(client, w_train, rows),
-            feature_name=feature_names,
-            categorical_feature=categorical,
+            _partitioned(client, data.x_train, rows),
+            _partitioned(client, data.y_train, rows),
+            sample_weight=_partitioned(client, data.w_train, rows),
+            feature_name=data.feature_names,
+            categorical_feature=data.categorical,
+            **starting,
         )
     logger.debug("lightgbm.dask: %s", chatter.getvalue().strip())
     booster = estimator.to_local().booster_
-    curve = validation_curve(booster, x_valid, y_valid, w_valid, params)
+    curve = validation_curve(booster, data, params)
     best = replay_early_stopping(curve, early_stopping_rounds, params["metric"])
     cut = lgb.Booster(model_str=booster.model_to_string(num_iteration=best))
     return DaskFit(
@@ -173,12 +171,12 @@ def fit_on_dask(
     )
 
 
-def validation_curve(
-    booster: lgb.Booster, x: np.ndarray, y: np.ndarray, w: np.ndarray, params: dict[str, Any]
-) -> np.ndarray:
-    """The validation metric after each tree, as LightGBM's metric of that name computes it."""
+def validation_curve(booster: lgb.Booster, data: FitData, params: dict[str, Any]) -> np.ndarray:
+    """The validation metric after each tree, as LightGBM's metric of that name computes it
+    (from the rows' starting scores, as ``lgb.train`` evaluates a validation set with them)."""
     metric = _metric(params)
-    raw = np.zeros(len(y))
+    x, y, w = data.x_valid, data.y_valid, data.w_valid
+    raw = np.zeros(len(y)) if data.init_valid is None else np.array(data.init_valid, dtype=float)
     values = np.empty(booster.num_trees())
     for tree in range(booster.num_trees()):
         # One tree at a time: the running sum is the raw score after each iteration (the

@@ -17,7 +17,6 @@ import logging
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field, replace
-from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -41,6 +40,7 @@ from features.model_input import (
 from training.calibration import fit_calibration
 from training.config import TrainingSettings
 from training.dataset import EVENT_TIME, LabelledSet, data_snapshot_id, load_labelled_set
+from training.fit_data import FitData
 from training.metrics import calibration_curve, json_safe, ranking_metrics
 from training.model import REVENUE_TASK, AreaModel, predict
 from training.registry import (
@@ -142,8 +142,7 @@ def fit_area_model(
             "metric": "tweedie",
         }
         weight_train, weight_valid = w_train, w_valid
-        # The Dask engine takes no init score: a revenue model grown there has no offset.
-        if EXPOSURE_FEATURE in names and dask is None:
+        if EXPOSURE_FEATURE in names:
             exposure = _exposure(x_train, names)
             init_train = revenue_exposure(x_train, {"features": names, "exposure": exposure})
             init_valid = revenue_exposure(x_valid, {"features": names, "exposure": exposure})
@@ -161,14 +160,7 @@ def fit_area_model(
         }
         weight_train = w_train * np.where(y_train == 1, pos_weight, 1.0)
         weight_valid = w_valid * np.where(y_valid == 1, pos_weight, 1.0)
-    fit = (
-        partial(_fit_local, init_train=init_train, init_valid=init_valid)
-        if dask is None
-        else partial(_fit_on_cluster, dask)
-    )
-    booster, best_iteration, engine = fit(
-        settings,
-        params,
+    data = FitData(
         x_train=x_train,
         y_train=y_train,
         w_train=weight_train,
@@ -177,6 +169,13 @@ def fit_area_model(
         w_valid=weight_valid,
         feature_names=names,
         categorical=categorical,
+        init_train=init_train,
+        init_valid=init_valid,
+    )
+    booster, best_iteration, engine = (
+        _fit_local(settings, params, data)
+        if dask is None
+        else _fit_on_cluster(dask, settings, params, data)
     )
     spec: dict[str, Any] = {
         "subject": subject,
@@ -200,31 +199,23 @@ def fit_area_model(
 
 
 def _fit_local(
-    settings: TrainingSettings,
-    params: dict[str, Any],
-    *,
-    x_train: np.ndarray,
-    y_train: np.ndarray,
-    w_train: np.ndarray,
-    x_valid: np.ndarray,
-    y_valid: np.ndarray,
-    w_valid: np.ndarray,
-    feature_names: list[str],
-    categorical: list[int],
-    init_train: np.ndarray | None = None,
-    init_valid: np.ndarray | None = None,
+    settings: TrainingSettings, params: dict[str, Any], data: FitData
 ) -> tuple[lgb.Booster, int, dict[str, Any]]:
     train_set = lgb.Dataset(
-        x_train,
-        label=y_train,
-        weight=w_train,
-        feature_name=feature_names,
-        categorical_feature=categorical,
-        init_score=init_train,
+        data.x_train,
+        label=data.y_train,
+        weight=data.w_train,
+        feature_name=data.feature_names,
+        categorical_feature=data.categorical,
+        init_score=data.init_train,
         free_raw_data=False,
     )
     valid_set = lgb.Dataset(
-        x_valid, label=y_valid, weight=w_valid, init_score=init_valid, reference=train_set
+        data.x_valid,
+        label=data.y_valid,
+        weight=data.w_valid,
+        init_score=data.init_valid,
+        reference=train_set,
     )
     booster = lgb.train(
         params,
@@ -238,20 +229,17 @@ def _fit_local(
 
 
 def _fit_on_cluster(
-    client: Client,
-    settings: TrainingSettings,
-    params: dict[str, Any],
-    **data: Any,
+    client: Client, settings: TrainingSettings, params: dict[str, Any], data: FitData
 ) -> tuple[lgb.Booster, int, dict[str, Any]]:
     from training.dask_engine import fit_on_dask
 
     fit = fit_on_dask(
         client,
         params,
+        data,
         max_rounds=settings.lgbm.max_rounds,
         early_stopping_rounds=settings.lgbm.early_stopping_rounds,
         seed=settings.seed,
-        **data,
     )
     engine = {
         "training_engine": "lightgbm.dask",

@@ -9,6 +9,7 @@ Into ``DIR``:
   random, the rule profiles and the oracle, and the hit rate before and after the planted change;
 - ``weeks.csv``: every strategy's week, with the recall's denominator;
 - ``hit_rate.png``, ``recall.png``, ``revenue.png``: by week, the planted change marked;
+- ``share_of_best.png``: revenue recovered over four weeks as a share of the oracle's;
 - ``decisions.csv``: every gate decision of the retrained strategies;
 - ``simulation.json``: the settings, the world, the timings.
 """
@@ -26,7 +27,7 @@ import pandas as pd
 
 from world.simulate import SimulationResult
 
-__all__ = ["AFTER_CHANGE_LAG", "summary", "table", "write_outputs"]
+__all__ = ["AFTER_CHANGE_LAG", "share_of_best_plot", "summary", "table", "write_outputs"]
 
 logger = logging.getLogger(__name__)
 
@@ -159,42 +160,74 @@ def _markdown(frame: pd.DataFrame, result: SimulationResult) -> str:
 
 
 def _plot(frame: pd.DataFrame, result: SimulationResult, out_dir: Path) -> list[Path]:
+    frame = frame.assign(
+        hit_rate=frame["hits"] / frame["controls"].clip(lower=1),
+        recall=frame["hits"] / frame["irregular_items"].clip(lower=1),
+    )
+    strategies, shift = list(result.config.strategies), result.config.shift_week
+    written = [
+        _line_plot(frame, column, title, out_dir / path, strategies, shift)
+        for column, title, path in (
+            ("hit_rate", "Hit rate (share of controls that found an irregularity)", "hit_rate.png"),
+            ("recall", "Recall (share of the week's irregular items found)", "recall.png"),
+            ("revenue_recovered_eur", "Revenue recovered (EUR per week)", "revenue.png"),
+        )
+    ]
+    if "oracle" in strategies:
+        written.append(share_of_best_plot(frame, strategies, shift, out_dir / "share_of_best.png"))
+    return written
+
+
+def share_of_best_plot(
+    frame: pd.DataFrame, strategies: list[str], shift_week: int | None, path: Path
+) -> Path:
+    """Each strategy's revenue recovered over four weeks as a share of the oracle's in the same
+    weeks: the normalisation customs-selection studies use (the best any selection of the same
+    size could recover), which a drifting world's changing totals do not move."""
+    columns = ["week", "strategy", "revenue_recovered_eur"]
+    by_week = frame[columns].pivot(index="week", columns="strategy", values=columns[-1])
+    window = by_week.sort_index().rolling(4, min_periods=1).sum()
+    share = window.div(window["oracle"].where(window["oracle"] > 0), axis=0)
+    long = share.reset_index().melt(id_vars="week", value_name="share_of_best")
+    title = "Revenue recovered as a share of the oracle's (the best possible)"
+    return _line_plot(long, "share_of_best", title, path, strategies, shift_week, window=1)
+
+
+def _line_plot(
+    frame: pd.DataFrame,
+    column: str,
+    title: str,
+    path: Path,
+    strategies: list[str],
+    shift_week: int | None,
+    window: int = 2,
+) -> Path:
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    frame = frame.assign(
-        hit_rate=frame["hits"] / frame["controls"].clip(lower=1),
-        recall=frame["hits"] / frame["irregular_items"].clip(lower=1),
-    )
-    written = []
-    for column, title, path in (
-        ("hit_rate", "Hit rate (share of controls that found an irregularity)", "hit_rate.png"),
-        ("recall", "Recall (share of the week's irregular items found)", "recall.png"),
-        ("revenue_recovered_eur", "Revenue recovered (EUR per week)", "revenue.png"),
-    ):
-        figure, axis = plt.subplots(figsize=(9, 4.8))
-        for name in result.config.strategies:
-            weeks = frame[frame["strategy"] == name].sort_values("week")
-            values = weeks[column].rolling(2, min_periods=1).mean()  # two-week smoothing
-            colour, style = _STYLE.get(name, ("black", "-"))
-            axis.plot(weeks["week"], values, style, color=colour, label=name, linewidth=1.8)
-        if result.config.shift_week is not None:
-            axis.axvline(result.config.shift_week, color="black", alpha=0.4, linewidth=1)
-            axis.annotate(
-                "planted change", (result.config.shift_week, axis.get_ylim()[1]),
-                xytext=(4, -14), textcoords="offset points", fontsize=8,
-            )  # fmt: skip
-        axis.set_title(f"{title}, two-week average")
-        axis.set_xlabel("replayed week")
-        axis.grid(alpha=0.3)
-        axis.legend(fontsize=8, ncol=3)
-        figure.tight_layout()
-        figure.savefig(out_dir / path, dpi=110)
-        plt.close(figure)
-        written.append(out_dir / path)
-    return written
+    figure, axis = plt.subplots(figsize=(9, 4.8))
+    for name in strategies:
+        weeks = frame[frame["strategy"] == name].sort_values("week")
+        values = weeks[column].rolling(window, min_periods=1).mean()
+        colour, style = _STYLE.get(name, ("black", "-"))
+        axis.plot(weeks["week"], values, style, color=colour, label=name, linewidth=1.8)
+    if shift_week is not None:
+        axis.axvline(shift_week, color="black", alpha=0.4, linewidth=1)
+        axis.annotate(
+            "planted change", (shift_week, axis.get_ylim()[1]),
+            xytext=(4, -14), textcoords="offset points", fontsize=8,
+        )  # fmt: skip
+    smoothing = "four-week window" if column == "share_of_best" else f"{window}-week average"
+    axis.set_title(f"{title}, {smoothing}")
+    axis.set_xlabel("replayed week")
+    axis.grid(alpha=0.3)
+    axis.legend(fontsize=8, ncol=3)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+    return path
 
 
 def write_outputs(result: SimulationResult, out_dir: Path) -> dict[str, Path]:

@@ -155,7 +155,7 @@ def build_tables(
     if settings.table_engine == "spark":
         from features.tables.spark import SparkEngine, spark_session
 
-        with spark_session(settings.spark_master) as session:
+        with spark_session(settings.spark_master, settings.spark_driver_memory) as session:
             return build_feature_tables(
                 inputs, out_dir, SparkEngine(session), layout=settings.offline_layout
             )

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 import shutil
 import sys
 import tempfile
@@ -28,7 +29,14 @@ from features.tables.engines import TableEngine
 if TYPE_CHECKING:
     from pyspark.sql import SparkSession
 
-__all__ = ["JavaMissing", "SparkEngine", "SparkUnavailable", "spark_session"]
+__all__ = [
+    "JavaMissing",
+    "SparkEngine",
+    "SparkJobFailed",
+    "SparkUnavailable",
+    "spark_reason",
+    "spark_session",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -44,6 +52,15 @@ class JavaMissing(SparkUnavailable):
     """Spark needs a Java runtime and none is installed or configured."""
 
 
+class SparkJobFailed(RuntimeError):
+    """A feature table's Spark job failed; the message is Spark's own reason, in one line."""
+
+
+# Spark's error classes read "[AGGREGATE_OUT_OF_MEMORY] No enough memory ..." somewhere inside a
+# Java stack trace of a hundred lines: that line is the reason a person needs.
+_SPARK_REASON = re.compile(r"\[[A-Z][A-Z0-9_.]{3,}\][^\n]*")
+
+
 def _java() -> str:
     home = os.environ.get("JAVA_HOME")
     candidate = os.path.join(home, "bin", "java") if home else shutil.which("java")
@@ -57,7 +74,7 @@ def _java() -> str:
 
 
 @contextmanager
-def spark_session(master: str = "local[2]") -> Iterator[SparkSession]:
+def spark_session(master: str = "local[2]", driver_memory: str = "4g") -> Iterator[SparkSession]:
     """A Spark session for one build (UTC, no UI, few shuffle partitions), stopped at the end."""
     _java()
     with (
@@ -65,7 +82,7 @@ def spark_session(master: str = "local[2]") -> Iterator[SparkSession]:
         _stderr_to(log.fileno()),
     ):
         try:
-            session = _start(master)
+            session = _start(master, driver_memory)
         except Exception as error:
             raise SparkUnavailable(
                 f"CRISK_FEATURES_SPARK_MASTER={master}: Spark did not start ({error}); "
@@ -93,12 +110,15 @@ def _stderr_to(fd: int) -> Iterator[None]:
         os.close(saved)
 
 
-def _start(master: str) -> SparkSession:
+def _start(master: str, driver_memory: str) -> SparkSession:
     from pyspark.sql import SparkSession
 
     return (
         SparkSession.builder.master(master)
         .appName("crisk-feature-tables")
+        # Read when the driver JVM starts (a session already running in this process keeps
+        # its own heap).
+        .config("spark.driver.memory", driver_memory)
         .config("spark.ui.enabled", "false")
         .config("spark.sql.shuffle.partitions", str(SHUFFLE_PARTITIONS))
         .config("spark.sql.session.timeZone", "UTC")
@@ -112,10 +132,34 @@ def _start(master: str) -> SparkSession:
     )
 
 
+def spark_reason(error: BaseException) -> str:
+    """Spark's reason for a failed job in one line, with what to change when memory ran out."""
+    text = str(error)
+    found = _SPARK_REASON.search(text)
+    reason = found.group(0).strip() if found else (text.strip().splitlines() or ["?"])[0]
+    hint = (
+        "; give the driver more memory (CRISK_FEATURES_SPARK_DRIVER_MEMORY)"
+        if "MEMORY" in reason.upper()
+        else ""
+    )
+    return f"a feature table's Spark job failed: {reason}{hint}"
+
+
 def _spark_ready(frame: pd.DataFrame) -> pd.DataFrame:
     """Object columns as pandas strings, so an empty or all-missing column still has a type."""
     objects = [c for c in frame.columns if frame[c].dtype == object]
     return frame.astype(dict.fromkeys(objects, "string")) if objects else frame
+
+
+@contextmanager
+def _spark_job() -> Iterator[None]:
+    """A failed Spark job as one SparkJobFailed with Spark's reason (other errors unchanged)."""
+    try:
+        yield
+    except Exception as error:
+        if type(error).__module__.split(".")[0] not in ("py4j", "pyspark"):
+            raise
+        raise SparkJobFailed(spark_reason(error)) from error
 
 
 class SparkEngine:
@@ -133,13 +177,15 @@ class SparkEngine:
         self._views.add(name)
 
     def query(self, sql: str) -> pd.DataFrame:
-        return self._session.sql(sql).toPandas()
+        with _spark_job():
+            return self._session.sql(sql).toPandas()
 
     def write_partitioned(self, frame: pd.DataFrame, directory: Path, column: str) -> None:
         # On a cluster the executors write: the directory must be on storage they all see
         # (the shared workspace).
-        data = self._session.createDataFrame(_spark_ready(frame))
-        data.write.mode("errorifexists").partitionBy(column).parquet(str(directory))
+        with _spark_job():
+            data = self._session.createDataFrame(_spark_ready(frame))
+            data.write.mode("errorifexists").partitionBy(column).parquet(str(directory))
 
     def close(self) -> None:
         # The session belongs to the caller (one per build or per test module): drop only

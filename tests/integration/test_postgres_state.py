@@ -7,6 +7,7 @@ of two `crisk serve` processes do.
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -118,3 +119,28 @@ def test_an_edited_or_deleted_entry_of_one_chain_is_detected(database: str, tmp_
     _tamper(database, "DELETE FROM crisk.audit WHERE chain = 'a' AND seq = 6")
     cut = reader.verify(public, exported)
     assert not cut.ok and "chain a" in str(cut.problem) and "truncated" in str(cut.problem)
+
+
+def test_the_last_entries_before_a_quiet_spell_are_signed_in_the_background(
+    database: str, tmp_path: Path
+) -> None:
+    key = tmp_path / "keys" / "audit.pem"
+    log = PostgresAuditLog(
+        database,
+        "replica-a",
+        fsync=False,
+        signer=AuditSigner(key),
+        checkpoint_every=100,
+        checkpoint_seconds=0.3,
+    )
+    for start in (0, 10, 20):  # seq 1 is signed at once; 2 and 3 by the checkpointer, no append after
+        log.append(_header(start, 2), _items(start, 2))
+    deadline = time.monotonic() + 10
+    while log.head()["chains"]["replica-a"]["checkpoint"]["seq"] != 3:
+        assert time.monotonic() < deadline, "the head was not signed in the background"
+        time.sleep(0.1)
+    result = PostgresAuditLog(database, "auditor").verify(
+        load_public_key(key.with_name("audit.pem.pub"))
+    )
+    assert result.ok and result.unsigned_tail == 0, result
+    log.close()

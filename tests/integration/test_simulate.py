@@ -74,7 +74,14 @@ def test_retraining_went_through_the_gate_and_everything_is_written(simulated) -
     decisions = pd.read_csv(out / "decisions.csv")
     assert set(decisions["strategy"]) == {"retrained", "retrained_explore"}
     assert decisions["reason"].str.len().gt(0).all()
-    for name in ("table.csv", "table.md", "hit_rate.png", "recall.png", "revenue.png"):
+    for name in (
+        "table.csv",
+        "table.md",
+        "hit_rate.png",
+        "recall.png",
+        "revenue.png",
+        "share_of_best.png",
+    ):
         assert (out / name).stat().st_size > 0, name
     table = pd.read_csv(out / "table.csv")
     assert {"revenue_vs_random", "revenue_vs_rules", "hit_rate_after_change"} <= set(table)

@@ -11,6 +11,7 @@ from serving.channels import (
     ChannelPolicy,
     assign_channels,
     random_draw,
+    ranking_quantiles,
     selections,
     threshold_selected,
 )
@@ -101,3 +102,32 @@ def test_every_item_records_its_selection_probability() -> None:
     assert set(reasons[chosen & ~randomly]) == {"model"}
     assert set(reasons[(channel == "green")].tolist()) == {None}
     assert (probability[chosen] == 1.0).all() and (probability[~chosen] == 0.01).all()
+
+
+def test_with_a_revenue_model_items_are_ranked_by_what_a_control_brings() -> None:
+    """Expected revenue + the hit value per expected non-revenue irregularity, within capacity:
+    a likely small recovery waits behind a less likely large one."""
+    rng = np.random.default_rng(3)
+    n = 20_000
+    revenue, non_financial = rng.gamma(0.3, 300.0, n), rng.beta(1, 30, n)
+    quantiles = {
+        "overall": [0.0] * 2001,
+        "reference_scores": {"expected_revenue": revenue, "non_financial": non_financial},
+    }
+    ranking, hit_value = ranking_quantiles(quantiles, 500.0)
+    assert hit_value == 500.0
+    policy = ChannelPolicy.from_quantiles(
+        ranking, None, capacity=0.05, random_rate=0.0, physical_share=0.3,
+        post_release_share=0.01, hit_value_eur=hit_value,
+    )  # fmt: skip
+    overall = np.full(n, 0.99)  # every item likely irregular: the probability cannot rank them
+    value = policy.selection_value(overall, non_financial, revenue)
+    np.testing.assert_allclose(value, revenue + 500.0 * non_financial)
+    channel, _ = assign_channels(
+        value, np.full(n, "financial", dtype=object), revenue, np.ones(n), policy
+    )
+    selected = channel != "green"
+    assert 0.045 < selected.mean() < 0.055
+    assert value[selected].min() >= value[~selected].max()
+    # Bundles without a revenue model keep ranking by the overall probability.
+    assert ranking_quantiles({"overall": [0.1, 0.2]}, 500.0) == ([0.1, 0.2], None)

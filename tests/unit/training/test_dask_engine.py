@@ -17,6 +17,7 @@ from pydantic import ValidationError
 
 from training.config import TrainingSettings
 from training.dask_engine import replay_early_stopping, validation_curve
+from training.fit_data import FitData
 
 ROUNDS = 60
 PATIENCE = 8
@@ -44,22 +45,51 @@ def _params(metric: str) -> dict[str, Any]:
     return params | common | {"verbosity": -1}
 
 
-@pytest.mark.parametrize("metric", ["binary_logloss", "average_precision", "auc", "tweedie"])
-def test_replay_matches_lightgbm_evaluation_and_early_stopping(metric: str) -> None:
+@pytest.mark.parametrize(
+    ("metric", "offset"),
+    [
+        ("binary_logloss", False),
+        ("average_precision", False),
+        ("auc", False),
+        ("tweedie", False),
+        ("tweedie", True),  # the revenue model: log declared value as the starting margin
+    ],
+)
+def test_replay_matches_lightgbm_evaluation_and_early_stopping(metric: str, offset: bool) -> None:
     x, y, w = _data("tweedie" if metric == "tweedie" else "binary")
     train, valid = slice(0, 1_000), slice(1_000, None)
     params = _params(metric)
+    init = np.log1p(np.abs(x[:, 2]) * 40.0) if offset else None
+
+    def start(rows: slice) -> np.ndarray | None:
+        return None if init is None else init[rows]
 
     def fit(callback: Any) -> lgb.Booster:
-        train_set = lgb.Dataset(x[train], y[train], weight=w[train], categorical_feature=[4])
-        valid_set = lgb.Dataset(x[valid], y[valid], weight=w[valid], reference=train_set)
+        train_set = lgb.Dataset(
+            x[train], y[train], weight=w[train], init_score=start(train), categorical_feature=[4]
+        )
+        valid_set = lgb.Dataset(
+            x[valid], y[valid], weight=w[valid], init_score=start(valid), reference=train_set
+        )
         return lgb.train(
             params, train_set, num_boost_round=ROUNDS, valid_sets=[valid_set], callbacks=[callback]
         )
 
     recorded: dict[str, Any] = {}
     full = fit(lgb.record_evaluation(recorded))
-    curve = validation_curve(full, x[valid], y[valid], w[valid], params)
+    data = FitData(
+        x_train=x[train],
+        y_train=y[train],
+        w_train=w[train],
+        x_valid=x[valid],
+        y_valid=y[valid],
+        w_valid=w[valid],
+        feature_names=[f"f{i}" for i in range(5)],
+        categorical=[4],
+        init_train=start(train),
+        init_valid=start(valid),
+    )
+    curve = validation_curve(full, data, params)
     expected = np.asarray(recorded["valid_0"][metric])
     np.testing.assert_allclose(curve, expected, rtol=1e-6, atol=1e-9)
     stopped = fit(lgb.early_stopping(PATIENCE, verbose=False))
