@@ -10,7 +10,8 @@ same rows, columns, dtypes and values (sorted by key and snapshot time; relative
 
 ``--engine spark`` builds on Spark (``--spark-master``, default ``local[2]``); with the DuckDB
 tables of the same data store as ``--reference`` it is the engines' parity check at any size.
-The time includes starting the Spark session.
+The time includes starting the Spark session. ``--layout partitioned`` writes every table as a
+hive-partitioned directory (``event_month=YYYY-MM``); either layout is compared with either.
 """
 
 from __future__ import annotations
@@ -25,31 +26,47 @@ from pathlib import Path
 import pandas as pd
 
 
-def _build(home: Path, out: Path, engine: str, master: str) -> tuple[float, dict[str, int]]:
+def _build(
+    home: Path, out: Path, engine: str, master: str, layout: str
+) -> tuple[float, dict[str, int]]:
     from features.tables import workspace_table_rows
 
     started = time.perf_counter()
-    rows = workspace_table_rows(home, engine, out_dir=out, spark_master=master)  # type: ignore[arg-type]
+    rows = workspace_table_rows(
+        home,
+        engine,  # type: ignore[arg-type]
+        out_dir=out,
+        spark_master=master,
+        layout=layout,  # type: ignore[arg-type]
+    )
     return time.perf_counter() - started, rows
 
 
 def _compare(reference: Path, built: Path) -> list[str]:
+    from data_contracts.offline_data import existing_dataset, read_dataset
+
     problems = []
-    for old_path in sorted(reference.glob("*.parquet")):
-        new_path = built / old_path.name
-        if not new_path.exists():
-            problems.append(f"{old_path.stem}: not built")
+    hidden = (".", "_")  # staging paths, Spark's markers
+    names = {p.name.removesuffix(".parquet") for p in reference.iterdir()}
+    for name in sorted(n for n in names if not n.startswith(hidden)):
+        old_path, new_path = existing_dataset(reference, name), existing_dataset(built, name)
+        if old_path is None:
             continue
-        old, new = pd.read_parquet(old_path), pd.read_parquet(new_path)
+        if new_path is None:
+            problems.append(f"{name}: not built")
+            continue
+        old, new = read_dataset(old_path), read_dataset(new_path)
+        for frame in (old, new):  # pandas writes nanoseconds, the engines' Parquet microseconds
+            frame["event_timestamp"] = frame["event_timestamp"].dt.as_unit("us")
         order = [old.columns[0], "event_timestamp"]
         old = old.sort_values(order).reset_index(drop=True)
         new = new.sort_values(order).reset_index(drop=True)
         try:
             pd.testing.assert_frame_equal(old, new, check_exact=False, rtol=1e-12, atol=1e-9)
         except AssertionError as error:
-            problems.append(f"{old_path.stem}: {error}")
+            problems.append(f"{name}: {error}")
             continue
-        print(f"  {old_path.stem}: {len(old):,} rows × {old.shape[1]} columns identical")
+        print(f"  {name}: {len(old):,} rows × {old.shape[1]} columns identical")
     return problems
 
 
@@ -59,12 +76,16 @@ def main() -> int:
     parser.add_argument("--reference", type=Path, help="Tables to reproduce (same data store).")
     parser.add_argument("--engine", choices=["duckdb", "spark"], default="duckdb")
     parser.add_argument("--spark-master", default="local[2]")
+    parser.add_argument("--layout", choices=["file", "partitioned"], default="file")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
-        seconds, rows = _build(args.home, Path(tmp) / "tables", args.engine, args.spark_master)
+        seconds, rows = _build(
+            args.home, Path(tmp) / "tables", args.engine, args.spark_master, args.layout
+        )
         peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
         print(
-            f"{args.engine}: built {len(rows)} tables ({sum(rows.values()):,} rows) "
+            f"{args.engine} ({args.layout}): built {len(rows)} tables "
+            f"({sum(rows.values()):,} rows) "
             f"in {seconds:.1f} s, peak memory {peak_gb:.2f} GB"
         )
         if args.reference is None:

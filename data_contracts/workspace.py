@@ -12,7 +12,7 @@ import os
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from pydantic import Field
 
@@ -20,12 +20,16 @@ __all__ = [
     "DEFAULT_HOME",
     "HOME_VARIABLE",
     "LAYOUT_VERSION",
+    "OFFLINE_LAYOUTS",
+    "PARTITION_COLUMN",
     "RECORD_FILES",
     "TELEMETRY_OFF",
+    "OfflineLayout",
     "Workspace",
     "WorkspaceError",
     "create_private_file",
     "home_field",
+    "offline_dataset_name",
 ]
 
 DEFAULT_HOME = Path(".crisk")
@@ -59,6 +63,20 @@ RECORD_FILES: dict[str, str] = {
     "control-results": "control_results.parquet",
     "operators": "operators.parquet",
 }
+
+
+# How offline tables are stored (CRISK_FEATURES_OFFLINE_LAYOUT). ``file``: one Parquet file
+# ``<name>.parquet``, written whole. ``partitioned``: a directory ``<name>/`` of hive partitions
+# ``event_month=YYYY-MM/`` (the UTC month of each row's event_timestamp), so a run writes many
+# files of bounded size and a reader filtering on time skips whole months (docs/scaling.md).
+OfflineLayout = Literal["file", "partitioned"]
+OFFLINE_LAYOUTS: tuple[OfflineLayout, ...] = ("file", "partitioned")
+PARTITION_COLUMN = "event_month"
+
+
+def offline_dataset_name(name: str, layout: OfflineLayout) -> str:
+    """The file (``file``) or directory (``partitioned``) name of the offline table ``name``."""
+    return f"{name}.parquet" if layout == "file" else name
 
 
 def home_field() -> Any:
@@ -119,6 +137,11 @@ class Workspace:
     def feature_tables_dir(self) -> Path:
         """Point-in-time feature tables: the batch sources of the Feast views."""
         return self.feast_dir / "tables"
+
+    def feature_table(self, view: str, layout: OfflineLayout = "file") -> Path:
+        """The table of ``view`` in ``layout``: ``<view>.parquet``, or the directory ``<view>/``
+        of ``event_month=YYYY-MM`` partitions."""
+        return self.feature_tables_dir / offline_dataset_name(view, layout)
 
     @property
     def mlflow_dir(self) -> Path:

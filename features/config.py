@@ -9,7 +9,7 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data_contracts.deployment import Profile, profile_field
-from data_contracts.workspace import Workspace, home_field
+from data_contracts.workspace import OfflineLayout, Workspace, home_field
 
 __all__ = ["FeatureStoreSettings"]
 
@@ -38,6 +38,13 @@ class FeatureStoreSettings(BaseSettings):
         "machine), or spark (PySpark; the default of CRISK_PROFILE=scale) running the same "
         "generated SQL.",
     )
+    offline_layout: OfflineLayout = Field(
+        default="file",
+        description="How the point-in-time feature tables are written: file (one Parquet file "
+        "per view) or partitioned (a hive-partitioned Parquet directory per view, "
+        "event_month=YYYY-MM; the default of CRISK_PROFILE=scale). Readers follow what is on "
+        "disk.",
+    )
     spark_master: str = Field(
         default="local[2]",
         min_length=1,
@@ -59,13 +66,15 @@ class FeatureStoreSettings(BaseSettings):
 
     @model_validator(mode="after")
     def _profile_defaults(self) -> FeatureStoreSettings:
-        # The profile flips the defaults only: CRISK_FEATURES_ONLINE_STORE and
-        # CRISK_FEATURES_TABLE_ENGINE, when given, win.
+        # The profile flips the defaults only: CRISK_FEATURES_ONLINE_STORE,
+        # CRISK_FEATURES_TABLE_ENGINE and CRISK_FEATURES_OFFLINE_LAYOUT, when given, win.
         if self.profile == "scale":
             if "online_store" not in self.model_fields_set:
                 self.online_store = "redis"
             if "table_engine" not in self.model_fields_set:
                 self.table_engine = "spark"
+            if "offline_layout" not in self.model_fields_set:
+                self.offline_layout = "partitioned"
         return self
 
     @property

@@ -21,6 +21,7 @@ import duckdb
 import numpy as np
 import pandas as pd
 
+from data_contracts.offline_data import parquet_scan
 from features.columns import Columns, column, floats, length
 from features.config import FeatureStoreSettings
 from features.keys import declaration_keys, ens_keys
@@ -181,7 +182,7 @@ def _duckdb_historical(layout: ServiceLayout, entities: pd.DataFrame) -> pd.Data
             SELECT e.{ROW_ID}, {selected}
             FROM e ASOF LEFT JOIN (
                 SELECT {keys}, {view.timestamp_field} AS __fts, {", ".join(view.features)}
-                FROM read_parquet('{view.path}')
+                FROM {parquet_scan(view.path)}
             ) f ON {on_keys} AND e.event_timestamp >= f.__fts
             ORDER BY e.{ROW_ID}
         """

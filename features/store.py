@@ -17,7 +17,7 @@ import yaml
 
 from data_contracts.progress import Progress, advance, quiet
 from features.config import FeatureStoreSettings
-from features.data_sources import table_path
+from features.data_sources import table_location
 
 if TYPE_CHECKING:
     from feast import FeatureStore
@@ -130,12 +130,14 @@ def apply_definitions(
     registration = registration_for(kinds)
     objects = registration.objects
     # Sources are defined relative to the repo; Feast's DuckDB store resolves paths against the
-    # working directory, so the registry gets this workspace's absolute paths. The path is
-    # rebuilt from the view name every time: the definition objects are shared module state.
+    # working directory, so the registry gets this workspace's absolute paths: the table as it
+    # is on disk (a file or a partitioned directory). The path is rebuilt from the view name
+    # every time: the definition objects are shared module state.
     for obj in objects:
         source = getattr(obj, "batch_source", None)
         if source is not None and hasattr(source, "file_options"):
-            source.file_options.uri = str(settings.feast_dir / table_path(obj.name))
+            location = table_location(settings.feast_dir, obj.name, settings.offline_layout)
+            source.file_options.uri = str(location)
     names = set(registration.names)
     stale: list[Any] = [
         *(v for v in store.list_feature_views() if v.name not in names),
@@ -164,7 +166,7 @@ def materialize(
     register: list[str] = []
     snapshots: list[str] = []
     for view in store.list_feature_views():
-        if not (settings.feast_dir / table_path(view.name)).exists():
+        if not table_location(settings.feast_dir, view.name, settings.offline_layout).exists():
             logger.warning("view %s has no table: not materialised", view.name)
             continue
         (register if not view.ttl or view.ttl.total_seconds() == 0 else snapshots).append(view.name)

@@ -33,8 +33,15 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
-import pyarrow.parquet as pq
 
+from data_contracts.offline_data import (
+    dataset_rows,
+    partition_values,
+    remove_dataset,
+    replace_dataset,
+    write_empty_partition,
+)
+from data_contracts.workspace import PARTITION_COLUMN, OfflineLayout
 from features.config import FeatureStoreSettings
 from features.tables.builders import BUILDERS, TableBuilder, TableContext
 from features.tables.engines import SqlEngine, TableEngine
@@ -72,12 +79,15 @@ def build_feature_tables(
     out_dir: Path,
     engine: SqlEngine | None = None,
     views: Collection[str] | None = None,
+    layout: OfflineLayout = "file",
 ) -> FeatureTables:
-    """Compute the table of every view whose records exist, as ``out_dir/<view>.parquet``.
+    """Compute the table of every view whose records exist, under ``out_dir``.
 
     ``engine`` runs the builders' SQL (default: a DuckDB connection of this build); it is
     closed at the end. ``views`` limits the build to those views (None: every view); the
-    tables of the others are left as they are.
+    tables of the others are left as they are. ``layout``: ``file`` writes
+    ``out_dir/<view>.parquet``, ``partitioned`` the directory ``out_dir/<view>/`` of
+    ``event_month=YYYY-MM`` partitions (written by ``engine``).
     """
     if not inputs.declarations.exists():
         raise FileNotFoundError(
@@ -91,17 +101,17 @@ def build_feature_tables(
         for builder in BUILDERS:
             if views is not None and builder.view not in views:
                 continue
-            path = out_dir / f"{builder.view}.parquet"
             missing = builder.missing(context.kinds)
             if missing:
                 skipped[builder.view] = missing
-                path.unlink(missing_ok=True)
+                remove_dataset(out_dir, builder.view)
                 logger.info("feature table %s skipped: no %s", builder.view, ", ".join(missing))
                 continue
             frame = builder.build(context)
-            frame.to_parquet(path, index=False)
-            written[builder.view] = path
-            logger.info("feature table %s: %d rows", builder.view, len(frame))
+            written[builder.view] = _write_table(
+                context.engine, frame, out_dir, builder.view, layout
+            )
+            logger.info("feature table %s: %d rows (%s)", builder.view, len(frame), layout)
         cutoff = context.cutoff
     finally:
         context.close()
@@ -109,11 +119,30 @@ def build_feature_tables(
     return FeatureTables(written=written, skipped=skipped, cutoff=cutoff)
 
 
+def _write_table(
+    engine: SqlEngine, frame: pd.DataFrame, out_dir: Path, view: str, layout: OfflineLayout
+) -> Path:
+    if layout == "file":
+        return replace_dataset(
+            out_dir, view, layout, lambda path: frame.to_parquet(path, index=False)
+        )
+    partitioned = frame.assign(**{PARTITION_COLUMN: partition_values(frame["event_timestamp"])})
+
+    def write(path: Path) -> None:
+        if partitioned.empty:
+            write_empty_partition(path, partitioned)
+        else:
+            engine.write_partitioned(partitioned, path, PARTITION_COLUMN)
+
+    return replace_dataset(out_dir, view, layout, write)
+
+
 def engine_description(settings: FeatureStoreSettings) -> str:
     """The engine a build with ``settings`` runs on, in a few words (for progress lines)."""
+    layout = "" if settings.offline_layout == "file" else ", partitioned Parquet"
     if settings.table_engine == "spark":
-        return f"Spark, master {settings.spark_master}"
-    return "DuckDB"
+        return f"Spark, master {settings.spark_master}{layout}"
+    return f"DuckDB{layout}"
 
 
 def build_tables(
@@ -127,8 +156,10 @@ def build_tables(
         from features.tables.spark import SparkEngine, spark_session
 
         with spark_session(settings.spark_master, settings.spark_driver_memory) as session:
-            return build_feature_tables(inputs, out_dir, SparkEngine(session))
-    return build_feature_tables(inputs, out_dir)
+            return build_feature_tables(
+                inputs, out_dir, SparkEngine(session), layout=settings.offline_layout
+            )
+    return build_feature_tables(inputs, out_dir, layout=settings.offline_layout)
 
 
 def workspace_table_rows(
@@ -137,6 +168,7 @@ def workspace_table_rows(
     *,
     out_dir: Path | None = None,
     spark_master: str = "local[2]",
+    layout: OfflineLayout = "file",
 ) -> dict[str, int]:
     """Build every table of the workspace at ``home`` with ``engine``; rows per table written.
 
@@ -147,11 +179,11 @@ def workspace_table_rows(
 
     from data_contracts.workspace import Workspace
 
-    settings = FeatureStoreSettings(home=home, table_engine=engine, spark_master=spark_master)
+    settings = FeatureStoreSettings(
+        home=home, table_engine=engine, spark_master=spark_master, offline_layout=layout
+    )
     inputs = FeatureTableInputs.of(Workspace.at(home))
     with tempfile.TemporaryDirectory(prefix="crisk-tables-") as scratch:
         target = out_dir if out_dir is not None else Path(scratch)
         tables = build_tables(settings, inputs, target)
-        return {
-            view: pq.ParquetFile(path).metadata.num_rows for view, path in tables.written.items()
-        }
+        return {view: dataset_rows(path) for view, path in tables.written.items()}

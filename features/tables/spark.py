@@ -19,6 +19,7 @@ import sys
 import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -122,6 +123,10 @@ def _start(master: str, driver_memory: str) -> SparkSession:
         .config("spark.sql.shuffle.partitions", str(SHUFFLE_PARTITIONS))
         .config("spark.sql.session.timeZone", "UTC")
         .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        # Standard microsecond timestamps (UTC-adjusted) instead of Spark's legacy INT96, so
+        # DuckDB, pyarrow and Feast read the partitioned tables' event_timestamp as they read
+        # DuckDB's.
+        .config("spark.sql.parquet.outputTimestampType", "TIMESTAMP_MICROS")
         .config("spark.ui.showConsoleProgress", "false")
         .getOrCreate()
     )
@@ -146,6 +151,17 @@ def _spark_ready(frame: pd.DataFrame) -> pd.DataFrame:
     return frame.astype(dict.fromkeys(objects, "string")) if objects else frame
 
 
+@contextmanager
+def _spark_job() -> Iterator[None]:
+    """A failed Spark job as one SparkJobFailed with Spark's reason (other errors unchanged)."""
+    try:
+        yield
+    except Exception as error:
+        if type(error).__module__.split(".")[0] not in ("py4j", "pyspark"):
+            raise
+        raise SparkJobFailed(spark_reason(error)) from error
+
+
 class SparkEngine:
     """The builders' SQL on a Spark session; relations are session temporary views."""
 
@@ -161,12 +177,15 @@ class SparkEngine:
         self._views.add(name)
 
     def query(self, sql: str) -> pd.DataFrame:
-        try:
+        with _spark_job():
             return self._session.sql(sql).toPandas()
-        except Exception as error:
-            if type(error).__module__.split(".")[0] not in ("py4j", "pyspark"):
-                raise
-            raise SparkJobFailed(spark_reason(error)) from error
+
+    def write_partitioned(self, frame: pd.DataFrame, directory: Path, column: str) -> None:
+        # On a cluster the executors write: the directory must be on storage they all see
+        # (the shared workspace).
+        with _spark_job():
+            data = self._session.createDataFrame(_spark_ready(frame))
+            data.write.mode("errorifexists").partitionBy(column).parquet(str(directory))
 
     def close(self) -> None:
         # The session belongs to the caller (one per build or per test module): drop only

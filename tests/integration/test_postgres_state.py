@@ -133,7 +133,11 @@ def test_the_last_entries_before_a_quiet_spell_are_signed_in_the_background(
         checkpoint_every=100,
         checkpoint_seconds=0.3,
     )
-    for start in (0, 10, 20):  # seq 1 is signed at once; 2 and 3 by the checkpointer, no append after
+    for start in (
+        0,
+        10,
+        20,
+    ):  # seq 1 is signed at once; 2 and 3 by the checkpointer, no append after
         log.append(_header(start, 2), _items(start, 2))
     deadline = time.monotonic() + 10
     while log.head()["chains"]["replica-a"]["checkpoint"]["seq"] != 3:

@@ -1,7 +1,11 @@
 """Feature tables on Spark equal DuckDB's: same rows, same values, the same views skipped.
 
 One ``local[2]`` Spark session for the module; the records are the session workspace's data
-store (read only), once whole and once as a declarations-only workspace would hold them.
+store (read only), once whole and once as a declarations-only workspace would hold them. Spark
+writes the whole build as files and the declarations-only one in the partitioned layout
+(``event_month=YYYY-MM`` directories through ``partitionBy``, read back by Spark too): both
+layouts are compared with DuckDB's files. (One partitioned write from Spark costs a job of its
+own, about a second here; the whole build partitioned would add 20-50 s to the suite.)
 """
 
 from __future__ import annotations
@@ -13,7 +17,8 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import pytest
 
-from data_contracts.workspace import Workspace
+from data_contracts.offline_data import partition_values, read_dataset
+from data_contracts.workspace import PARTITION_COLUMN, OfflineLayout, Workspace
 from features.tables import BUILDERS, FeatureTableInputs, FeatureTables, build_feature_tables
 
 if TYPE_CHECKING:
@@ -35,12 +40,18 @@ def spark() -> Iterator[SparkSession]:
 
 
 def _both(
-    inputs: FeatureTableInputs, spark: SparkSession, out: Path, views: set[str] | None = None
+    inputs: FeatureTableInputs,
+    spark: SparkSession,
+    out: Path,
+    views: set[str] | None = None,
+    spark_layout: OfflineLayout = "file",
 ) -> tuple[FeatureTables, FeatureTables]:
     from features.tables.spark import SparkEngine
 
     by_duckdb = build_feature_tables(inputs, out / "duckdb", views=views)
-    by_spark = build_feature_tables(inputs, out / "spark", SparkEngine(spark), views)
+    by_spark = build_feature_tables(
+        inputs, out / "spark", SparkEngine(spark), views, layout=spark_layout
+    )
     return by_duckdb, by_spark
 
 
@@ -49,11 +60,14 @@ def _assert_same_tables(by_duckdb: FeatureTables, by_spark: FeatureTables) -> No
     assert by_spark.skipped == by_duckdb.skipped
     assert sorted(by_spark.written) == sorted(by_duckdb.written)
     for view, path in by_duckdb.written.items():
-        expected, actual = pd.read_parquet(path), pd.read_parquet(by_spark.written[view])
+        expected, actual = read_dataset(path), read_dataset(by_spark.written[view])
         order = [expected.columns[0], "event_timestamp"]
         expected = expected.sort_values(order, kind="stable").reset_index(drop=True)
         actual = actual.sort_values(order, kind="stable").reset_index(drop=True)
         assert len(expected) > 0, view
+        # Spark's Parquet keeps microseconds, pandas' nanoseconds: the same instants.
+        for frame in (expected, actual):
+            frame["event_timestamp"] = frame["event_timestamp"].dt.as_unit("us")
         # Same keys and event timestamps, same columns and types, floats within 1e-9, nulls
         # where DuckDB has them.
         pd.testing.assert_frame_equal(
@@ -71,12 +85,25 @@ def test_spark_tables_equal_duckdb_tables(
     _assert_same_tables(by_duckdb, by_spark)
 
 
+def _assert_spark_reads_its_partitions(spark: SparkSession, tables: FeatureTables) -> None:
+    """Spark discovers the partitions it wrote: the month of each row is its partition."""
+    path = tables.written["route_hit_rate_365d"]
+    read = spark.read.parquet(str(path))
+    assert dict(read.dtypes)[PARTITION_COLUMN] == "string"
+    rows = read.select("event_timestamp", PARTITION_COLUMN).toPandas()  # one Spark job
+    assert len(rows) == len(read_dataset(path)) > 0
+    assert (rows[PARTITION_COLUMN] == partition_values(rows["event_timestamp"])).all()
+    months = {f"{PARTITION_COLUMN}={month}" for month in rows[PARTITION_COLUMN]}
+    assert months == {p.name for p in path.iterdir() if p.is_dir()}
+
+
 def test_declarations_only_skips_the_same_views(
     trained_workspace: Path, spark: SparkSession, tmp_path: Path
 ) -> None:
     """No ENS, no operator register: both engines skip the same views, and the route view
-    (declarations only, no ENS routes now) is the same. The other views read what they read
-    in the test above; each Spark query costs seconds, so they are not computed twice."""
+    (declarations only, no ENS routes now; partitioned by Spark) is the same. The other views
+    read what they read in the test above; each Spark query costs seconds, so they are not
+    computed twice."""
     full = FeatureTableInputs.of(Workspace.at(trained_workspace))
     inputs = FeatureTableInputs(
         declarations=full.declarations,
@@ -90,7 +117,12 @@ def test_declarations_only_skips_the_same_views(
         "first_transit_hub_hit_rate_365d",
         "last_transit_hub_hit_rate_365d",
     }
-    by_duckdb, by_spark = _both(inputs, spark, tmp_path, lacking | {"route_hit_rate_365d"})
+    by_duckdb, by_spark = _both(
+        inputs, spark, tmp_path, lacking | {"route_hit_rate_365d"}, spark_layout="partitioned"
+    )
     assert set(by_duckdb.skipped) == lacking
     assert list(by_duckdb.written) == ["route_hit_rate_365d"]
+    assert by_spark.written["route_hit_rate_365d"].is_dir()
+    assert sorted(p.name for p in (tmp_path / "spark").iterdir()) == ["route_hit_rate_365d"]
     _assert_same_tables(by_duckdb, by_spark)
+    _assert_spark_reads_its_partitions(spark, by_spark)
