@@ -32,7 +32,7 @@ from data_contracts.definitions import (
 )
 from data_contracts.values import ValueRejected, parse_value
 
-__all__ = ["ScoreColumns", "columns_from_items", "score_columns"]
+__all__ = ["ScoreColumns", "columns_from_items", "request_columns", "score_columns"]
 
 Column = list[Any]
 # A column's check: the column as the models would give it, or None (let the models decide).
@@ -55,6 +55,20 @@ class ScoreColumns:
     ens: dict[str, Column]
     n_ens: int
     explain: bool
+
+
+def request_columns(request: Any) -> ScoreColumns:
+    """A request the contract's models validated (a ``ScoreRequest``), by column; a request
+    already validated by column is returned as it is."""
+    if isinstance(request, ScoreColumns):
+        return request
+    return ScoreColumns(
+        columns_from_items(request.declarations, "declarations"),
+        len(request.declarations),
+        columns_from_items(request.ens, "ens"),
+        len(request.ens),
+        request.explain,
+    )
 
 
 def columns_from_items(items: Sequence[Any], kind: str) -> dict[str, Column]:

@@ -23,7 +23,7 @@ from data_contracts.models import ControlResult, reasons_from_error
 from serving.audit_writer import AuditWriter
 from serving.auth import ApiKeyMiddleware, parse_api_keys
 from serving.bundle import load_bundle, record_serving_bundle
-from serving.columnar import ScoreColumns, columns_from_items, score_columns
+from serving.columnar import request_columns, score_columns
 from serving.config import ServingSettings
 from serving.decision import decision_record, subject_control_results
 from serving.hotswap import ChampionWatcher
@@ -90,19 +90,6 @@ ScoreRequestIODescriptor: Any = type(
         "from_http_request": classmethod(_read_score_request),
     },
 )
-
-
-def _request_columns(request: ScoreRequest | ScoreColumns) -> ScoreColumns:
-    """The request by column, whichever way it was validated."""
-    if isinstance(request, ScoreColumns):
-        return request
-    return ScoreColumns(
-        columns_from_items(request.declarations, "declarations"),
-        len(request.declarations),
-        columns_from_items(request.ens, "ens"),
-        len(request.ens),
-        request.explain,
-    )
 
 
 def _api_keys() -> dict[str, str]:
@@ -228,7 +215,7 @@ class CustomsRiskScorer:
     async def score(self, request: ScoreRequestIODescriptor, /) -> ScoreResponse:
         """Score a batch: per-area probabilities, channel, reasons, warnings and a scoring id."""
         # Empty and oversized batches were refused before parsing (RequestBounds).
-        batch = _request_columns(request)
+        batch = request_columns(request)
         scorer = self.scorer  # one bundle for the whole request, even across a champion swap
         for field, subject, columns, n in (
             ("declarations", "declaration", batch.declarations, batch.n_declarations),

@@ -14,7 +14,7 @@ import pytest
 from pydantic import ValidationError
 
 from data_contracts.definitions import contract_for
-from serving.columnar import ScoreColumns, columns_from_items, score_columns
+from serving.columnar import ScoreColumns, request_columns, score_columns
 from serving.schemas import ScoreRequest
 from world.generate import World
 
@@ -38,13 +38,7 @@ def _by_models(document: Any) -> ScoreColumns | None:
         request = ScoreRequest.model_validate_json(json.dumps(document))
     except ValidationError:
         return None
-    return ScoreColumns(
-        columns_from_items(request.declarations, "declarations"),
-        len(request.declarations),
-        columns_from_items(request.ens, "ens"),
-        len(request.ens),
-        request.explain,
-    )
+    return request_columns(request)
 
 
 def _same(fast: ScoreColumns, slow: ScoreColumns) -> None:
