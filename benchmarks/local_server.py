@@ -12,12 +12,15 @@ import signal
 import socket
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Mapping
 from pathlib import Path
 
 import httpx
 import pandas as pd
+
+from data_contracts.workspace import TELEMETRY_OFF
 
 __all__ = [
     "declaration_bodies",
@@ -47,11 +50,7 @@ def server_environment(
             "BENTOML_HOME": str(home / "bentoml"),
             "MLFLOW_TRACKING_URI": f"sqlite:///{home / 'mlflow' / 'mlflow.db'}",
             "PATH": str(Path(sys.executable).parent) + os.pathsep + env.get("PATH", ""),
-            "DO_NOT_TRACK": "true",
-            "MLFLOW_DISABLE_TELEMETRY": "true",
-            "BENTOML_DO_NOT_TRACK": "true",
-            "FEAST_USAGE": "False",
-            "GX_ANALYTICS_ENABLED": "false",
+            **TELEMETRY_OFF,
             **(extra_env or {}),
         }
     )
@@ -99,6 +98,39 @@ def stop_server(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=60)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
+
+
+def closed_loop(
+    url: str, bodies: list[bytes], headers: dict[str, str], clients: int, seconds: float
+) -> tuple[int, list[float]]:
+    """POST ``bodies`` (JSON) round-robin from ``clients`` threads for ``seconds``; returns the
+    number of requests and their latencies. A non-200 answer stops the run."""
+    latencies: list[float] = []
+    lock = threading.Lock()
+    stop = time.monotonic() + seconds
+
+    def worker(offset: int) -> None:
+        with httpx.Client(
+            timeout=60, headers={"content-type": "application/json", **headers}
+        ) as client:
+            i = offset
+            local = []
+            while time.monotonic() < stop:
+                started = time.perf_counter()
+                response = client.post(url, content=bodies[i % len(bodies)])
+                local.append(time.perf_counter() - started)
+                if response.status_code != 200:
+                    raise RuntimeError(f"{url}: {response.status_code} {response.text[:300]}")
+                i += clients
+            with lock:
+                latencies.extend(local)
+
+    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    return len(latencies), latencies
 
 
 def declaration_bodies(home: Path, batch: int, count: int, seed: int) -> list[bytes]:

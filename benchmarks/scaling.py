@@ -48,19 +48,14 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import psutil  # noqa: E402
 
+from data_contracts.workspace import TELEMETRY_OFF  # noqa: E402
+
 DEFAULT_ITEMS = 150_000
 ENS_PER_ITEM = 100_000 / 150_000  # the default world's proportion
 STEPS = ("world", "ingest", "features", "features_spark", "train", "train_dask", "serve")
 SCORE_BATCH = 100
 SCORE_CLIENTS = 4
 SCORE_SECONDS = 20.0
-TELEMETRY_OFF = {
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "FEAST_USAGE": "False",
-    "GX_ANALYTICS_ENABLED": "false",
-}
 
 
 # --- the steps, each run in a child process ---------------------------------------------------
@@ -221,7 +216,7 @@ def measure_serving(home: Path, log: Path) -> dict[str, Any]:
             "auditor": "scaling-auditor", "admin": "scaling-admin"}  # fmt: skip
     port = local_server.free_port()
     bodies = local_server.declaration_bodies(home, SCORE_BATCH, 200, seed=1)
-    process = local_server.start_server(home, port, log, keys, extra_env=TELEMETRY_OFF)
+    process = local_server.start_server(home, port, log, keys)
     memory = PeakMemory(process.pid)
     url = f"http://127.0.0.1:{port}"
     try:
@@ -231,7 +226,9 @@ def measure_serving(home: Path, log: Path) -> dict[str, Any]:
         with httpx.Client(timeout=60, headers=headers) as warm:
             for body in bodies[:5]:
                 warm.post(f"{url}/score", content=body).raise_for_status()
-        requests, latencies = _load(f"{url}/score", bodies, headers)
+        requests, latencies = local_server.closed_loop(
+            f"{url}/score", bodies, headers, SCORE_CLIENTS, SCORE_SECONDS
+        )
     finally:
         local_server.stop_server(process)
         peak = memory.stop()
@@ -241,32 +238,6 @@ def measure_serving(home: Path, log: Path) -> dict[str, Any]:
         "median_ms": 1000 * latencies[len(latencies) // 2],
         "peak_bytes": peak,
     }
-
-
-def _load(url: str, bodies: list[bytes], headers: Mapping[str, str]) -> tuple[int, list[float]]:
-    import httpx
-
-    latencies: list[float] = []
-    lock = threading.Lock()
-    stop = time.monotonic() + SCORE_SECONDS
-
-    def client(offset: int) -> None:
-        with httpx.Client(timeout=60, headers=dict(headers)) as session:
-            i, own = offset, []
-            while time.monotonic() < stop:
-                started = time.perf_counter()
-                session.post(url, content=bodies[i % len(bodies)]).raise_for_status()
-                own.append(time.perf_counter() - started)
-                i += SCORE_CLIENTS
-            with lock:
-                latencies.extend(own)
-
-    threads = [threading.Thread(target=client, args=(k,)) for k in range(SCORE_CLIENTS)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return len(latencies), latencies
 
 
 # --- one size, all sizes ----------------------------------------------------------------------
@@ -496,6 +467,8 @@ def main() -> None:
         steps = tuple(s for s in steps if s != "features_spark")
     sizes = [round(float(m) * args.base) for m in args.sizes.split(",")]
     args.out.mkdir(parents=True, exist_ok=True)
+    if args.work is not None:
+        args.work.mkdir(parents=True, exist_ok=True)
     load = os.getloadavg()
     started = time.perf_counter()
     with tempfile.TemporaryDirectory(dir=args.work) as tmp:

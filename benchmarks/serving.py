@@ -27,7 +27,6 @@ import os
 import signal
 import subprocess
 import sys
-import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -44,7 +43,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import psutil  # noqa: E402
 
-from benchmarks.local_server import free_port, server_environment  # noqa: E402
+from benchmarks.local_server import closed_loop, free_port, server_environment  # noqa: E402
 
 KEYS = {"scorer": "bench-scorer"}
 
@@ -77,38 +76,6 @@ def _stop(process: subprocess.Popen[bytes]) -> None:
             process.wait(timeout=30)
         except subprocess.TimeoutExpired:
             os.killpg(process.pid, signal.SIGKILL)
-
-
-def _load(
-    url: str, bodies: list[bytes], headers: dict[str, str], clients: int, seconds: float
-) -> tuple[int, list[float]]:
-    """Send bodies round-robin from ``clients`` threads for ``seconds``; requests and latencies."""
-    latencies: list[float] = []
-    lock = threading.Lock()
-    stop = time.monotonic() + seconds
-
-    def worker(offset: int) -> None:
-        with httpx.Client(
-            timeout=60, headers={"content-type": "application/json", **headers}
-        ) as client:
-            i = offset
-            local = []
-            while time.monotonic() < stop:
-                started = time.perf_counter()
-                response = client.post(url, content=bodies[i % len(bodies)])
-                local.append(time.perf_counter() - started)
-                if response.status_code != 200:
-                    raise RuntimeError(f"{url}: {response.status_code} {response.text[:300]}")
-                i += clients
-            with lock:
-                latencies.extend(local)
-
-    threads = [threading.Thread(target=worker, args=(k,)) for k in range(clients)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    return len(latencies), latencies
 
 
 def _inputs(home: Path, n: int) -> tuple[list[dict[str, Any]], pd.DataFrame]:
@@ -249,13 +216,13 @@ def _run_workers(
             bodies_of = {"crisk": crisk_bodies, "crisk_baseline": crisk_bodies}
             bodies_of["mlflow"] = mlflow_bodies
             for name, url, headers in targets:  # warm the feature caches
-                _load(url, bodies_of[name][:20], headers, 1, 2.0)
+                closed_loop(url, bodies_of[name][:20], headers, 1, 2.0)
             cases = {name: _Case() for name, _, _ in targets}
             for _ in range(args.rounds):
                 for name, url, headers in targets:
                     cases[name].add(
                         servers[name],
-                        lambda s, u=url, b=bodies_of[name], h=headers: _load(
+                        lambda s, u=url, b=bodies_of[name], h=headers: closed_loop(
                             u, b, h, args.clients, s
                         ),
                         args.seconds / args.rounds,
@@ -264,7 +231,7 @@ def _run_workers(
                 results[f"{name}_batch{batch}"] = case.row(batch)
         big = [json.dumps({"declarations": records[i : i + 1000]}).encode() for i in (0, 1000)]
         case = _Case()
-        case.add(crisk, lambda s: _load(score_url, big, auth, 2, s), args.seconds)
+        case.add(crisk, lambda s: closed_loop(score_url, big, auth, 2, s), args.seconds)
         results["crisk_batch1000"] = case.row(1000)
     finally:
         for process in servers.values():

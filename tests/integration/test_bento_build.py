@@ -15,17 +15,12 @@ from pathlib import Path
 import pytest
 import yaml
 
+from data_contracts.workspace import TELEMETRY_OFF
+
 pytestmark = pytest.mark.integration
 
 ROOT = Path(__file__).resolve().parents[2]
 BENTOML = [sys.executable, "-m", "bentoml"]
-TELEMETRY_OFF = {
-    "DO_NOT_TRACK": "true",
-    "MLFLOW_DISABLE_TELEMETRY": "true",
-    "BENTOML_DO_NOT_TRACK": "true",
-    "FEAST_USAGE": "False",
-    "GX_ANALYTICS_ENABLED": "false",
-}
 
 
 def _bentoml(arguments: list[str], home: Path) -> subprocess.CompletedProcess[str]:
