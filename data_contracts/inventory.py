@@ -9,8 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-import pandas as pd
-
+from data_contracts.record_store import has_records, read_stored_records
 from data_contracts.workspace import Workspace
 
 __all__ = ["MISSING_KIND_NOTES", "RecordInventory"]
@@ -37,16 +36,16 @@ class RecordInventory:
 
     @classmethod
     def of(cls, workspace: Workspace) -> RecordInventory:
-        results = workspace.record_file("control-results")
         random = 0
-        if results.exists():
-            reasons = pd.read_parquet(results, columns=["selection_reason"])["selection_reason"]
-            random = int((reasons == "random").sum())
+        results = has_records(workspace, "control-results")
+        if results:
+            stored = read_stored_records(workspace, "control-results", ["selection_reason"])
+            random = int((stored["selection_reason"] == "random").sum())
         return cls(
-            declarations=workspace.record_file("declarations").exists(),
-            ens=workspace.record_file("ens").exists(),
-            control_results=results.exists(),
-            operators=workspace.record_file("operators").exists(),
+            declarations=has_records(workspace, "declarations"),
+            ens=has_records(workspace, "ens"),
+            control_results=results,
+            operators=has_records(workspace, "operators"),
             random_controls=random,
         )
 

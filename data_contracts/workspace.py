@@ -21,6 +21,7 @@ __all__ = [
     "HOME_VARIABLE",
     "LAYOUT_VERSION",
     "OFFLINE_LAYOUTS",
+    "PARTITIONED_RECORD_KINDS",
     "PARTITION_COLUMN",
     "RECORD_FILES",
     "TELEMETRY_OFF",
@@ -63,6 +64,10 @@ RECORD_FILES: dict[str, str] = {
     "control-results": "control_results.parquet",
     "operators": "operators.parquet",
 }
+# Record kinds the data store can hold as a hive-partitioned dataset (CRISK_RECORDS_LAYOUT):
+# those that grow with every import. The operator register is reference data replaced whole,
+# one row per operator, so it stays one file (data_contracts/record_store.py).
+PARTITIONED_RECORD_KINDS: tuple[str, ...] = ("declarations", "ens", "control-results")
 
 
 # How offline tables are stored (CRISK_FEATURES_OFFLINE_LAYOUT). ``file``: one Parquet file
@@ -118,6 +123,12 @@ class Workspace:
         """The data store's file of a record kind (``declarations``, ``ens``,
         ``control-results``, ``operators``)."""
         return self.data_dir / RECORD_FILES[kind]
+
+    def record_dataset(self, kind: str, layout: OfflineLayout = "file") -> Path:
+        """The data store's records of ``kind`` in ``layout``: the file of :meth:`record_file`,
+        or the directory ``data/<name>/`` of ``event_month=YYYY-MM`` partitions."""
+        name = RECORD_FILES[kind].removesuffix(".parquet")
+        return self.data_dir / offline_dataset_name(name, layout)
 
     @property
     def control_results_history_file(self) -> Path:

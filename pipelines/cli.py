@@ -355,6 +355,7 @@ def monitor(
 
     import pandas as pd
 
+    from data_contracts.record_store import has_records, read_stored_records
     from serving.bundle import load_bundle, reference_sample
     from serving.monitor import DriftThresholds, drift_report
     from serving.state import open_audit_log, open_feedback_store
@@ -370,8 +371,11 @@ def monitor(
     since = (datetime.now(UTC) - timedelta(days=days)).isoformat()
     audit = open_audit_log(settings.serving)
     entries = audit.entries_since(since) if audit is not None else []
-    stored = workspace.data_dir / "control_results.parquet"
-    frames = [pd.read_parquet(stored)] if stored.exists() else []
+    frames = (
+        [read_stored_records(workspace, "control-results")]
+        if has_records(workspace, "control-results")
+        else []
+    )
     feedback = open_feedback_store(settings.serving)
     if feedback is not None:
         frames.append(feedback.frame())
@@ -514,7 +518,12 @@ def ingest(
     settings = _settings()
     with _progress() as progress:
         result = ingest_file(
-            settings.workspace, kind, file, progress, reporting_delays=settings.reporting_delay_days
+            settings.workspace,
+            kind,
+            file,
+            progress,
+            reporting_delays=settings.reporting_delay_days,
+            layout=settings.records_layout,
         )
     out.print(
         f"{result.n_input:,} rows: {result.n_valid:,} valid, {result.n_quarantined:,} quarantined, "
@@ -542,7 +551,12 @@ def import_(
     settings = _settings()
     with _progress() as progress:
         result = import_file(
-            settings.workspace, mapping, file, progress, settings.reporting_delay_days
+            settings.workspace,
+            mapping,
+            file,
+            progress,
+            settings.reporting_delay_days,
+            layout=settings.records_layout,
         )
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {escape(warning)}", soft_wrap=True)
@@ -820,16 +834,13 @@ def _check_servable(workspace: Any, deployment: Any) -> None:
 
 
 def _curl_example(settings: Any, scorer_key: str) -> str:
-    import pandas as pd
-
     from data_contracts.definitions import contract_for
+    from data_contracts.record_store import has_records, read_stored_records
 
-    data = settings.workspace.data_dir / "declarations.parquet"
     fields = contract_for("declarations").field_names
-    if data.exists():
-        item = json.loads(
-            pd.read_parquet(data).tail(1)[fields].to_json(orient="records", date_format="iso")
-        )[0]
+    if has_records(settings.workspace, "declarations"):
+        stored = read_stored_records(settings.workspace, "declarations")
+        item = json.loads(stored.tail(1)[fields].to_json(orient="records", date_format="iso"))[0]
         item = {k: v for k, v in item.items() if v is not None}
         if isinstance(item.get("extra"), str):  # stored as JSON text; a request sends a map
             item["extra"] = json.loads(item["extra"])

@@ -8,7 +8,8 @@ from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from data_contracts.codelists import CONTROL_TYPES
-from data_contracts.workspace import Workspace, home_field
+from data_contracts.deployment import Profile, profile_field
+from data_contracts.workspace import OfflineLayout, Workspace, home_field
 from pipelines.ingest import DEFAULT_REPORTING_DELAY_DAYS
 from serving.config import ServingSettings
 from training.config import TrainingSettings
@@ -42,8 +43,24 @@ class PipelineSettings(BaseSettings):
         "control results a file gives without reported_at (CRISK_REPORTING_DELAY_DAYS as JSON, "
         "e.g. '{\"post_release_audit\": 60}'; unnamed types keep their default).",
     )
+    profile: Profile = profile_field()
+    records_layout: OfflineLayout = Field(
+        default="file",
+        description="How ingest and import store declarations, ENS filings and control "
+        "results: file (one Parquet file per kind, rewritten at every import) or partitioned "
+        "(a hive-partitioned Parquet directory per kind, event_month=YYYY-MM of the record's "
+        "event time, an import rewriting only the months it touches; the default of "
+        "CRISK_PROFILE=scale). Readers follow what is on disk.",
+    )
     training: TrainingSettings = Field(default_factory=TrainingSettings)
     serving: ServingSettings = Field(default_factory=ServingSettings)
+
+    @model_validator(mode="after")
+    def _profile_defaults(self) -> PipelineSettings:
+        # The profile flips the default only: CRISK_RECORDS_LAYOUT, when given, wins.
+        if self.profile == "scale" and "records_layout" not in self.model_fields_set:
+            self.records_layout = "partitioned"
+        return self
 
     @model_validator(mode="after")
     def _known_delays(self) -> PipelineSettings:

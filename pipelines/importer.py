@@ -24,7 +24,7 @@ from data_contracts.dataset import (
 )
 from data_contracts.mapping import MappingFile, load_mapping
 from data_contracts.mapping_apply import MappedRecords, apply_mapping, read_source
-from data_contracts.workspace import Workspace
+from data_contracts.workspace import OfflineLayout, Workspace
 from pipelines.ingest import IngestResult, data_file, ingest_frame
 
 __all__ = ["ImportResult", "import_file", "merged_manifest"]
@@ -133,11 +133,13 @@ def import_file(
     file: Path,
     progress: Progress = _quiet,
     reporting_delays: Mapping[str, float] | None = None,
+    layout: OfflineLayout | None = None,
 ) -> ImportResult:
     """Map ``file`` by ``mapping_file`` and bring its rows into the workspace.
 
     ``reporting_delays`` (days per control type) date the outcomes of labels whose mapping
-    gives no ``reported_at`` (default: the ingest defaults).
+    gives no ``reported_at`` (default: the ingest defaults). ``layout``: how the records are
+    stored (``CRISK_RECORDS_LAYOUT``; default: as they are).
 
     Raises:
         MappingError: the mapping is invalid or does not fit the file (nothing written).
@@ -163,6 +165,7 @@ def import_file(
         source,
         row_numbers=mapped.declaration_rows,
         identifiers=mapping.identifier_format,
+        layout=layout,
     )
     controls = None
     if mapping.labels is not None:
@@ -175,6 +178,7 @@ def import_file(
             row_numbers=mapped.control_rows,
             identifiers=mapping.identifier_format,
             reporting_delays=reporting_delays,
+            layout=layout,
         )
     return ImportResult(
         dataset=mapping.dataset,

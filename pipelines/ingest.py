@@ -1,7 +1,10 @@
 """Bringing record files into the workspace: validate, then merge into the data store.
 
 The data store (``CRISK_HOME/data``) holds the current version of every valid record, one
-Parquet file per kind. A newer version of a record replaces the stored one; what it replaced and
+Parquet file per kind, or (``CRISK_RECORDS_LAYOUT=partitioned``) a hive-partitioned dataset per
+kind cut by the month of each record's event time (``data_contracts.record_store``): an import
+then reads the stored keys, and rewrites only the months its rows fall in or replace rows of.
+A newer version of a record replaces the stored one; what it replaced and
 every quarantined row are kept under ``CRISK_HOME/quarantine`` with their reasons.
 
 Control results carry when their outcome became known (``reported_at``): a file without it gets
@@ -23,8 +26,6 @@ from __future__ import annotations
 import fcntl
 import json
 import logging
-import os
-import uuid
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -37,8 +38,21 @@ from data_contracts.dataset import read_manifest
 from data_contracts.definitions import contract_for
 from data_contracts.io import read_records
 from data_contracts.progress import Progress, quiet
+from data_contracts.record_store import (
+    has_records,
+    partition_time_field,
+    read_stored_records,
+    record_location,
+    record_months,
+    recover_record_store,
+    replace_partitions,
+    stored_layout,
+    stored_partition_rows,
+    write_parquet_atomically,
+    write_records,
+)
 from data_contracts.validate import ValidationResult, validate_frame
-from data_contracts.workspace import Workspace
+from data_contracts.workspace import OfflineLayout, Workspace
 
 __all__ = [
     "DEFAULT_REPORTING_DELAY_DAYS",
@@ -67,7 +81,8 @@ _FALLBACK_DELAY_DAYS = 1.0
 
 
 def data_file(workspace: Workspace, kind: str) -> Path:
-    return workspace.record_file(kind)
+    """Where the records of ``kind`` are stored (a file or a partitioned directory)."""
+    return record_location(workspace, kind)
 
 
 def fill_reported_at(results: pd.DataFrame, delays: Mapping[str, float]) -> pd.DataFrame:
@@ -106,26 +121,10 @@ def data_store_lock(workspace: Workspace) -> Iterator[None]:
             for directory in (workspace.data_dir, workspace.quarantine_dir):
                 for leftover in directory.glob(".*.tmp"):
                     leftover.unlink(missing_ok=True)
+            recover_record_store(workspace)
             yield
         finally:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
-
-
-def write_parquet_atomically(frame: pd.DataFrame, path: Path) -> None:
-    """Replace ``path`` by ``frame`` in one step: the old file or the new one, never a mix."""
-    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
-    try:
-        frame.to_parquet(temporary, index=False)
-        with temporary.open("rb") as handle:
-            os.fsync(handle.fileno())
-        os.replace(temporary, path)
-        directory = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(directory)  # the rename itself survives a crash
-        finally:
-            os.close(directory)
-    finally:
-        temporary.unlink(missing_ok=True)
 
 
 @dataclass(frozen=True)
@@ -152,9 +151,9 @@ def subject_times(workspace: Workspace) -> dict[tuple[str, str], pd.Timestamp]:
         ("declarations", "declaration", "lodged_at", "declaration_id"),
         ("ens", "ens", "filed_at", "ens_id"),
     ):
-        path = data_file(workspace, kind)
-        if path.exists():
-            frame = pd.read_parquet(path, columns=[key, column]).groupby(key)[column].min()
+        if has_records(workspace, kind):
+            stored = read_stored_records(workspace, kind, columns=[key, column])
+            frame = stored.groupby(key)[column].min()
             times.update({(subject, str(k)): v for k, v in frame.items()})
     return times
 
@@ -239,6 +238,7 @@ def ingest_frame(
     row_numbers: Sequence[int] | np.ndarray | None = None,
     identifiers: str | None = None,
     reporting_delays: Mapping[str, float] | None = None,
+    layout: OfflineLayout | None = None,
 ) -> IngestResult:
     """Validate ``raw`` and merge its valid rows into the data store.
 
@@ -247,6 +247,9 @@ def ingest_frame(
     rows' numbers in their source file, for the quarantine (default: their position from 1).
     ``reporting_delays``: days from control to known outcome by control type, for control
     results without ``reported_at`` (default :data:`DEFAULT_REPORTING_DELAY_DAYS`).
+    ``layout``: how the records of ``kind`` are written (``CRISK_RECORDS_LAYOUT``; default: as
+    they are stored, a file when there are none). Records stored in the other layout are
+    rewritten whole in this one, once.
     """
     workspace.ensure()
     identifiers = identifiers or read_manifest(workspace).identifier_format
@@ -277,7 +280,14 @@ def ingest_frame(
         )
     with data_store_lock(workspace):
         replaced, unchanged, path = _merge(
-            workspace, kind, result, valid, earlier, source=source, identifiers=identifiers
+            workspace,
+            kind,
+            result,
+            valid,
+            earlier,
+            source=source,
+            identifiers=identifiers,
+            layout=layout,
         )
     logger.info(
         "%s: %d valid, %d quarantined (%s)", kind, result.n_valid, result.n_quarantined, source
@@ -303,16 +313,32 @@ def _merge(
     *,
     source: str,
     identifiers: str,
+    layout: OfflineLayout | None,
 ) -> tuple[int, int, Path]:
-    """Merge valid rows into the stored ones (under the lock); (replaced, unchanged, path)."""
+    """Merge valid rows into the stored ones (under the lock); (replaced, unchanged, path).
+
+    Appending to partitioned records compares the new rows with the stored rows of the months
+    they touch only (their own months, and those holding an earlier version of one of them);
+    otherwise with every stored row, as one file always was.
+    """
     _append_quarantine(workspace, kind, result.quarantine)
     contract = contract_for(kind, identifiers)
-    path = data_file(workspace, kind)
+    stored_as = stored_layout(workspace, kind)
+    layout = layout or stored_as or "file"
+    appending = layout == "partitioned" and stored_as == "partitioned"
+    path = workspace.record_dataset(kind, layout)
+    key = list(contract.key)
+    touched: set[str] = set()
     replaced = unchanged = 0
-    if path.exists():
-        stored = _maps_as_text(pd.read_parquet(path), kind)
-        key = list(contract.key)
+    if stored_as is not None:
         incoming = valid[key].astype(str).agg("|".join, axis=1)
+        if appending:
+            rows, touched = stored_partition_rows(
+                workspace, kind, key, incoming, set(record_months(valid, contract.time_field))
+            )
+        else:
+            rows = read_stored_records(workspace, kind)
+        stored = _maps_as_text(rows, kind)
         stored_keys = stored[key].astype(str).agg("|".join, axis=1)
         # A row sent again unchanged (the service's feedback store is re-read on every retrain)
         # is neither new nor a newer version: it is dropped, and no history is written for it.
@@ -341,12 +367,15 @@ def _merge(
                 kind,
                 history.astype({c: str for c in contract.field_names if c in history}),
             )
-        if valid.empty:
-            return replaced, unchanged, path  # nothing new: the stored file is left as it is
+        if valid.empty:  # nothing new: the stored records are left as they are
+            return replaced, unchanged, data_file(workspace, kind)
         valid = pd.concat([stored[~superseded], valid], ignore_index=True)
     if kind == "control-results":
         _append_history(workspace, pd.concat(earlier, ignore_index=True))
-    write_parquet_atomically(valid, path)
+    if appending:
+        replace_partitions(path, valid, partition_time_field(kind), touched)
+    else:
+        write_records(workspace, kind, valid, layout)
     return replaced, unchanged, path
 
 
@@ -391,9 +420,16 @@ def ingest_file(
     progress: Progress = quiet,
     *,
     reporting_delays: Mapping[str, float] | None = None,
+    layout: OfflineLayout | None = None,
 ) -> IngestResult:
-    """Read, validate and merge a CSV or Parquet file."""
+    """Read, validate and merge a CSV or Parquet file (``layout``: see :func:`ingest_frame`)."""
     progress(f"reading {path.name}")
     return ingest_frame(
-        workspace, kind, read_records(path), str(path), progress, reporting_delays=reporting_delays
+        workspace,
+        kind,
+        read_records(path),
+        str(path),
+        progress,
+        reporting_delays=reporting_delays,
+        layout=layout,
     )

@@ -116,7 +116,12 @@ def ingest_world(
     ):
         results.append(
             ingest_file(
-                workspace, kind, path, progress, reporting_delays=settings.reporting_delay_days
+                workspace,
+                kind,
+                path,
+                progress,
+                reporting_delays=settings.reporting_delay_days,
+                layout=settings.records_layout,
             )
         )
     shutil.copy(files.operators, workspace.data_dir / "operators.parquet")
@@ -138,6 +143,7 @@ def ingest_feedback(
             str(path),
             progress,
             reporting_delays=settings.reporting_delay_days,
+            layout=settings.records_layout,
         )
     from serving.state import open_feedback_store
 
@@ -152,6 +158,7 @@ def ingest_feedback(
         str(store.path) if store is not None else str(workspace.feedback_db),
         progress,
         reporting_delays=settings.reporting_delay_days,
+        layout=settings.records_layout,
     )
 
 

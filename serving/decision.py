@@ -32,6 +32,7 @@ from data_contracts.pages import (
     section,
     table,
 )
+from data_contracts.record_store import has_records, read_stored_records
 from data_contracts.workspace import Workspace
 from features.model_input import calibrate
 from serving.bundle import Bundle, LoadedModel
@@ -94,10 +95,11 @@ def _plain(value: Any) -> Any:
 
 
 def _data_store_results(workspace: Workspace, subject_type: str, subject_id: str) -> list[dict]:
-    path = workspace.data_dir / "control_results.parquet"
-    if not path.exists():
+    if not has_records(workspace, "control-results"):
         return []
-    frame = pd.read_parquet(path, filters=[("subject_id", "==", subject_id)])
+    frame = read_stored_records(
+        workspace, "control-results", filters=[("subject_id", "==", subject_id)]
+    )
     frame = frame[frame["subject_type"] == subject_type]
     results = []
     for row in frame.to_dict("records"):

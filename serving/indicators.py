@@ -30,6 +30,7 @@ import pandas as pd
 from data_contracts.codelists import TRANSPORT_MODES
 from data_contracts.dataset import read_manifest
 from data_contracts.pages import escape, figure, new_figure, note, page, section, table
+from data_contracts.record_store import has_records, read_stored_records
 from data_contracts.workspace import Workspace
 from serving.config import ServingSettings
 from serving.state import AuditStore, FeedbackBackend, open_audit_log, open_feedback_store
@@ -106,9 +107,9 @@ def _control_results(
     workspace: Workspace, feedback: FeedbackBackend | None
 ) -> tuple[pd.DataFrame, dict[str, str]]:
     frames, sources = [], {}
-    path = workspace.data_dir / "control_results.parquet"
-    if path.exists():
-        stored = pd.read_parquet(path).assign(source="data store")
+    path = workspace.record_file("control-results")
+    if has_records(workspace, "control-results"):
+        stored = read_stored_records(workspace, "control-results").assign(source="data store")
         frames.append(stored)
         sources["control results"] = f"{len(stored):,} in the data store"
     if feedback is not None:
@@ -131,10 +132,9 @@ def _control_results(
 
 def _subjects(workspace: Workspace) -> tuple[pd.DataFrame, dict[str, str]]:
     parts, sources = [], {}
-    declarations = workspace.data_dir / "declarations.parquet"
-    if declarations.exists():
-        frame = pd.read_parquet(
-            declarations, columns=["declaration_id", "transport_mode", "importer_id"]
+    if has_records(workspace, "declarations"):
+        frame = read_stored_records(
+            workspace, "declarations", ["declaration_id", "transport_mode", "importer_id"]
         ).drop_duplicates("declaration_id")
         parts.append(
             pd.DataFrame(
@@ -147,9 +147,8 @@ def _subjects(workspace: Workspace) -> tuple[pd.DataFrame, dict[str, str]]:
             )
         )
         sources["declarations"] = f"{len(frame):,}"
-    ens = workspace.data_dir / "ens.parquet"
-    if ens.exists():
-        frame = pd.read_parquet(ens, columns=["ens_id", "transport_mode", "consignee_id"])
+    if has_records(workspace, "ens"):
+        frame = read_stored_records(workspace, "ens", ["ens_id", "transport_mode", "consignee_id"])
         parts.append(
             pd.DataFrame(
                 {
@@ -169,10 +168,9 @@ def _subjects(workspace: Workspace) -> tuple[pd.DataFrame, dict[str, str]]:
 
 
 def _register(workspace: Workspace) -> pd.Series | None:
-    path = workspace.data_dir / "operators.parquet"
-    if not path.exists():
+    if not has_records(workspace, "operators"):
         return None
-    operators = pd.read_parquet(path, columns=["operator_id", "aeo"])
+    operators = read_stored_records(workspace, "operators", ["operator_id", "aeo"])
     return operators.drop_duplicates("operator_id").set_index("operator_id")["aeo"].astype(bool)
 
 

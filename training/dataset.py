@@ -16,6 +16,12 @@ import pandas as pd
 
 from data_contracts.codelists import RISK_AREAS
 from data_contracts.dataset import read_manifest
+from data_contracts.record_store import (
+    digest_records,
+    has_records,
+    read_stored_records,
+    record_location,
+)
 from data_contracts.workspace import Workspace
 from features.model_input import ModelFeature, extra_features, model_frame, request_features
 from features.retrieval import entity_frame, historical_features
@@ -26,6 +32,7 @@ __all__ = [
     "EVENT_TIME",
     "SUBJECT_FILES",
     "SUBJECT_KEYS",
+    "SUBJECT_KINDS",
     "LabelledSet",
     "data_snapshot_id",
     "item_labels",
@@ -38,6 +45,7 @@ __all__ = [
 logger = logging.getLogger(__name__)
 
 SUBJECT_FILES = {"declaration": "declarations.parquet", "ens": "ens.parquet"}
+SUBJECT_KINDS = {"declaration": "declarations", "ens": "ens"}
 SUBJECT_KEYS = {"declaration": ["declaration_id", "item_number"], "ens": ["ens_id"]}
 EVENT_TIME = {"declaration": "lodged_at", "ens": "filed_at"}
 
@@ -45,29 +53,28 @@ EVENT_TIME = {"declaration": "lodged_at", "ens": "filed_at"}
 def data_snapshot_id(workspace: Workspace) -> str:
     """A short content id of the data store, logged with every model (which data made it)."""
     digest = hashlib.sha256()
-    for name in (
-        "declarations.parquet",
-        "ens.parquet",
-        "control_results.parquet",
-        "control_results_history.parquet",
-        "operators.parquet",
-    ):
-        path = workspace.data_dir / name
-        if path.exists():
-            digest.update(name.encode())
-            with path.open("rb") as handle:
-                for block in iter(lambda: handle.read(1 << 20), b""):
-                    digest.update(block)
+    for kind in ("declarations", "ens", "control-results", "history", "operators"):
+        if kind == "history":
+            path = workspace.control_results_history_file
+            if path.exists():
+                digest.update(path.name.encode())
+                digest.update(path.read_bytes())
+            continue
+        if has_records(workspace, kind):
+            # Either layout; a file is named as it always was (the same id as before).
+            digest.update(record_location(workspace, kind).name.encode())
+            digest_records(workspace, kind, digest)
     return digest.hexdigest()[:16]
 
 
 def load_records(workspace: Workspace, subject: str) -> pd.DataFrame:
-    path = workspace.data_dir / SUBJECT_FILES[subject]
-    if not path.exists():
+    kind = SUBJECT_KINDS[subject]
+    if not has_records(workspace, kind):
         raise FileNotFoundError(
-            f"{path}: no validated {subject} records; run `crisk validate`/ingest first"
+            f"{workspace.record_file(kind)}: no validated {subject} records; run "
+            "`crisk validate`/ingest first"
         )
-    return pd.read_parquet(path)
+    return read_stored_records(workspace, kind)
 
 
 def item_labels(records: pd.DataFrame, results: pd.DataFrame, subject: str) -> pd.DataFrame:
@@ -174,7 +181,7 @@ def load_labelled_set(settings: TrainingSettings, subject: str) -> LabelledSet:
     """Labelled rows and a reference sample of the latest weeks, both with features."""
     workspace = settings.workspace
     records = load_records(workspace, subject).reset_index(drop=True)
-    results = pd.read_parquet(workspace.data_dir / "control_results.parquet")
+    results = read_stored_records(workspace, "control-results")
     labels = item_labels(records, results, subject)
     labelled_rows = labels.index.to_numpy()
     labelled = records.iloc[labelled_rows].reset_index(drop=True)

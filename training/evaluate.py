@@ -37,6 +37,7 @@ import pandas as pd
 
 from data_contracts.dataset import DatasetManifest, read_manifest
 from data_contracts.progress import Progress, advance, quiet
+from data_contracts.record_store import has_records, read_stored_records
 from data_contracts.reference import origin_region
 from features.model_input import FEATURES_BY_SUBJECT
 from features.risk_profiles import RiskProfiles
@@ -164,7 +165,7 @@ def evaluation_sets(
     event = pd.to_datetime(records[EVENT_TIME[subject]], utc=True)
     in_window = records[(event >= window[0]) & (event < window[1])].reset_index(drop=True)
     features = _window_features(settings, subject, in_window)
-    results = pd.read_parquet(workspace.data_dir / "control_results.parquet")
+    results = read_stored_records(workspace, "control-results")
     labels = item_labels(in_window, results, subject)
     controlled = labels.index.to_numpy()
     sets = {
@@ -198,9 +199,7 @@ def evaluation_sets(
 def _subject_split(settings: TrainingSettings, subject: str) -> TimeSplit:
     workspace = settings.workspace
     records = load_records(workspace, subject)
-    labels = item_labels(
-        records, pd.read_parquet(workspace.data_dir / "control_results.parquet"), subject
-    )
+    labels = item_labels(records, read_stored_records(workspace, "control-results"), subject)
     event = pd.to_datetime(records[EVENT_TIME[subject]], utc=True)
     labelled_event = event.iloc[labels.index.to_numpy()].reset_index(drop=True)
     return choose_split(settings, labelled_event, labels["label_time"].reset_index(drop=True))
@@ -593,10 +592,9 @@ def rule_profiles(
 
 
 def operator_register(settings: TrainingSettings) -> pd.Series | None:
-    path = settings.workspace.data_dir / "operators.parquet"
-    if not path.exists():
+    if not has_records(settings.workspace, "operators"):
         return None
-    operators = pd.read_parquet(path)
+    operators = read_stored_records(settings.workspace, "operators")
     return operators.set_index("operator_id")["registered_at"]
 
 

@@ -400,22 +400,18 @@ class Learner:
 
     def refresh(self, declarations_until: pd.Timestamp, known_at: pd.Timestamp) -> None:
         """The data store and the feature tables as the deployment holds them then."""
+        from data_contracts.record_store import write_records
         from features.tables import FeatureTableInputs, build_feature_tables
 
         started = time.perf_counter()
-        data = self.workspace.data_dir
         items = self.replay.items
-        items[items["lodged_at"] < declarations_until].to_parquet(
-            data / "declarations.parquet", index=False
+        # Rewritten whole at every refresh, as one file: the replay's store is rebuilt each week.
+        write_records(
+            self.workspace, "declarations", items[items["lodged_at"] < declarations_until]
         )
-        self.known_results(known_at).to_parquet(data / "control_results.parquet", index=False)
+        write_records(self.workspace, "control-results", self.known_results(known_at))
         build_feature_tables(
-            FeatureTableInputs(
-                declarations=data / "declarations.parquet",
-                control_results=data / "control_results.parquet",
-                operators=data / "operators.parquet",
-            ),
-            self.workspace.feature_tables_dir,
+            FeatureTableInputs.of(self.workspace), self.workspace.feature_tables_dir
         )
         self._timed("features", started)
 

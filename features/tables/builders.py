@@ -14,6 +14,7 @@ from functools import cached_property
 import numpy as np
 import pandas as pd
 
+from data_contracts.record_store import read_record_path
 from features.tables.engines import DuckDBEngine, SqlEngine
 from features.tables.records import (
     FeatureTableInputs,
@@ -61,7 +62,7 @@ class TableContext:
 
     @cached_property
     def cutoff(self) -> pd.Timestamp:
-        lodged = pd.read_parquet(self.inputs.declarations, columns=["lodged_at"])["lodged_at"]
+        lodged = read_record_path(self.inputs.declarations, ["lodged_at"])["lodged_at"]
         return cutoff_of(lodged)
 
     @cached_property
@@ -345,7 +346,7 @@ def route_hit_rate_365d(ctx: TableContext) -> pd.DataFrame:
 def importer_registration_current(ctx: TableContext) -> pd.DataFrame:
     """AEO status and EORI registration date, static."""
     assert ctx.inputs.operators is not None
-    register = pd.read_parquet(ctx.inputs.operators)
+    register = read_record_path(ctx.inputs.operators)
     register = register[register["role"] == "importer"]
     return pd.DataFrame(
         {

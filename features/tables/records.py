@@ -24,6 +24,7 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.codelists import RISK_AREAS
+from data_contracts.record_store import read_record_path, record_location
 from data_contracts.workspace import Workspace
 from features.keys import declaration_keys, ens_keys, transit_hubs
 
@@ -55,7 +56,9 @@ _STATE = tuple(c[2:] for c in DELTA_COLUMNS)
 class FeatureTableInputs:
     """Validated record files the tables are computed from (``None``: the workspace has none).
 
-    ``control_results_history`` holds the versions that corrections superseded (oldest first).
+    Each path is a Parquet file or a partitioned record directory (``data_contracts.
+    record_store``); ``control_results_history`` holds the versions that corrections superseded
+    (oldest first).
     """
 
     declarations: Path
@@ -66,12 +69,12 @@ class FeatureTableInputs:
 
     @classmethod
     def of(cls, workspace: Workspace) -> FeatureTableInputs:
-        """The data store's files of ``workspace``."""
+        """The data store's records of ``workspace``, in the layout they are stored in."""
         return cls(
-            declarations=workspace.record_file("declarations"),
-            control_results=workspace.record_file("control-results"),
-            operators=workspace.record_file("operators"),
-            ens=workspace.record_file("ens"),
+            declarations=record_location(workspace, "declarations"),
+            control_results=record_location(workspace, "control-results"),
+            operators=record_location(workspace, "operators"),
+            ens=record_location(workspace, "ens"),
             control_results_history=workspace.control_results_history_file,
         )
 
@@ -114,7 +117,7 @@ def load_declarations(path: Path) -> pd.DataFrame:
         "net_mass_kg",
         "warning_vague_description",
     ]
-    items = pd.read_parquet(path, columns=columns)
+    items = read_record_path(path, columns)
     keys = pd.DataFrame(declaration_keys(items), index=items.index)
     frame = pd.concat([items[["declaration_id", "item_number"]], keys], axis=1)
     frame["day"] = epoch_day(items["lodged_at"])
@@ -126,9 +129,9 @@ def load_declarations(path: Path) -> pd.DataFrame:
 
 def load_ens(path: Path) -> pd.DataFrame:
     """ENS filings with their entity keys and filing day (``declaration_id`` = ``ens_id``)."""
-    ens = pd.read_parquet(
+    ens = read_record_path(
         path,
-        columns=[
+        [
             "ens_id", "filed_at", "carrier_id", "itinerary", "transport_mode",
             "consignor_name", "consignor_country",
         ],
@@ -170,7 +173,7 @@ def _read_results(current: Path, history: Path | None, subject_type: str) -> pd.
     for path in (history, current):
         if path is None or not path.exists():
             continue
-        frame = pd.read_parquet(path)
+        frame = read_record_path(path)
         for name in columns:
             if name not in frame:
                 frame[name] = pd.NaT if name == "reported_at" else None

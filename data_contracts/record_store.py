@@ -1,0 +1,355 @@
+"""The data store's records in either layout: one Parquet file per kind, or a partitioned dataset.
+
+``CRISK_RECORDS_LAYOUT=file|partitioned`` decides how ingest *writes* declarations, ENS filings
+and control results (``partitioned`` under ``CRISK_PROFILE=scale``). ``partitioned`` keeps each
+kind as a hive-partitioned directory ``data/<name>/event_month=YYYY-MM/part-0.parquet``, cut by
+the UTC month of the record's own event time (the contract's ``time_field``: ``lodged_at``,
+``filed_at``, ``controlled_at``), so an import rewrites only the months its rows fall in.
+
+Readers follow what is on disk, never the setting: :func:`read_stored_records` (pandas) and
+:func:`record_source_sql` (DuckDB or Spark SQL) read a file as a file and a directory as a
+dataset, and never return the partition column. The operator register stays one file: it is
+reference data copied in whole, one row per operator, with no event time to cut by.
+
+Every write is staged and swapped in: a failed write leaves the previous records as they were.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import uuid
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+import pandas as pd
+
+from data_contracts.definitions import contract_for
+from data_contracts.offline_data import EMPTY_PARTITION, partition_values
+from data_contracts.workspace import (
+    OFFLINE_LAYOUTS,
+    PARTITION_COLUMN,
+    PARTITIONED_RECORD_KINDS,
+    OfflineLayout,
+    Workspace,
+)
+
+__all__ = [
+    "PART_FILE",
+    "digest_records",
+    "has_records",
+    "partition_time_field",
+    "read_record_path",
+    "read_stored_records",
+    "record_location",
+    "record_months",
+    "record_source_sql",
+    "recover_record_store",
+    "replace_partitions",
+    "stored_layout",
+    "stored_partition_rows",
+    "write_parquet_atomically",
+    "write_records",
+]
+
+PART_FILE = "part-0.parquet"
+Filters = Sequence[tuple[str, str, Any]]
+
+
+def partition_time_field(kind: str) -> str:
+    """The event time whose UTC month partitions ``kind``: the contract's own time field."""
+    return contract_for(kind).time_field
+
+
+def _has_parts(directory: Path) -> bool:
+    return any(directory.glob(f"{PARTITION_COLUMN}=*/*.parquet"))
+
+
+def stored_layout(workspace: Workspace, kind: str) -> OfflineLayout | None:
+    """The layout ``kind`` is stored in (the file wins while a conversion holds both), or None."""
+    if workspace.record_dataset(kind, "file").is_file():
+        return "file"
+    if kind in PARTITIONED_RECORD_KINDS and _has_parts(
+        workspace.record_dataset(kind, "partitioned")
+    ):
+        return "partitioned"
+    return None
+
+
+def record_location(workspace: Workspace, kind: str) -> Path:
+    """Where ``kind`` is stored (file or directory); the file path when nothing is stored."""
+    return workspace.record_dataset(kind, stored_layout(workspace, kind) or "file")
+
+
+def has_records(workspace: Workspace, kind: str) -> bool:
+    return stored_layout(workspace, kind) is not None
+
+
+def _part_files(directory: Path) -> list[Path]:
+    return sorted(directory.glob(f"{PARTITION_COLUMN}=*/*.parquet"))
+
+
+def _dataset(directory: Path) -> Any:
+    """The partitioned records as one pyarrow dataset, partition column included (a string).
+
+    The schema is unified over the parts' footers: a column that was empty in one import
+    (written as Arrow's null type) and filled in another must not fail the read.
+    """
+    import pyarrow as pa
+    import pyarrow.dataset as ds
+    import pyarrow.parquet as pq
+
+    files = _part_files(directory)
+    schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+    partition = pa.field(PARTITION_COLUMN, pa.string())
+    return ds.dataset(
+        [str(f) for f in files],
+        schema=schema.append(partition),
+        format="parquet",
+        partitioning=ds.partitioning(pa.schema([partition]), flavor="hive"),
+        partition_base_dir=str(directory),
+    )
+
+
+def _read_partitioned(
+    directory: Path,
+    columns: Sequence[str] | None,
+    filters: Filters | None,
+    *,
+    with_partition: bool = False,
+) -> pd.DataFrame:
+    import pyarrow.parquet as pq
+
+    dataset = _dataset(directory)
+    names = [n for n in dataset.schema.names if n != PARTITION_COLUMN]
+    wanted = list(names if columns is None else columns)
+    if with_partition:
+        wanted.append(PARTITION_COLUMN)
+    expression = pq.filters_to_expression(list(filters)) if filters else None
+    return dataset.to_table(columns=wanted, filter=expression).to_pandas()
+
+
+def read_record_path(
+    path: Path, columns: Sequence[str] | None = None, filters: Filters | None = None
+) -> pd.DataFrame:
+    """The records at ``path`` (a file, or a partitioned directory) without the partition column.
+
+    ``filters`` are pyarrow's (``[("subject_id", "==", "X")]``) on record fields; Parquet
+    statistics let them skip row groups in either layout.
+    """
+    if path.is_dir():
+        return _read_partitioned(path, columns, filters)
+    return pd.read_parquet(
+        path, columns=None if columns is None else list(columns), filters=filters or None
+    )
+
+
+def read_stored_records(
+    workspace: Workspace,
+    kind: str,
+    columns: Sequence[str] | None = None,
+    filters: Filters | None = None,
+) -> pd.DataFrame:
+    """The stored records of ``kind`` in either layout (see :func:`read_record_path`).
+
+    Raises:
+        FileNotFoundError: the workspace holds no records of ``kind`` (the message names where).
+    """
+    if not has_records(workspace, kind):
+        raise FileNotFoundError(
+            f"{workspace.record_file(kind)}: no validated {kind} in this workspace; "
+            f"run `crisk ingest {kind} FILE` (or `crisk import`) first"
+        )
+    return read_record_path(record_location(workspace, kind), columns, filters)
+
+
+def record_source_sql(
+    workspace: Workspace, kind: str, dialect: Literal["duckdb", "spark"] = "duckdb"
+) -> str:
+    """A SQL table expression over the stored records of ``kind`` (select columns by name:
+    a partitioned dataset also exposes ``event_month``).
+
+    DuckDB reads the parts by name (``union_by_name``: a column empty in one import and typed
+    in another unifies); Spark discovers the hive partitions of the directory itself.
+    """
+    path = record_location(workspace, kind)
+    if dialect == "spark":
+        return f"parquet.`{str(path).replace('`', '``')}`"
+    quoted = str(path).replace("'", "''")
+    if path.is_dir():
+        return (
+            f"read_parquet('{quoted}/{PARTITION_COLUMN}=*/*.parquet', "
+            "hive_partitioning = true, union_by_name = true)"
+        )
+    return f"read_parquet('{quoted}')"
+
+
+def stored_partition_rows(
+    workspace: Workspace, kind: str, key: Sequence[str], keys: Iterable[str], months: set[str]
+) -> tuple[pd.DataFrame, set[str]]:
+    """What an append into the partitioned records must rewrite.
+
+    Reads the key columns of every part (not the whole records), finds the months holding a
+    stored version of one of ``keys`` (``"|"``-joined key values, as ingest compares them) and
+    returns every stored row of those months and of ``months`` (the new rows' own), without the
+    partition column, with the set of all months to rewrite.
+    """
+    directory = workspace.record_dataset(kind, "partitioned")
+    stored_keys = _read_partitioned(directory, key, None, with_partition=True)
+    joined = stored_keys[list(key)].astype(str).agg("|".join, axis=1)
+    touched = set(months) | set(stored_keys.loc[joined.isin(set(keys)), PARTITION_COLUMN])
+    present = sorted(set(stored_keys[PARTITION_COLUMN]) & touched)
+    if not present:
+        rows = _read_partitioned(directory, None, None).iloc[0:0]
+    else:
+        rows = _read_partitioned(directory, None, [(PARTITION_COLUMN, "in", present)])
+    return rows.reset_index(drop=True), touched
+
+
+def _fsync_directory(directory: Path) -> None:
+    descriptor = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(descriptor)  # the rename itself survives a crash
+    finally:
+        os.close(descriptor)
+
+
+def _write_synced(frame: pd.DataFrame, path: Path) -> None:
+    frame.to_parquet(path, index=False)
+    with path.open("rb") as handle:
+        os.fsync(handle.fileno())
+
+
+def write_parquet_atomically(frame: pd.DataFrame, path: Path) -> None:
+    """Replace ``path`` by ``frame`` in one step: the old file or the new one, never a mix."""
+    temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
+    try:
+        _write_synced(frame, temporary)
+        os.replace(temporary, path)
+        _fsync_directory(path.parent)
+    finally:
+        temporary.unlink(missing_ok=True)
+
+
+def record_months(frame: pd.DataFrame, time_field: str) -> pd.Series:
+    """The partition of each record: the UTC month of its event time (Hive's null partition
+    for a record without one, which the contracts do not let through)."""
+    return partition_values(frame[time_field]).fillna(EMPTY_PARTITION)
+
+
+def _partition_dir(directory: Path, month: str) -> Path:
+    return directory / f"{PARTITION_COLUMN}={month}"
+
+
+def replace_partitions(
+    directory: Path, frame: pd.DataFrame, time_field: str, touched: set[str]
+) -> None:
+    """Rewrite the months ``touched`` of the records at ``directory`` with the rows of ``frame``.
+
+    Every new part is written and synced under a temporary name first (a failed write removes
+    them and leaves every month as it was), then each replaces its month's part in one rename;
+    a month of ``touched`` without rows in ``frame`` is removed. Months not touched are not read
+    or written.
+    """
+    months = record_months(frame, time_field)
+    staged: dict[Path, Path] = {}  # each month's part -> its new version
+    emptied: list[Path] = []  # parts of months left without rows
+    try:
+        for month in sorted(touched):
+            target = _partition_dir(directory, month) / PART_FILE
+            rows = frame[(months == month).to_numpy()]
+            if rows.empty:
+                emptied.append(target)
+                continue
+            target.parent.mkdir(parents=True, exist_ok=True)
+            staged[target] = target.with_name(f".{PART_FILE}.{uuid.uuid4().hex}.tmp")
+            _write_synced(rows, staged[target])
+    except BaseException:
+        for temporary in staged.values():
+            temporary.unlink(missing_ok=True)
+        raise
+    for target, temporary in staged.items():
+        os.replace(temporary, target)
+        _fsync_directory(target.parent)
+    for target in emptied:
+        target.unlink(missing_ok=True)
+        shutil.rmtree(target.parent, ignore_errors=True)
+    _fsync_directory(directory)
+
+
+def write_records(
+    workspace: Workspace, kind: str, frame: pd.DataFrame, layout: OfflineLayout = "file"
+) -> Path:
+    """Replace the stored records of ``kind`` whole by ``frame`` in ``layout``.
+
+    The new copy is complete on disk before it takes the old one's place, and the other
+    layout's copy is removed after it (readers prefer the file, so a reader in between sees
+    the old records or the new ones). Returns where the records now are.
+    """
+    target = workspace.record_dataset(kind, layout)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    if layout == "file":
+        write_parquet_atomically(frame, target)
+    else:
+        staging = target.with_name(f".{target.name}.{uuid.uuid4().hex}.staging")
+        try:
+            staging.mkdir()
+            if frame.empty:  # a schema-only part: a directory without parts is no dataset
+                _partition_dir(staging, EMPTY_PARTITION).mkdir()
+                _write_synced(frame, _partition_dir(staging, EMPTY_PARTITION) / PART_FILE)
+            else:
+                time_field = partition_time_field(kind)
+                months = set(record_months(frame, time_field))
+                replace_partitions(staging, frame, time_field, months)
+            previous = target.with_name(f".{target.name}.{uuid.uuid4().hex}.previous")
+            if target.exists():
+                target.rename(previous)  # a directory cannot be replaced in one rename
+            staging.rename(target)
+            _fsync_directory(target.parent)
+            shutil.rmtree(previous, ignore_errors=True)
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    for other in OFFLINE_LAYOUTS:
+        if other != layout and kind in PARTITIONED_RECORD_KINDS:
+            _remove(workspace.record_dataset(kind, other))
+    return target
+
+
+def recover_record_store(workspace: Workspace) -> None:
+    """Tidy what a writer that died mid-write left (call it under the data store's lock).
+
+    Temporary parts and staging directories are garbage; a ``.previous`` directory is the
+    records themselves when the writer died between its two renames, and is moved back.
+    """
+    data = workspace.data_dir
+    for leftover in data.glob(f"*/{PARTITION_COLUMN}=*/.*.tmp"):
+        leftover.unlink(missing_ok=True)
+    for staging in data.glob(".*.staging"):
+        shutil.rmtree(staging, ignore_errors=True)
+    for previous in data.glob(".*.previous"):
+        target = data / previous.name[1:].split(".", 1)[0]
+        if target.exists():
+            shutil.rmtree(previous, ignore_errors=True)
+        else:
+            previous.rename(target)
+
+
+def digest_records(workspace: Workspace, kind: str, digest: Any) -> None:
+    """Feed the stored records of ``kind`` into ``digest`` (file bytes; a dataset part by part,
+    each named by its month), for a content id of the data store."""
+    path = record_location(workspace, kind)
+    files = [path] if path.is_file() else _part_files(path) if path.is_dir() else []
+    for file in files:
+        if file != path:
+            digest.update(str(file.relative_to(path)).encode())
+        with file.open("rb") as handle:
+            while block := handle.read(1 << 20):
+                digest.update(block)
+
+
+def _remove(path: Path) -> None:
+    if path.is_dir() and not path.is_symlink():
+        shutil.rmtree(path)
+    else:
+        path.unlink(missing_ok=True)
