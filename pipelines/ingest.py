@@ -35,12 +35,11 @@ import numpy as np
 import pandas as pd
 
 from data_contracts.dataset import read_manifest
-from data_contracts.definitions import contract_for
+from data_contracts.definitions import RecordContract, contract_for
 from data_contracts.io import read_records
 from data_contracts.progress import Progress, quiet
 from data_contracts.record_store import (
     has_records,
-    partition_time_field,
     read_stored_records,
     record_location,
     record_months,
@@ -318,8 +317,9 @@ def _merge(
     """Merge valid rows into the stored ones (under the lock); (replaced, unchanged, path).
 
     Appending to partitioned records compares the new rows with the stored rows of the months
-    they touch only (their own months, and those holding an earlier version of one of them);
-    otherwise with every stored row, as one file always was.
+    they touch only (their own months, and those holding an earlier version of one of them),
+    and rewrites the months that gain a row or lose a replaced one; otherwise every stored row
+    is read and written, as one file always was.
     """
     _append_quarantine(workspace, kind, result.quarantine)
     contract = contract_for(kind, identifiers)
@@ -328,7 +328,7 @@ def _merge(
     appending = layout == "partitioned" and stored_as == "partitioned"
     path = workspace.record_dataset(kind, layout)
     key = list(contract.key)
-    touched: set[str] = set()
+    rewrite: set[str] = set()  # months of a partitioned store to rewrite
     replaced = unchanged = 0
     if stored_as is not None:
         incoming = valid[key].astype(str).agg("|".join, axis=1)
@@ -350,33 +350,50 @@ def _merge(
         if replaced and kind == "control-results":
             earlier.insert(0, stored[superseded])
         if replaced:
-            history = stored[superseded].copy()
-            history["reasons"] = [
-                [
-                    {
-                        "field": ",".join(key),
-                        "rule": "superseded",
-                        "value": k,
-                        "message": f"replaced by a newer version from {source}",
-                    }
-                ]
-                for k in stored_keys[superseded]
-            ]
-            _append_quarantine(
-                workspace,
-                kind,
-                history.astype({c: str for c in contract.field_names if c in history}),
+            _quarantine_superseded(
+                workspace, kind, stored[superseded], stored_keys[superseded], contract, source
             )
         if valid.empty:  # nothing new: the stored records are left as they are
             return replaced, unchanged, data_file(workspace, kind)
+        if appending:
+            rewrite = touched & (
+                set(record_months(valid, contract.time_field))
+                | set(record_months(stored[superseded], contract.time_field))
+            )
         valid = pd.concat([stored[~superseded], valid], ignore_index=True)
     if kind == "control-results":
         _append_history(workspace, pd.concat(earlier, ignore_index=True))
     if appending:
-        replace_partitions(path, valid, partition_time_field(kind), touched)
+        replace_partitions(path, valid, contract.time_field, rewrite)
     else:
         write_records(workspace, kind, valid, layout)
     return replaced, unchanged, path
+
+
+def _quarantine_superseded(
+    workspace: Workspace,
+    kind: str,
+    superseded: pd.DataFrame,
+    keys: pd.Series,
+    contract: RecordContract,
+    source: str,
+) -> None:
+    """Stored versions a newer one replaced, kept in the quarantine with the reason."""
+    history = superseded.copy()
+    history["reasons"] = [
+        [
+            {
+                "field": ",".join(contract.key),
+                "rule": "superseded",
+                "value": k,
+                "message": f"replaced by a newer version from {source}",
+            }
+        ]
+        for k in keys
+    ]
+    _append_quarantine(
+        workspace, kind, history.astype({c: str for c in contract.field_names if c in history})
+    )
 
 
 def _comparable(value: object) -> str:
