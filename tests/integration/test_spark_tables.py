@@ -1,7 +1,8 @@
 """Feature tables on Spark equal DuckDB's: same rows, same values, the same views skipped.
 
 One ``local[2]`` Spark session for the module; the records are the session workspace's data
-store (read only), once whole and once as a declarations-only workspace would hold them. Spark
+store (read only), once whole and once as a declarations-only workspace would hold them (its
+records stored partitioned, ``CRISK_RECORDS_LAYOUT=partitioned``, for Spark's build). Spark
 writes the whole build as files and the declarations-only one in the partitioned layout
 (``event_month=YYYY-MM`` directories through ``partitionBy``, read back by Spark too): both
 layouts are compared with DuckDB's files. (One partitioned write from Spark costs a job of its
@@ -18,6 +19,7 @@ import pandas as pd
 import pytest
 
 from data_contracts.offline_data import partition_values, read_dataset
+from data_contracts.record_store import read_stored_records, record_source_sql, write_records
 from data_contracts.workspace import PARTITION_COLUMN, OfflineLayout, Workspace
 from features.tables import BUILDERS, FeatureTableInputs, FeatureTables, build_feature_tables
 
@@ -45,12 +47,13 @@ def _both(
     out: Path,
     views: set[str] | None = None,
     spark_layout: OfflineLayout = "file",
+    spark_inputs: FeatureTableInputs | None = None,
 ) -> tuple[FeatureTables, FeatureTables]:
     from features.tables.spark import SparkEngine
 
     by_duckdb = build_feature_tables(inputs, out / "duckdb", views=views)
     by_spark = build_feature_tables(
-        inputs, out / "spark", SparkEngine(spark), views, layout=spark_layout
+        spark_inputs or inputs, out / "spark", SparkEngine(spark), views, layout=spark_layout
     )
     return by_duckdb, by_spark
 
@@ -104,10 +107,19 @@ def test_declarations_only_skips_the_same_views(
     (declarations only, no ENS routes now; partitioned by Spark) is the same. The other views
     read what they read in the test above; each Spark query costs seconds, so they are not
     computed twice."""
-    full = FeatureTableInputs.of(Workspace.at(trained_workspace))
+    source = Workspace.at(trained_workspace)
+    full = FeatureTableInputs.of(source)
     inputs = FeatureTableInputs(
         declarations=full.declarations,
         control_results=full.control_results,
+        control_results_history=full.control_results_history,
+    )
+    partitioned = Workspace.at(tmp_path / "records")
+    for kind in ("declarations", "control-results"):
+        write_records(partitioned, kind, read_stored_records(source, kind), "partitioned")
+    stored = FeatureTableInputs(
+        declarations=partitioned.record_dataset("declarations", "partitioned"),
+        control_results=partitioned.record_dataset("control-results", "partitioned"),
         control_results_history=full.control_results_history,
     )
     lacking = {
@@ -118,7 +130,7 @@ def test_declarations_only_skips_the_same_views(
         "last_transit_hub_hit_rate_365d",
     }
     by_duckdb, by_spark = _both(
-        inputs, spark, tmp_path, lacking | {"route_hit_rate_365d"}, spark_layout="partitioned"
+        inputs, spark, tmp_path, lacking | {"route_hit_rate_365d"}, "partitioned", stored
     )
     assert set(by_duckdb.skipped) == lacking
     assert list(by_duckdb.written) == ["route_hit_rate_365d"]
@@ -126,3 +138,8 @@ def test_declarations_only_skips_the_same_views(
     assert sorted(p.name for p in (tmp_path / "spark").iterdir()) == ["route_hit_rate_365d"]
     _assert_same_tables(by_duckdb, by_spark)
     _assert_spark_reads_its_partitions(spark, by_spark)
+    # Spark SQL over the partitioned records themselves (columns by name: no event_month).
+    source_sql = record_source_sql(partitioned, "declarations", "spark")
+    counted = spark.sql(f"SELECT count(DISTINCT declaration_id) AS n FROM {source_sql}")
+    assert counted.collect()[0]["n"] == read_stored_records(source, "declarations",
+        ["declaration_id"])["declaration_id"].nunique()  # fmt: skip
