@@ -7,7 +7,7 @@ the UTC month of the record's own event time (the contract's ``time_field``: ``l
 ``filed_at``, ``controlled_at``), so an import rewrites only the months its rows fall in.
 
 Readers follow what is on disk, never the setting: :func:`read_stored_records` (pandas) and
-:func:`record_source_sql` (DuckDB or Spark SQL) read a file as a file and a directory as a
+:func:`record_source_sql` (DuckDB SQL) read a file as a file and a directory as a
 dataset, and never return the partition column. The operator register stays one file: it is
 reference data copied in whole, one row per operator, with no event time to cut by.
 
@@ -21,7 +21,7 @@ import shutil
 import uuid
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any
 
 import pandas as pd
 
@@ -102,6 +102,14 @@ def _dataset(directory: Path) -> Any:
 
     files = _part_files(directory)
     schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
+    # A part written by another tool may hold microseconds: read as pandas' nanoseconds.
+    schema = pa.schema(
+        [
+            f.with_type(pa.timestamp("ns", f.type.tz)) if pa.types.is_timestamp(f.type) else f
+            for f in schema
+        ],
+        metadata=schema.metadata,  # pandas' own: text stays pandas' string dtype, as in a file
+    )
     partition = pa.field(PARTITION_COLUMN, pa.string())
     return ds.dataset(
         [str(f) for f in files],
@@ -164,18 +172,11 @@ def read_stored_records(
     return read_record_path(record_location(workspace, kind), columns, filters)
 
 
-def record_source_sql(
-    workspace: Workspace, kind: str, dialect: Literal["duckdb", "spark"] = "duckdb"
-) -> str:
-    """A SQL table expression over the stored records of ``kind`` (select columns by name:
-    a partitioned dataset also exposes ``event_month``).
-
-    DuckDB reads the parts by name (``union_by_name``: a column empty in one import and typed
-    in another unifies); Spark discovers the hive partitions of the directory itself.
-    """
+def record_source_sql(workspace: Workspace, kind: str) -> str:
+    """A DuckDB table expression over the stored records of ``kind`` (select columns by name:
+    a partitioned dataset also exposes ``event_month``). The parts are read by name
+    (``union_by_name``: a column empty in one import and typed in another unifies)."""
     path = record_location(workspace, kind)
-    if dialect == "spark":
-        return f"parquet.`{str(path).replace('`', '``')}`"
     quoted = str(path).replace("'", "''")
     if path.is_dir():
         return (
@@ -221,6 +222,15 @@ def _write_synced(frame: pd.DataFrame, path: Path) -> None:
         os.fsync(handle.fileno())
 
 
+def _write_part(frame: pd.DataFrame, path: Path) -> None:
+    """One month's part, written as pandas writes the file: nanosecond timestamps kept exact
+    (control results' times carry them; truncating would make a resend look like a new
+    version). Spark 4.x refuses nanosecond Parquet timestamps (``PARQUET_TYPE_ILLEGAL``), so
+    there is no Spark SQL source over the records: Spark builds read the same pandas-prepared
+    records as DuckDB (``features/tables/records.py``)."""
+    _write_synced(frame, path)
+
+
 def write_parquet_atomically(frame: pd.DataFrame, path: Path) -> None:
     """Replace ``path`` by ``frame`` in one step: the old file or the new one, never a mix."""
     temporary = path.with_name(f".{path.name}.{uuid.uuid4().hex}.tmp")
@@ -264,7 +274,7 @@ def replace_partitions(
                 continue
             target.parent.mkdir(parents=True, exist_ok=True)
             staged[target] = target.with_name(f".{PART_FILE}.{uuid.uuid4().hex}.tmp")
-            _write_synced(rows, staged[target])
+            _write_part(rows, staged[target])
     except BaseException:
         for temporary in staged.values():
             temporary.unlink(missing_ok=True)
@@ -297,7 +307,7 @@ def write_records(
             staging.mkdir()
             if frame.empty:  # a schema-only part: a directory without parts is no dataset
                 _partition_dir(staging, EMPTY_PARTITION).mkdir()
-                _write_synced(frame, _partition_dir(staging, EMPTY_PARTITION) / PART_FILE)
+                _write_part(frame, _partition_dir(staging, EMPTY_PARTITION) / PART_FILE)
             else:
                 time_field = partition_time_field(kind)
                 months = set(record_months(frame, time_field))
