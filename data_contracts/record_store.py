@@ -19,7 +19,7 @@ from __future__ import annotations
 import os
 import shutil
 import uuid
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -186,25 +186,43 @@ def record_source_sql(workspace: Workspace, kind: str) -> str:
     return f"read_parquet('{quoted}')"
 
 
+def _joined(frame: pd.DataFrame, key: Sequence[str]) -> pd.Series:
+    """Each row's key values as text joined by ``"|"`` (how ingest compares keys)."""
+    joined = frame[key[0]].astype(str)
+    for name in key[1:]:
+        joined = joined + "|" + frame[name].astype(str)
+    return joined
+
+
+def _months(directory: Path) -> set[str]:
+    return {part.parent.name.split("=", 1)[1] for part in _part_files(directory)}
+
+
 def stored_partition_rows(
-    workspace: Workspace, kind: str, key: Sequence[str], keys: Iterable[str], months: set[str]
+    workspace: Workspace, kind: str, incoming: pd.DataFrame, months: set[str]
 ) -> tuple[pd.DataFrame, set[str]]:
     """What an append into the partitioned records must rewrite.
 
-    Reads the key columns of every part (not the whole records), finds the months holding a
-    stored version of one of ``keys`` (``"|"``-joined key values, as ingest compares them) and
-    returns every stored row of those months and of ``months`` (the new rows' own), without the
-    partition column, with the set of all months to rewrite.
+    ``incoming`` holds the key columns of the new rows, ``months`` their own months. Reads the
+    stored key columns only (rows whose first key value is one of the new ones, filtered while
+    scanning), finds the months holding a stored version of a new row, and returns every
+    stored row of those months and of ``months``, without the partition column, with the set
+    of all months to rewrite.
     """
     directory = workspace.record_dataset(kind, "partitioned")
-    stored_keys = _read_partitioned(directory, key, None, with_partition=True)
-    joined = stored_keys[list(key)].astype(str).agg("|".join, axis=1)
-    touched = set(months) | set(stored_keys.loc[joined.isin(set(keys)), PARTITION_COLUMN])
-    present = sorted(set(stored_keys[PARTITION_COLUMN]) & touched)
-    if not present:
-        rows = _read_partitioned(directory, None, None).iloc[0:0]
-    else:
+    key = list(incoming.columns)
+    dataset = _dataset(directory)
+    first = incoming[key[0]].dropna().astype(str).unique().tolist()
+    touched = set(months)
+    if first:
+        found = _read_partitioned(directory, key, [(key[0], "in", first)], with_partition=True)
+        matched = _joined(found, key).isin(set(_joined(incoming, key)))
+        touched |= set(found.loc[matched.to_numpy(), PARTITION_COLUMN])
+    present = sorted(_months(directory) & touched)
+    if present:
         rows = _read_partitioned(directory, None, [(PARTITION_COLUMN, "in", present)])
+    else:
+        rows = dataset.schema.empty_table().to_pandas().drop(columns=[PARTITION_COLUMN])
     return rows.reset_index(drop=True), touched
 
 

@@ -334,7 +334,7 @@ def _merge(
         incoming = valid[key].astype(str).agg("|".join, axis=1)
         if appending:
             rows, touched = stored_partition_rows(
-                workspace, kind, key, incoming, set(record_months(valid, contract.time_field))
+                workspace, kind, valid[key], set(record_months(valid, contract.time_field))
             )
         else:
             rows = read_stored_records(workspace, kind)

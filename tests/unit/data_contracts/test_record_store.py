@@ -77,9 +77,8 @@ def test_a_month_rewrite_touches_only_its_months(tmp_path: Path) -> None:
     march = directory / f"{PARTITION_COLUMN}=2026-03" / PART_FILE
     untouched = march.stat()
 
-    rows, touched = stored_partition_rows(
-        workspace, "declarations", ["declaration_id", "item_number"], ["D1|1"], {"2026-04"}
-    )
+    new = pd.DataFrame({"declaration_id": ["D1", "D9"], "item_number": [1, 1]})
+    rows, touched = stored_partition_rows(workspace, "declarations", new, {"2026-04"})
     assert touched == {"2026-02", "2026-04"}, "the month of the stored D1 and the new month"
     assert rows["declaration_id"].tolist() == ["D1"]
 
