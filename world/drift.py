@@ -33,23 +33,20 @@ class FraudShift:
     Attributes:
         start_week: first week (0-based) of the scheme; None, or beyond the world, for none.
         country: the country whose sellers launder goods; None for sellers of any country.
-        traffic_share: share of all items shipped by the scheme's sellers (the busiest of the
-            country's sellers whose customers are compliant are taken until they ship this
-            share).
+        traffic_share: share of all items shipped by the scheme's sellers (the country's
+            sellers are taken in order of how compliant their customers are, the most compliant
+            first, until they ship this share).
         probability: chance that an item of a seller in the scheme is misdeclared.
         evaded_duty_rate: range of the evaded duty, as a share of the true value.
         displacement: how much rarer undervaluation becomes (subtracted from its logit).
-        compliant_below: a seller's customers count as compliant below this mean (latent)
-            fraud propensity.
     """
 
     start_week: int | None = 34
     country: str | None = "VN"
-    traffic_share: float = 0.04
+    traffic_share: float = 0.02
     probability: float = 0.5
     evaded_duty_rate: tuple[float, float] = (0.2, 0.5)
     displacement: float = 1.0
-    compliant_below: float = 0.08
 
 
 @dataclass(frozen=True)
@@ -91,11 +88,12 @@ def plan_shift(
     risk = np.bincount(item_seller, weights=customer_propensity, minlength=n_sellers)
     mean_risk = np.divide(risk, volume, out=np.ones(n_sellers), where=volume > 0)
     in_country = seller_country == shift.country if shift.country else np.ones(n_sellers, bool)
-    eligible = np.flatnonzero((volume > 0) & (mean_risk < shift.compliant_below) & in_country)
-    busiest = eligible[np.argsort(-volume[eligible], kind="stable")]
-    reach = np.cumsum(volume[busiest]) <= shift.traffic_share * len(item_seller)
+    eligible = np.flatnonzero((volume > 0) & in_country)
+    # The most compliant customers first: the scheme hides where a model looks least.
+    compliant_first = eligible[np.argsort(mean_risk[eligible], kind="stable")]
+    reach = np.cumsum(volume[compliant_first]) <= shift.traffic_share * len(item_seller)
     chosen = np.zeros(n_sellers, dtype=bool)
-    chosen[busiest[reach]] = True
+    chosen[compliant_first[reach]] = True
     return ShiftPlan(
         start_day=shift.start_week * 7,
         sellers=chosen,
