@@ -48,7 +48,7 @@ lint: venv
 	$(BIN)/ruff format --check $(PACKAGES) tests benchmarks examples scripts
 
 typecheck: venv
-	$(BIN)/mypy $(PACKAGES)
+	$(BIN)/mypy $(PACKAGES) benchmarks
 
 unit: venv
 	$(BIN)/pytest tests/unit -q

@@ -447,10 +447,10 @@ def main() -> None:
     if args.report_only:
         # The table and plot again from a finished (or stopped) run's measurements.
         measured = json.loads(args.report_only.read_text())
-        results = {int(k): v for k, v in measured["sizes"].items()}
+        measured_sizes = {int(k): v for k, v in measured["sizes"].items()}
         args.out.mkdir(parents=True, exist_ok=True)
         load = tuple(measured.get("load_average_before", (math.nan,) * 3))
-        write_report(results, args, load, measured.get("spark_engine", False),  # type: ignore[arg-type]
+        write_report(measured_sizes, args, load, measured.get("spark_engine", False),  # type: ignore[arg-type]
                      measured.get("seconds", math.nan))  # fmt: skip
         print((args.out / "scaling.md").read_text())
         return

@@ -67,9 +67,11 @@ def main() -> None:
     started = time.perf_counter()
     bundle = load_bundle(settings)
     load_seconds = time.perf_counter() - started
+    services = {s: bundle.feature_service(s) for s in bundle.subjects()}
     readers = {
-        s: OnlineFeatureReader(settings.features, bundle.feature_service(s))
-        for s in bundle.subjects()
+        s: OnlineFeatureReader(settings.features, name)
+        for s, name in services.items()
+        if name is not None
     }
     scorer = Scorer(bundle, readers, settings)
     items = _items(home, 3000)

@@ -22,6 +22,7 @@ both see the same neighbours; the same-run ratios are what count.
 from __future__ import annotations
 
 import argparse
+import functools
 import json
 import os
 import signal
@@ -222,9 +223,7 @@ def _run_workers(
                 for name, url, headers in targets:
                     cases[name].add(
                         servers[name],
-                        lambda s, u=url, b=bodies_of[name], h=headers: closed_loop(
-                            u, b, h, args.clients, s
-                        ),
+                        functools.partial(closed_loop, url, bodies_of[name], headers, args.clients),
                         args.seconds / args.rounds,
                     )
             for name, case in cases.items():

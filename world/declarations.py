@@ -111,7 +111,9 @@ def generate_declarations(
     _sellers_and_dispatch(rng, headers, ops)
     items = _items(rng, headers, ops, catalogue, n_items)
     plan = (
-        plan_shift(settings, n_days, items.seller, items.propensity, len(ops.sellers))
+        plan_shift(
+            settings, n_days, items.seller, items.propensity, ops.sellers["country"].to_numpy()
+        )
         if settings is not None
         else None
     )

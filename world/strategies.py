@@ -486,6 +486,11 @@ def training_settings(home: Path, min_positive_labels: int, seed: int) -> Any:
     two label gaps before the retraining (12 weeks with 28/28/14 days, 8 with 21/21/7), so a
     scheme that started 10 weeks ago would not be in them at all. A week's gap still holds
     back the rows whose outcome is reported late (audits, confirmations) until it is known.
+
+    The gate's evidence floor scales with the shorter test window: at 5% of ~1,900 items a week
+    a unit controls ~270 items in 21 days, and a champion hitting 10% of them never reaches the
+    default 30 hits, so it refused every challenger for want of evidence and kept itself (seed
+    8: five retrainings in a row with 25-29 hits).
     """
     from training.config import TrainingSettings
 
@@ -496,6 +501,7 @@ def training_settings(home: Path, min_positive_labels: int, seed: int) -> Any:
         test_days=21,
         validation_days=21,
         label_delay_days=7,
+        gate_min_hits=20,
         burn_in_days=28,
         reference_sample_size=5_000,
         diagnostics=False,

@@ -97,6 +97,20 @@ def test_the_planted_scheme_starts_mid_way_and_lives_only_in_the_ground_truth() 
     assert not {"origin_misdeclared", "origin_fraud"} & observable
 
 
+def test_the_scheme_launders_through_one_country_so_its_declared_origin_shows_where() -> None:
+    world = generate_world(WorldConfig(seed=5, declarations=20_000))
+    truth = world.ground_truth[world.ground_truth["subject_type"] == "declaration"]
+    scheme = truth.loc[truth["origin_misdeclared"].astype(bool), ["subject_id", "item_number"]]
+    items = world.declarations.merge(
+        scheme.rename(columns={"subject_id": "declaration_id"}),
+        on=["declaration_id", "item_number"],
+    )
+    assert len(items) == len(scheme) > 0
+    assert set(items["origin_country"]) == {world.config.shift.country}
+    sellers = world.ground_truth_operators.loc[world.ground_truth_operators["origin_fraud"]]
+    assert sellers["operator_id"].str.startswith(world.config.shift.country).all()
+
+
 def test_without_the_scheme_nothing_is_misdeclared() -> None:
     from world.drift import FraudShift
 
