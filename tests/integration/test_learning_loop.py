@@ -177,7 +177,8 @@ def test_retrain_logs_a_gate_decision_with_counts_and_the_interval(loop: Loop) -
             assert run.data.tags["model"] == name and run.data.tags["reason"]
             if "not enough evidence" not in run.data.tags["reason"]:
                 metrics = run.data.metrics
-                assert metrics["n_hits"] >= 30 and metrics["n_items"] >= metrics["n_hits"]
+                floor = int(run.data.params["min_hits"])
+                assert metrics["n_hits"] >= floor and metrics["n_items"] >= metrics["n_hits"]
                 assert metrics["difference_low"] <= metrics["difference_high"]
                 assert run.data.params["dataset"] in {"controlled", "random_controls"}
 
