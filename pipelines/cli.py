@@ -625,7 +625,7 @@ def features_materialize() -> None:
 def train() -> None:
     """Train one calibrated LightGBM per risk area with enough labels; register as challenger."""
     from data_contracts.dataset import read_manifest
-    from pipelines.steps import train_models
+    from pipelines.steps import areas_without_model, train_models
 
     settings = _settings()
     _notes(settings)
@@ -636,6 +636,8 @@ def train() -> None:
             f"no area has {settings.training.min_positive_labels} training hits "
             "(CRISK_TRAIN_MIN_POSITIVE_LABELS): nothing trained; the rule profiles stay in charge"
         )
+        for area, reason in areas_without_model(settings).items():
+            out.print(f"  {area}: {reason}")
         return
     manifest = read_manifest(settings.workspace)
     table = Table("model", "version", "task", "test P@5% (controlled)", "test ROC-AUC")

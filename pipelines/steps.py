@@ -272,6 +272,33 @@ def train_models(settings: PipelineSettings, progress: Progress = quiet) -> list
     return train(settings.training, subjects=inventory.subjects, progress=progress)
 
 
+def areas_without_model(settings: PipelineSettings) -> dict[str, str]:
+    """Why the latest training run left each area without a model (its ``no_model_*`` tags:
+    training hits and validation hits against the minimum), for a person reading the result."""
+    from training.registry import configure_mlflow
+
+    client = configure_mlflow(settings.training)
+    experiment = client.get_experiment_by_name(settings.training.experiment)
+    if experiment is None:
+        return {}
+    runs = client.search_runs(
+        [experiment.experiment_id],
+        filter_string="attributes.run_name = 'crisk train'",
+        order_by=["attributes.start_time DESC"],
+        max_results=1,
+    )
+    if not runs:
+        return {}
+    prefix = "no_model_"
+    reasons = {}
+    for key, value in sorted(runs[0].data.tags.items()):
+        if key.startswith(prefix):  # no_model_<subject>_<area>_<task>; areas hold "_"
+            subject, rest = key[len(prefix) :].split("_", 1)
+            area, task = rest.rsplit("_", 1)
+            reasons[f"{subject}/{area} ({task})"] = value
+    return reasons
+
+
 def has_champion(settings: PipelineSettings) -> bool:
     """True when the registry already holds a champion (``make run`` then skips the bootstrap)."""
     if not settings.training.deployment.registry_exists(settings.workspace):

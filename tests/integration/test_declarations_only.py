@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -53,10 +54,11 @@ def _environment(home: Path) -> dict[str, str]:
     return env
 
 
-def crisk(home: Path, *args: str, ok: tuple[int, ...] = (0,)) -> subprocess.CompletedProcess[str]:
-    done = subprocess.run(
-        [CRISK, *args], env=_environment(home), cwd=home.parent, capture_output=True, text=True
-    )
+def crisk(
+    home: Path, *args: str, ok: tuple[int, ...] = (0,), **settings: str
+) -> subprocess.CompletedProcess[str]:
+    env = _environment(home) | settings
+    done = subprocess.run([CRISK, *args], env=env, cwd=home.parent, capture_output=True, text=True)
     assert done.returncode in ok, f"crisk {' '.join(args)}: {done.returncode}\n{done.stderr}"
     assert "Traceback" not in done.stderr, done.stderr
     return done
@@ -168,6 +170,15 @@ def test_every_step_runs_on_declarations_and_control_results_only(
     retrained = crisk(home, "retrain")
     assert _notes(retrained.stderr) == EXPECTED_NOTES
     assert "models trained:" in retrained.stdout
+
+    # Too few hits everywhere: nothing trained, and each area says how many it has.
+    starved = crisk(home, "train", CRISK_TRAIN_MIN_POSITIVE_LABELS="100000")
+    assert "nothing trained; the rule profiles stay in charge" in starved.stdout
+    assert re.search(
+        r"declaration/financial \(classification\): \d+ training hits, \d+ in validation "
+        r"\(minimum 100000 and 3\)",
+        starved.stdout,
+    ), starved.stdout
 
 
 def _engines_and_online_agree_without_the_register(home: Path) -> None:
