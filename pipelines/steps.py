@@ -273,9 +273,10 @@ def train_models(settings: PipelineSettings, progress: Progress = quiet) -> list
 
 
 def areas_without_model(settings: PipelineSettings) -> dict[str, str]:
-    """Why the latest training run left each area without a model (its ``no_model_*`` tags:
-    training hits and validation hits against the minimum), for a person reading the result."""
+    """Why the latest training run left each area without a model (training and validation
+    hits against the minimum), for a person reading the result."""
     from training.registry import configure_mlflow
+    from training.train import no_model_reasons
 
     client = configure_mlflow(settings.training)
     experiment = client.get_experiment_by_name(settings.training.experiment)
@@ -287,16 +288,7 @@ def areas_without_model(settings: PipelineSettings) -> dict[str, str]:
         order_by=["attributes.start_time DESC"],
         max_results=1,
     )
-    if not runs:
-        return {}
-    prefix = "no_model_"
-    reasons = {}
-    for key, value in sorted(runs[0].data.tags.items()):
-        if key.startswith(prefix):  # no_model_<subject>_<area>_<task>; areas hold "_"
-            subject, rest = key[len(prefix) :].split("_", 1)
-            area, task = rest.rsplit("_", 1)
-            reasons[f"{subject}/{area} ({task})"] = value
-    return reasons
+    return no_model_reasons(runs[0].data.tags) if runs else {}
 
 
 def has_champion(settings: PipelineSettings) -> bool:

@@ -125,7 +125,7 @@ def _decisions(client: Any, experiment_id: str, name: str) -> list[dict[str, Any
 
 def _areas_without_model(client: Any, run: Any, subject: str, prefix: str) -> dict[str, str]:
     """Areas of this subject with no registered model, and what training recorded about why."""
-    from training.train import AREAS_BY_SUBJECT
+    from training.train import AREAS_BY_SUBJECT, no_model_tag
 
     parent_id = run.data.tags.get("mlflow.parentRunId")
     notes = client.get_run(parent_id).data.tags if parent_id else {}
@@ -134,7 +134,7 @@ def _areas_without_model(client: Any, run: Any, subject: str, prefix: str) -> di
     for area in AREAS_BY_SUBJECT[subject]:
         if f"{prefix}_{subject}_{area}" in registered:
             continue
-        why = notes.get(f"no_model_{subject}_{area}_classification")
+        why = notes.get(no_model_tag(subject, area, "classification"))
         missing[area] = (
             f"too few labels when last trained: {why}" if why else "no model registered yet"
         )

@@ -16,6 +16,7 @@ import json
 import logging
 import tempfile
 import time
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -56,7 +57,14 @@ from training.weights import SelectionWeights, selection_weights
 if TYPE_CHECKING:
     from distributed import Client
 
-__all__ = ["AREAS_BY_SUBJECT", "TrainedModel", "fit_area_model", "train"]
+__all__ = [
+    "AREAS_BY_SUBJECT",
+    "TrainedModel",
+    "fit_area_model",
+    "no_model_reasons",
+    "no_model_tag",
+    "train",
+]
 
 logger = logging.getLogger(__name__)
 
@@ -70,6 +78,22 @@ AREAS_BY_SUBJECT: dict[str, tuple[str, ...]] = {
     ),
     "ens": ("safety_security", "prohibitions_restrictions", "ipr", "product_safety", "financial"),
 }
+
+
+def no_model_tag(subject: str, area: str, task: str) -> str:
+    """The training run's tag that says why ``subject``/``area``/``task`` got no model."""
+    return f"no_model_{subject}_{area}_{task}"
+
+
+def no_model_reasons(tags: Mapping[str, str]) -> dict[str, str]:
+    """``"subject/area (task)"`` -> why it got no model, from a training run's tags."""
+    return {
+        f"{subject}/{area} ({task})": tags[key]
+        for subject, areas in AREAS_BY_SUBJECT.items()
+        for area in areas
+        for task in ("classification", REVENUE_TASK)
+        if (key := no_model_tag(subject, area, task)) in tags
+    }
 
 
 @dataclass
@@ -419,7 +443,7 @@ def _train_subject(
             )
             # On the training run, so a model card can say why an area has no model.
             mlflow.set_tag(
-                f"no_model_{subject}_{area}_{task}",
+                no_model_tag(subject, area, task),
                 f"{positives} training hits, {int((y[split.validation] > 0).sum())} in "
                 f"validation (minimum {settings.min_positive_labels} and 3)",
             )
