@@ -39,6 +39,7 @@ __all__ = [
     "PART_FILE",
     "digest_records",
     "has_records",
+    "joined_keys",
     "partition_time_field",
     "read_record_path",
     "read_stored_records",
@@ -186,8 +187,9 @@ def record_source_sql(workspace: Workspace, kind: str) -> str:
     return f"read_parquet('{quoted}')"
 
 
-def _joined(frame: pd.DataFrame, key: Sequence[str]) -> pd.Series:
-    """Each row's key values as text joined by ``"|"`` (how ingest compares keys)."""
+def joined_keys(frame: pd.DataFrame, key: Sequence[str]) -> pd.Series:
+    """Each row's key values as text joined by ``"|"`` (how ingest compares keys), column by
+    column: a row-wise ``agg("|".join)`` costs seconds on a large store."""
     joined = frame[key[0]].astype(str)
     for name in key[1:]:
         joined = joined + "|" + frame[name].astype(str)
@@ -216,7 +218,7 @@ def stored_partition_rows(
     touched = set(months)
     if first:
         found = _read_partitioned(directory, key, [(key[0], "in", first)], with_partition=True)
-        matched = _joined(found, key).isin(set(_joined(incoming, key)))
+        matched = joined_keys(found, key).isin(set(joined_keys(incoming, key)))
         touched |= set(found.loc[matched.to_numpy(), PARTITION_COLUMN])
     present = sorted(_months(directory) & touched)
     if present:

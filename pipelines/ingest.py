@@ -40,6 +40,7 @@ from data_contracts.io import read_records
 from data_contracts.progress import Progress, quiet
 from data_contracts.record_store import (
     has_records,
+    joined_keys,
     read_stored_records,
     record_location,
     record_months,
@@ -331,7 +332,7 @@ def _merge(
     rewrite: set[str] = set()  # months of a partitioned store to rewrite
     replaced = unchanged = 0
     if stored_as is not None:
-        incoming = valid[key].astype(str).agg("|".join, axis=1)
+        incoming = joined_keys(valid, key)
         if appending:
             rows, touched = stored_partition_rows(
                 workspace, kind, valid[key], set(record_months(valid, contract.time_field))
@@ -339,7 +340,7 @@ def _merge(
         else:
             rows = read_stored_records(workspace, kind)
         stored = _maps_as_text(rows, kind)
-        stored_keys = stored[key].astype(str).agg("|".join, axis=1)
+        stored_keys = joined_keys(stored, key)
         # A row sent again unchanged (the service's feedback store is re-read on every retrain)
         # is neither new nor a newer version: it is dropped, and no history is written for it.
         same = _unchanged(valid, incoming, stored, stored_keys, contract.field_names)

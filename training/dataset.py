@@ -30,7 +30,6 @@ from training.config import TrainingSettings
 
 __all__ = [
     "EVENT_TIME",
-    "SUBJECT_FILES",
     "SUBJECT_KEYS",
     "SUBJECT_KINDS",
     "LabelledSet",
@@ -44,7 +43,6 @@ __all__ = [
 
 logger = logging.getLogger(__name__)
 
-SUBJECT_FILES = {"declaration": "declarations.parquet", "ens": "ens.parquet"}
 SUBJECT_KINDS = {"declaration": "declarations", "ens": "ens"}
 SUBJECT_KEYS = {"declaration": ["declaration_id", "item_number"], "ens": ["ens_id"]}
 EVENT_TIME = {"declaration": "lodged_at", "ens": "filed_at"}
