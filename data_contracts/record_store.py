@@ -12,10 +12,14 @@ dataset, and never return the partition column. The operator register stays one 
 reference data copied in whole, one row per operator, with no event time to cut by.
 
 Every write is staged and swapped in: a failed write leaves the previous records as they were.
+A rewrite of several months is journaled before its renames, and a swap a crash cut off is
+finished by the next writer (under the data store's lock) or reader, so months change together.
 """
 
 from __future__ import annotations
 
+import fcntl
+import json
 import os
 import shutil
 import uuid
@@ -55,6 +59,8 @@ __all__ = [
 ]
 
 PART_FILE = "part-0.parquet"
+# A month swap in progress (replace_partitions); finished by recover_record_store.
+_JOURNAL_PREFIX = ".swap."
 Filters = Sequence[tuple[str, str, Any]]
 
 
@@ -101,6 +107,7 @@ def _dataset(directory: Path) -> Any:
     import pyarrow.dataset as ds
     import pyarrow.parquet as pq
 
+    _settle_swap(directory)
     files = _part_files(directory)
     schema = pa.unify_schemas([pq.read_schema(f) for f in files], promote_options="permissive")
     # A part written by another tool may hold microseconds: read as pandas' nanoseconds.
@@ -180,6 +187,7 @@ def record_source_sql(workspace: Workspace, kind: str) -> str:
     path = record_location(workspace, kind)
     quoted = str(path).replace("'", "''")
     if path.is_dir():
+        _settle_swap(path)
         return (
             f"read_parquet('{quoted}/{PARTITION_COLUMN}=*/*.parquet', "
             "hive_partitioning = true, union_by_name = true)"
@@ -278,9 +286,11 @@ def replace_partitions(
     """Rewrite the months ``touched`` of the records at ``directory`` with the rows of ``frame``.
 
     Every new part is written and synced under a temporary name first (a failed write removes
-    them and leaves every month as it was), then each replaces its month's part in one rename;
-    a month of ``touched`` without rows in ``frame`` is removed. Months not touched are not read
-    or written.
+    them and leaves every month as it was). Then a journal naming every rename and removal is
+    synced, and the months are swapped; a writer that dies during the swap leaves the journal,
+    and :func:`recover_record_store` finishes it, so the months change together or not at all.
+    A month of ``touched`` without rows in ``frame`` is removed. Months not touched are not
+    read or written.
     """
     months = record_months(frame, time_field)
     staged: dict[Path, Path] = {}  # each month's part -> its new version
@@ -299,12 +309,59 @@ def replace_partitions(
         for temporary in staged.values():
             temporary.unlink(missing_ok=True)
         raise
-    for target, temporary in staged.items():
-        os.replace(temporary, target)
-        _fsync_directory(target.parent)
-    for target in emptied:
+    journal = _write_journal(directory, staged, emptied)
+    _finish_swap(directory, journal)
+
+
+def _settle_swap(directory: Path) -> None:
+    """Before reading a partitioned kind: a month swap still journaled is either in progress
+    (its writer holds the data store's lock: wait for it) or was cut off by a crash (finish
+    it now, under the lock), so no reader sees some months new and others old."""
+    if not any(directory.glob(f"{_JOURNAL_PREFIX}*.json")):
+        return
+    with (directory.parent / ".lock").open("a") as handle:
+        fcntl.flock(handle.fileno(), fcntl.LOCK_EX)
+        try:
+            for journal in directory.glob(f"{_JOURNAL_PREFIX}*.json"):
+                _finish_swap(directory, journal)
+        finally:
+            fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
+
+
+def _write_journal(directory: Path, staged: dict[Path, Path], emptied: list[Path]) -> Path:
+    """The swap about to be made, synced before any of it: parts as paths under ``directory``."""
+    journal = directory / f"{_JOURNAL_PREFIX}{uuid.uuid4().hex}.json"
+    steps = {
+        "replace": [
+            [str(temporary.relative_to(directory)), str(target.relative_to(directory))]
+            for target, temporary in staged.items()
+        ],
+        "remove": [str(target.relative_to(directory)) for target in emptied],
+    }
+    temporary_journal = journal.with_suffix(".tmp")
+    temporary_journal.write_text(json.dumps(steps))
+    with temporary_journal.open("rb") as handle:
+        os.fsync(handle.fileno())
+    os.replace(temporary_journal, journal)  # the journal is whole or absent
+    _fsync_directory(directory)
+    return journal
+
+
+def _finish_swap(directory: Path, journal: Path) -> None:
+    """Carry out a journal's renames and removals (again: each step can be repeated), then
+    drop it."""
+    steps = json.loads(journal.read_text())
+    for temporary_name, target_name in steps["replace"]:
+        temporary, target = directory / temporary_name, directory / target_name
+        if temporary.exists():  # already renamed when a recovery repeats the swap
+            os.replace(temporary, target)
+            _fsync_directory(target.parent)
+    for target_name in steps["remove"]:
+        target = directory / target_name
         target.unlink(missing_ok=True)
         shutil.rmtree(target.parent, ignore_errors=True)
+    _fsync_directory(directory)
+    journal.unlink()
     _fsync_directory(directory)
 
 
@@ -349,10 +406,15 @@ def write_records(
 def recover_record_store(workspace: Workspace) -> None:
     """Tidy what a writer that died mid-write left (call it under the data store's lock).
 
-    Temporary parts and staging directories are garbage; a ``.previous`` directory is the
+    A swap journal is finished first (its months were all written before it was); then
+    temporary parts and staging directories are garbage, and a ``.previous`` directory is the
     records themselves when the writer died between its two renames, and is moved back.
     """
     data = workspace.data_dir
+    for journal in data.glob(f"*/{_JOURNAL_PREFIX}*.json"):
+        _finish_swap(journal.parent, journal)
+    for unfinished in data.glob(f"*/{_JOURNAL_PREFIX}*.tmp"):  # died before the swap began
+        unfinished.unlink(missing_ok=True)
     for leftover in data.glob(f"*/{PARTITION_COLUMN}=*/.*.tmp"):
         leftover.unlink(missing_ok=True)
     for staging in data.glob(".*.staging"):

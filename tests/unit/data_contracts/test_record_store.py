@@ -127,3 +127,40 @@ def test_recovery_moves_back_records_a_writer_left_aside(tmp_path: Path) -> None
     recover_record_store(workspace)
     assert read_stored_records(workspace, "ens")["ens_id"].tolist() == ["E1"]
     assert sorted(p.name for p in workspace.data_dir.iterdir()) == ["ens"]
+
+
+def _cut_after_first_rename(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The writer dies (a signal, power) after the first month's rename of a swap."""
+    import os
+
+    real, renamed = os.replace, []
+
+    def replace(source: object, target: object) -> None:
+        part = Path(str(source)).name.startswith(f".{PART_FILE}")
+        if part and renamed:
+            raise SystemExit("killed")
+        real(source, target)  # type: ignore[arg-type]
+        if part:
+            renamed.append(target)
+
+    monkeypatch.setattr(os, "replace", replace)
+
+
+@pytest.mark.parametrize("finished_by", ["reader", "next writer"])
+def test_a_swap_cut_off_midway_is_finished_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, finished_by: str
+) -> None:
+    workspace = Workspace.at(tmp_path)
+    write_records(workspace, "declarations", _items("2026-01-05", "2026-02-05"), "partitioned")
+    directory = workspace.record_dataset("declarations", "partitioned")
+    amended = _items("2026-01-05", "2026-02-05", note="amended")
+    _cut_after_first_rename(monkeypatch)
+    with pytest.raises(SystemExit):
+        replace_partitions(directory, amended, "lodged_at", {"2026-01", "2026-02"})
+    monkeypatch.undo()
+    assert len(list(directory.glob(".swap.*.json"))) == 1, "the journal outlives the writer"
+    if finished_by == "next writer":
+        recover_record_store(workspace)
+    stored = _sorted(read_stored_records(workspace, "declarations"))
+    assert stored["note"].tolist() == ["amended", "amended"], "both months new, not one"
+    assert not list(directory.rglob(".*")), "journal and temporary parts gone"
