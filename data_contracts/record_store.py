@@ -2,9 +2,10 @@
 
 ``CRISK_RECORDS_LAYOUT=file|partitioned`` decides how ingest *writes* declarations, ENS filings
 and control results (``partitioned`` under ``CRISK_PROFILE=scale``). ``partitioned`` keeps each
-kind as a hive-partitioned directory ``data/<name>/event_month=YYYY-MM/part-0.parquet``, cut by
+kind as a hive-partitioned directory ``data/<name>/event_month=YYYY-MM/part-*.parquet``, cut by
 the UTC month of the record's own event time (the contract's ``time_field``: ``lodged_at``,
-``filed_at``, ``controlled_at``), so an import rewrites only the months its rows fall in.
+``filed_at``, ``controlled_at``). An import adds a part to each month its new rows fall in, and
+rewrites (into one part) only a month that loses a row to a newer version.
 
 Readers follow what is on disk, never the setting: :func:`read_stored_records` (pandas) and
 :func:`record_source_sql` (DuckDB SQL) read a file as a file and a directory as a
@@ -19,6 +20,7 @@ finished by the next writer (under the data store's lock) or reader, so months c
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 import shutil
@@ -53,7 +55,9 @@ __all__ = [
     "recover_record_store",
     "replace_partitions",
     "stored_layout",
-    "stored_partition_rows",
+    "stored_months",
+    "stored_versions",
+    "update_partitions",
     "write_parquet_atomically",
     "write_records",
 ]
@@ -208,32 +212,37 @@ def _months(directory: Path) -> set[str]:
     return {part.parent.name.split("=", 1)[1] for part in _part_files(directory)}
 
 
-def stored_partition_rows(
-    workspace: Workspace, kind: str, incoming: pd.DataFrame, months: set[str]
-) -> tuple[pd.DataFrame, set[str]]:
-    """What an append into the partitioned records must rewrite.
-
-    ``incoming`` holds the key columns of the new rows, ``months`` their own months. Reads the
-    stored key columns only (rows whose first key value is one of the new ones, filtered while
-    scanning), finds the months holding a stored version of a new row, and returns every
-    stored row of those months and of ``months``, without the partition column, with the set
-    of all months to rewrite.
-    """
+def stored_versions(workspace: Workspace, kind: str, incoming: pd.DataFrame) -> pd.DataFrame:
+    """The stored rows of the partitioned records whose key is one of ``incoming``'s (its key
+    columns), every field and the partition column. Only the keys are read first (rows whose
+    first key value is one of the new ones, filtered while scanning); whole rows are read for
+    the months that hold a match. A month's other rows are not read."""
     directory = workspace.record_dataset(kind, "partitioned")
     key = list(incoming.columns)
-    dataset = _dataset(directory)
     first = incoming[key[0]].dropna().astype(str).unique().tolist()
-    touched = set(months)
-    if first:
-        found = _read_partitioned(directory, key, [(key[0], "in", first)], with_partition=True)
-        matched = joined_keys(found, key).isin(set(joined_keys(incoming, key)))
-        touched |= set(found.loc[matched.to_numpy(), PARTITION_COLUMN])
-    present = sorted(_months(directory) & touched)
-    if present:
-        rows = _read_partitioned(directory, None, [(PARTITION_COLUMN, "in", present)])
-    else:
-        rows = dataset.schema.empty_table().to_pandas().drop(columns=[PARTITION_COLUMN])
-    return rows.reset_index(drop=True), touched
+    wanted = set(joined_keys(incoming, key))
+    empty = _dataset(directory).schema.empty_table().to_pandas()
+    if not first:
+        return empty
+    found = _read_partitioned(directory, key, [(key[0], "in", first)], with_partition=True)
+    matched = found[joined_keys(found, key).isin(wanted).to_numpy()]
+    if matched.empty:
+        return empty
+    months = sorted(set(matched[PARTITION_COLUMN]))
+    values = matched[key[0]].astype(str).unique().tolist()
+    rows = _read_partitioned(
+        directory, None, [(key[0], "in", values), (PARTITION_COLUMN, "in", months)],
+        with_partition=True,
+    )  # fmt: skip
+    return rows[joined_keys(rows, key).isin(wanted).to_numpy()].reset_index(drop=True)
+
+
+def stored_months(directory: Path, months: set[str]) -> pd.DataFrame:
+    """Every stored row of ``months`` (all their parts), without the partition column."""
+    present = sorted(_months(directory) & months)
+    if not present:
+        return _dataset(directory).schema.empty_table().to_pandas().drop(columns=[PARTITION_COLUMN])
+    return _read_partitioned(directory, None, [(PARTITION_COLUMN, "in", present)])
 
 
 def _fsync_directory(directory: Path) -> None:
@@ -283,34 +292,70 @@ def _partition_dir(directory: Path, month: str) -> Path:
 def replace_partitions(
     directory: Path, frame: pd.DataFrame, time_field: str, touched: set[str]
 ) -> None:
-    """Rewrite the months ``touched`` of the records at ``directory`` with the rows of ``frame``.
+    """Rewrite the months ``touched`` of the records at ``directory`` with the rows of ``frame``
+    (see :func:`update_partitions`)."""
+    update_partitions(directory, time_field, frame, touched, frame.iloc[0:0])
+
+
+def update_partitions(
+    directory: Path,
+    time_field: str,
+    rewritten: pd.DataFrame,
+    rewrite: set[str],
+    appended: pd.DataFrame,
+) -> None:
+    """Rewrite the months ``rewrite`` whole with the rows of ``rewritten`` (one part each, in
+    place of all the month's parts; a month left without rows is removed), and add the rows of
+    ``appended`` (of other months) as a new part of their month, its name from its content.
 
     Every new part is written and synced under a temporary name first (a failed write removes
     them and leaves every month as it was). Then a journal naming every rename and removal is
     synced, and the months are swapped; a writer that dies during the swap leaves the journal,
     and :func:`recover_record_store` finishes it, so the months change together or not at all.
-    A month of ``touched`` without rows in ``frame`` is removed. Months not touched are not
-    read or written.
+    Months not named are not read or written.
     """
-    months = record_months(frame, time_field)
-    staged: dict[Path, Path] = {}  # each month's part -> its new version
-    emptied: list[Path] = []  # parts of months left without rows
+    staged: dict[Path, Path] = {}  # each part written -> its temporary file
+    removed: list[Path] = []  # parts of rewritten months that go
     try:
-        for month in sorted(touched):
-            target = _partition_dir(directory, month) / PART_FILE
-            rows = frame[(months == month).to_numpy()]
+        months = record_months(rewritten, time_field)
+        for month in sorted(rewrite):
+            month_dir = _partition_dir(directory, month)
+            target = month_dir / PART_FILE
+            removed += [part for part in _month_parts(month_dir) if part != target]
+            rows = rewritten[(months == month).to_numpy()]
             if rows.empty:
-                emptied.append(target)
+                removed += [target] if target.exists() else []
                 continue
-            target.parent.mkdir(parents=True, exist_ok=True)
+            month_dir.mkdir(parents=True, exist_ok=True)
             staged[target] = target.with_name(f".{PART_FILE}.{uuid.uuid4().hex}.tmp")
             _write_part(rows, staged[target])
+        added = record_months(appended, time_field)
+        for month in sorted(set(added)):
+            month_dir = _partition_dir(directory, month)
+            month_dir.mkdir(parents=True, exist_ok=True)
+            temporary = month_dir / f".part-new.{uuid.uuid4().hex}.tmp"
+            staged[temporary] = temporary  # renamed below, once its name is known
+            _write_part(appended[(added == month).to_numpy()], temporary)
+            staged[month_dir / f"part-{_content_name(temporary)}.parquet"] = staged.pop(temporary)
     except BaseException:
         for temporary in staged.values():
             temporary.unlink(missing_ok=True)
         raise
-    journal = _write_journal(directory, staged, emptied)
+    journal = _write_journal(directory, staged, removed)
     _finish_swap(directory, journal)
+
+
+def _month_parts(month_dir: Path) -> list[Path]:
+    return sorted(month_dir.glob("*.parquet")) if month_dir.is_dir() else []
+
+
+def _content_name(path: Path) -> str:
+    """A part's name from its bytes: the same rows written again get the same name."""
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        while block := handle.read(1 << 20):
+            digest.update(block)
+    return digest.hexdigest()[:16]
 
 
 def _settle_swap(directory: Path) -> None:
@@ -328,7 +373,7 @@ def _settle_swap(directory: Path) -> None:
             fcntl.flock(handle.fileno(), fcntl.LOCK_UN)
 
 
-def _write_journal(directory: Path, staged: dict[Path, Path], emptied: list[Path]) -> Path:
+def _write_journal(directory: Path, staged: dict[Path, Path], removed: list[Path]) -> Path:
     """The swap about to be made, synced before any of it: parts as paths under ``directory``."""
     journal = directory / f"{_JOURNAL_PREFIX}{uuid.uuid4().hex}.json"
     steps = {
@@ -336,7 +381,7 @@ def _write_journal(directory: Path, staged: dict[Path, Path], emptied: list[Path
             [str(temporary.relative_to(directory)), str(target.relative_to(directory))]
             for target, temporary in staged.items()
         ],
-        "remove": [str(target.relative_to(directory)) for target in emptied],
+        "remove": [str(target.relative_to(directory)) for target in removed],
     }
     temporary_journal = journal.with_suffix(".tmp")
     temporary_journal.write_text(json.dumps(steps))
@@ -359,7 +404,8 @@ def _finish_swap(directory: Path, journal: Path) -> None:
     for target_name in steps["remove"]:
         target = directory / target_name
         target.unlink(missing_ok=True)
-        shutil.rmtree(target.parent, ignore_errors=True)
+        if not _month_parts(target.parent):  # a month left without rows goes
+            shutil.rmtree(target.parent, ignore_errors=True)
     _fsync_directory(directory)
     journal.unlink()
     _fsync_directory(directory)

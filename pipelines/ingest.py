@@ -3,7 +3,8 @@
 The data store (``CRISK_HOME/data``) holds the current version of every valid record, one
 Parquet file per kind, or (``CRISK_RECORDS_LAYOUT=partitioned``) a hive-partitioned dataset per
 kind cut by the month of each record's event time (``data_contracts.record_store``): an import
-then reads the stored keys, and rewrites only the months its rows fall in or replace rows of.
+then reads the stored versions of its keys, adds a part to each month its new rows fall in, and
+rewrites only a month that loses a row to a newer version.
 A newer version of a record replaces the stored one; what it replaced and
 every quarantined row are kept under ``CRISK_HOME/quarantine`` with their reasons.
 
@@ -45,14 +46,15 @@ from data_contracts.record_store import (
     record_location,
     record_months,
     recover_record_store,
-    replace_partitions,
     stored_layout,
-    stored_partition_rows,
+    stored_months,
+    stored_versions,
+    update_partitions,
     write_parquet_atomically,
     write_records,
 )
 from data_contracts.validate import ValidationResult, validate_frame
-from data_contracts.workspace import OfflineLayout, Workspace
+from data_contracts.workspace import PARTITION_COLUMN, OfflineLayout, Workspace
 
 __all__ = [
     "DEFAULT_REPORTING_DELAY_DAYS",
@@ -317,10 +319,10 @@ def _merge(
 ) -> tuple[int, int, Path]:
     """Merge valid rows into the stored ones (under the lock); (replaced, unchanged, path).
 
-    Appending to partitioned records compares the new rows with the stored rows of the months
-    they touch only (their own months, and those holding an earlier version of one of them),
-    and rewrites the months that gain a row or lose a replaced one; otherwise every stored row
-    is read and written, as one file always was.
+    Appending to partitioned records compares the new rows with the stored versions of their
+    keys only; a month that loses a replaced version is rewritten whole, and every other month
+    a new row falls in gains a part holding just those rows. Otherwise every stored row is read
+    and written, as one file always was.
     """
     _append_quarantine(workspace, kind, result.quarantine)
     contract = contract_for(kind, identifiers)
@@ -329,16 +331,16 @@ def _merge(
     appending = layout == "partitioned" and stored_as == "partitioned"
     path = workspace.record_dataset(kind, layout)
     key = list(contract.key)
-    rewrite: set[str] = set()  # months of a partitioned store to rewrite
     replaced = unchanged = 0
     if stored_as is not None:
         incoming = joined_keys(valid, key)
-        if appending:
-            rows, touched = stored_partition_rows(
-                workspace, kind, valid[key], set(record_months(valid, contract.time_field))
-            )
-        else:
-            rows = read_stored_records(workspace, kind)
+        # Partitioned: only the stored versions of the rows sent again are read, not the store.
+        rows = (
+            stored_versions(workspace, kind, valid[key])
+            if appending
+            else read_stored_records(workspace, kind)
+        )
+        version_months = rows.pop(PARTITION_COLUMN) if appending else pd.Series(dtype=str)
         stored = _maps_as_text(rows, kind)
         stored_keys = joined_keys(stored, key)
         # A row sent again unchanged (the service's feedback store is re-read on every retrain)
@@ -356,19 +358,35 @@ def _merge(
             )
         if valid.empty:  # nothing new: the stored records are left as they are
             return replaced, unchanged, data_file(workspace, kind)
-        if appending:
-            rewrite = touched & (
-                set(record_months(valid, contract.time_field))
-                | set(record_months(stored[superseded], contract.time_field))
-            )
-        valid = pd.concat([stored[~superseded], valid], ignore_index=True)
+        if not appending:
+            valid = pd.concat([stored[~superseded], valid], ignore_index=True)
     if kind == "control-results":
         _append_history(workspace, pd.concat(earlier, ignore_index=True))
     if appending:
-        replace_partitions(path, valid, contract.time_field, rewrite)
+        # Months that lose a replaced version are rewritten whole; the others gain a part.
+        losing = set(version_months[superseded.to_numpy()]) if stored_as is not None else set()
+        _update_months(path, valid, incoming, key, contract.time_field, losing)
     else:
         write_records(workspace, kind, valid, layout)
     return replaced, unchanged, path
+
+
+def _update_months(
+    path: Path,
+    valid: pd.DataFrame,
+    incoming: pd.Series,
+    key: list[str],
+    time_field: str,
+    losing: set[str],
+) -> None:
+    """Partitioned records: ``valid`` (new rows and newer versions, keyed ``incoming``) into
+    the store at ``path``; the months in ``losing`` hold a version one of them replaces."""
+    months = record_months(valid, time_field)
+    into_losing = months.isin(losing).to_numpy()
+    kept = stored_months(path, losing)
+    kept = kept[~joined_keys(kept, key).isin(set(incoming)).to_numpy()]
+    rewritten = pd.concat([kept, valid[into_losing]], ignore_index=True)
+    update_partitions(path, time_field, rewritten, losing, valid[~into_losing])
 
 
 def _quarantine_superseded(

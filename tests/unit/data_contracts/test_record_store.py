@@ -17,7 +17,9 @@ from data_contracts.record_store import (
     recover_record_store,
     replace_partitions,
     stored_layout,
-    stored_partition_rows,
+    stored_months,
+    stored_versions,
+    update_partitions,
     write_records,
 )
 from data_contracts.workspace import PARTITION_COLUMN, Workspace
@@ -78,12 +80,13 @@ def test_a_month_rewrite_touches_only_its_months(tmp_path: Path) -> None:
     untouched = march.stat()
 
     new = pd.DataFrame({"declaration_id": ["D1", "D9"], "item_number": [1, 1]})
-    rows, touched = stored_partition_rows(workspace, "declarations", new, {"2026-04"})
-    assert touched == {"2026-02", "2026-04"}, "the month of the stored D1 and the new month"
-    assert rows["declaration_id"].tolist() == ["D1"]
+    versions = stored_versions(workspace, "declarations", new)
+    assert versions["declaration_id"].tolist() == ["D1"], "only the stored version of a new key"
+    assert versions[PARTITION_COLUMN].tolist() == ["2026-02"]
+    assert stored_months(directory, {"2026-02", "2026-04"})["declaration_id"].tolist() == ["D1"]
 
     moved = _items("2026-01-05", "2026-04-02", note="amended")[1:]  # D1 now lodged in April
-    replace_partitions(directory, moved, "lodged_at", touched)
+    update_partitions(directory, "lodged_at", moved.iloc[0:0], {"2026-02"}, moved)
     assert not (directory / f"{PARTITION_COLUMN}=2026-02").exists(), "a month left empty goes"
     assert march.stat().st_mtime_ns == untouched.st_mtime_ns and march.stat().st_ino == (
         untouched.st_ino
@@ -91,6 +94,24 @@ def test_a_month_rewrite_touches_only_its_months(tmp_path: Path) -> None:
     stored = _sorted(read_stored_records(workspace, "declarations"))
     assert stored["declaration_id"].tolist() == ["D0", "D1", "D2"]
     assert stored["note"].tolist() == [None, "amended", None], "null-typed parts unify"
+
+
+def test_new_rows_of_a_month_are_a_new_part_and_a_rewrite_joins_them(tmp_path: Path) -> None:
+    workspace = Workspace.at(tmp_path)
+    directory = write_records(workspace, "declarations", _items("2026-01-05"), "partitioned")
+    january = directory / f"{PARTITION_COLUMN}=2026-01"
+    first = (january / PART_FILE).stat()
+    later = _items("2026-01-05", "2026-01-20")[1:]  # D1, later in the same month
+    update_partitions(directory, "lodged_at", later.iloc[0:0], set(), later)
+    parts = sorted(p.name for p in january.iterdir())
+    assert len(parts) == 2 and PART_FILE in parts, "the month's part is not rewritten"
+    assert (january / PART_FILE).stat().st_ino == first.st_ino
+    assert sorted(read_stored_records(workspace, "declarations")["declaration_id"]) == ["D0", "D1"]
+    # A rewrite of the month (a version replaced) leaves one part holding all its rows.
+    rows = stored_months(directory, {"2026-01"})
+    update_partitions(directory, "lodged_at", rows, {"2026-01"}, rows.iloc[0:0])
+    assert [p.name for p in january.iterdir()] == [PART_FILE]
+    assert sorted(read_stored_records(workspace, "declarations")["declaration_id"]) == ["D0", "D1"]
 
 
 def test_a_failed_write_keeps_the_records(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
