@@ -42,7 +42,9 @@ from data_contracts.workspace import (
 )
 
 __all__ = [
+    "MAX_MONTH_PARTS",
     "PART_FILE",
+    "crowded_months",
     "digest_records",
     "has_records",
     "joined_keys",
@@ -63,6 +65,8 @@ __all__ = [
 ]
 
 PART_FILE = "part-0.parquet"
+# Parts a month may gather (one per import day) before an import compacts it into one.
+MAX_MONTH_PARTS = 64
 # A month swap in progress (replace_partitions); finished by recover_record_store.
 _JOURNAL_PREFIX = ".swap."
 Filters = Sequence[tuple[str, str, Any]]
@@ -235,6 +239,12 @@ def stored_versions(workspace: Workspace, kind: str, incoming: pd.DataFrame) -> 
         with_partition=True,
     )  # fmt: skip
     return rows[joined_keys(rows, key).isin(wanted).to_numpy()].reset_index(drop=True)
+
+
+def crowded_months(directory: Path, months: set[str]) -> set[str]:
+    """Those of ``months`` holding ``MAX_MONTH_PARTS`` parts or more: an import into them rewrites
+    them into one part (a month read as thousands of small files would be slow)."""
+    return {m for m in months if len(_month_parts(_partition_dir(directory, m))) >= MAX_MONTH_PARTS}
 
 
 def stored_months(directory: Path, months: set[str]) -> pd.DataFrame:

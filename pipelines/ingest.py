@@ -40,6 +40,7 @@ from data_contracts.definitions import RecordContract, contract_for
 from data_contracts.io import read_records
 from data_contracts.progress import Progress, quiet
 from data_contracts.record_store import (
+    crowded_months,
     has_records,
     joined_keys,
     read_stored_records,
@@ -382,6 +383,8 @@ def _update_months(
     """Partitioned records: ``valid`` (new rows and newer versions, keyed ``incoming``) into
     the store at ``path``; the months in ``losing`` hold a version one of them replaces."""
     months = record_months(valid, time_field)
+    # A month that has gathered many parts (one per import day) is compacted with this import.
+    losing = losing | crowded_months(path, set(months))
     into_losing = months.isin(losing).to_numpy()
     kept = stored_months(path, losing)
     kept = kept[~joined_keys(kept, key).isin(set(incoming)).to_numpy()]

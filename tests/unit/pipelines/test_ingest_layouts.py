@@ -100,3 +100,23 @@ def test_the_scale_profile_flips_the_records_layout(monkeypatch: pytest.MonkeyPa
     monkeypatch.setenv("CRISK_RECORDS_LAYOUT", "delta")
     with pytest.raises(ValueError, match="records_layout"):
         PipelineSettings()
+
+
+def test_imports_into_a_month_add_parts_until_it_is_compacted(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from data_contracts import record_store
+
+    monkeypatch.setattr(record_store, "MAX_MONTH_PARTS", 3)
+    workspace = Workspace.at(tmp_path)
+    april = workspace.record_dataset("control-results", "partitioned") / (
+        f"{PARTITION_COLUMN}=2026-04"
+    )
+    counts = []
+    for day in range(1, 6):
+        row = _result(f"A{day}", f"2026-04-{day:02d}T10:00:00Z")
+        assert _ingest(workspace, [row], "partitioned") == (1, 0, 0)
+        counts.append(len(list(april.glob("*.parquet"))))
+    # One part per import; the import that finds 3 parts rewrites the month into one.
+    assert counts == [1, 2, 3, 1, 2]
+    assert sorted(_stored(workspace)["control_id"]) == [f"A{d}" for d in range(1, 6)]
