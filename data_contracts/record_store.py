@@ -225,13 +225,12 @@ def stored_versions(workspace: Workspace, kind: str, incoming: pd.DataFrame) -> 
     key = list(incoming.columns)
     first = incoming[key[0]].dropna().astype(str).unique().tolist()
     wanted = set(joined_keys(incoming, key))
-    empty = _dataset(directory).schema.empty_table().to_pandas()
     if not first:
-        return empty
+        return pd.DataFrame(columns=[*key, PARTITION_COLUMN])
     found = _read_partitioned(directory, key, [(key[0], "in", first)], with_partition=True)
     matched = found[joined_keys(found, key).isin(wanted).to_numpy()]
     if matched.empty:
-        return empty
+        return found.iloc[0:0]  # no versions: the key columns are all a caller reads of them
     months = sorted(set(matched[PARTITION_COLUMN]))
     values = matched[key[0]].astype(str).unique().tolist()
     rows = _read_partitioned(

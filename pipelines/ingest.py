@@ -333,6 +333,7 @@ def _merge(
     path = workspace.record_dataset(kind, layout)
     key = list(contract.key)
     replaced = unchanged = 0
+    losing: set[str] = set()  # months of a partitioned store that lose a replaced version
     if stored_as is not None:
         incoming = joined_keys(valid, key)
         # Partitioned: only the stored versions of the rows sent again are read, not the store.
@@ -359,13 +360,14 @@ def _merge(
             )
         if valid.empty:  # nothing new: the stored records are left as they are
             return replaced, unchanged, data_file(workspace, kind)
-        if not appending:
+        if appending:
+            losing = set(version_months[superseded.to_numpy()])
+        else:
             valid = pd.concat([stored[~superseded], valid], ignore_index=True)
     if kind == "control-results":
         _append_history(workspace, pd.concat(earlier, ignore_index=True))
     if appending:
         # Months that lose a replaced version are rewritten whole; the others gain a part.
-        losing = set(version_months[superseded.to_numpy()]) if stored_as is not None else set()
         _update_months(path, valid, incoming, key, contract.time_field, losing)
     else:
         write_records(workspace, kind, valid, layout)
