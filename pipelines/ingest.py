@@ -386,12 +386,12 @@ def _update_months(
     the store at ``path``; the months in ``losing`` hold a version one of them replaces."""
     months = record_months(valid, time_field)
     # A month that has gathered many parts (one per import day) is compacted with this import.
-    losing = losing | crowded_months(path, set(months))
-    into_losing = months.isin(losing).to_numpy()
-    kept = stored_months(path, losing)
+    rewrite = losing | crowded_months(path, set(months))
+    into_rewrite = months.isin(rewrite).to_numpy()
+    kept = stored_months(path, rewrite)
     kept = kept[~joined_keys(kept, key).isin(set(incoming)).to_numpy()]
-    rewritten = pd.concat([kept, valid[into_losing]], ignore_index=True)
-    update_partitions(path, time_field, rewritten, losing, valid[~into_losing])
+    rewritten = pd.concat([kept, valid[into_rewrite]], ignore_index=True)
+    update_partitions(path, time_field, rewritten, rewrite, valid[~into_rewrite])
 
 
 def _quarantine_superseded(

@@ -108,8 +108,8 @@ def new_scoring_ids(n: int) -> list[str]:
 
 
 # An entry's items in one statement: SQLite reads them from one JSON array. A row at a time
-# (executemany), the writer thread gives up and takes back the interpreter lock at every row,
-# and each take-back waits for the request thread's switch interval (the convoy effect).
+# (executemany), the writer thread went back to Python, and took the interpreter lock from the
+# request thread, between every two rows.
 _INSERT_ITEMS = (
     "INSERT INTO audit_items (scoring_id, seq, position, subject_type, subject_id, event_time)"
     " SELECT value ->> 0, ?, key, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?)"
