@@ -44,6 +44,12 @@ from typing import Any
 import orjson
 
 from data_contracts.workspace import create_private_file
+from serving.audit_subjects import (
+    attach_subject_index,
+    create_subject_index,
+    index_pending,
+    subject_key,
+)
 
 __all__ = [
     "GENESIS",
@@ -83,9 +89,9 @@ CREATE TABLE IF NOT EXISTS audit_items (
     position INTEGER NOT NULL,
     subject_type TEXT NOT NULL,
     subject_id TEXT NOT NULL,
-    event_time TEXT
+    event_time TEXT,
+    subject_key INTEGER
 );
-CREATE INDEX IF NOT EXISTS audit_items_subject ON audit_items (subject_type, subject_id);
 CREATE TABLE IF NOT EXISTS audit_checkpoints (
     seq INTEGER PRIMARY KEY,
     hash TEXT NOT NULL,
@@ -111,15 +117,40 @@ def new_scoring_ids(n: int) -> list[str]:
 # (executemany), the writer thread went back to Python, and took the interpreter lock from the
 # request thread, between every two rows.
 _INSERT_ITEMS = (
-    "INSERT INTO audit_items (scoring_id, seq, position, subject_type, subject_id, event_time)"
-    " SELECT value ->> 0, ?, key, value ->> 1, value ->> 2, value ->> 3 FROM json_each(?)"
+    "INSERT INTO audit_items"
+    " (scoring_id, seq, position, subject_type, subject_id, event_time, subject_key)"
+    " SELECT value ->> 0, ?, key, value ->> 1, value ->> 2, value ->> 3, value ->> 4"
+    " FROM json_each(?)"
 )
+# The audited items of some subjects of one type (``?1``; ``?2``: a JSON array of [id, key]):
+# through the subject index up to its mark, and by a scan of the rows written after it
+# (serving.audit_subjects). Both branches end on the exact type and id (keys may collide).
+_SUBJECT_ITEMS = """
+WITH wanted(subject_id, subject_key) AS (SELECT value ->> 0, value ->> 1 FROM json_each(?2)),
+found(item) AS (
+    SELECT s.item FROM wanted w JOIN subjects.subjects s ON s.subject_key = w.subject_key
+    UNION ALL
+    SELECT rowid FROM audit_items
+        WHERE rowid > (SELECT up_to FROM subjects.indexed) AND subject_type = ?1
+)
+SELECT i.subject_id, i.seq, i.position, i.event_time FROM found f
+    JOIN audit_items i ON i.rowid = f.item
+    WHERE i.subject_type = ?1 AND i.subject_id IN (SELECT subject_id FROM wanted)
+    ORDER BY i.seq DESC, i.position
+"""
 
 
 def _item_rows(items: Sequence[Mapping[str, Any]]) -> str:
     """The audit index rows of an entry's items, as the JSON array ``_INSERT_ITEMS`` reads."""
     rows = [
-        (i["scoring_id"], i["subject_type"], i["subject_id"], i.get("event_time")) for i in items
+        (
+            i["scoring_id"],
+            i["subject_type"],
+            i["subject_id"],
+            i.get("event_time"),
+            subject_key(i["subject_type"], i["subject_id"]),
+        )
+        for i in items
     ]
     return orjson.dumps(rows, default=str).decode()
 
@@ -247,6 +278,23 @@ class AuditLog:
         connection = self._connect()
         connection.executescript(_SCHEMA)
         connection.execute(f"PRAGMA user_version = {_LAYOUT_VERSION}")
+        self._move_to_subject_index(connection)
+
+    def _move_to_subject_index(self, connection: sqlite3.Connection) -> None:
+        """The subject index file (serving.audit_subjects); a log that still has the index it
+        used to keep inside gets the key column, its rows indexed, and that index dropped."""
+        columns = {row[1] for row in connection.execute("PRAGMA table_info(audit_items)")}
+        if "subject_key" not in columns:
+            connection.execute("ALTER TABLE audit_items ADD COLUMN subject_key INTEGER")
+        create_subject_index(self.path)
+        old = connection.execute(
+            "SELECT 1 FROM sqlite_master WHERE type = 'index' AND name = 'audit_items_subject'"
+        ).fetchone()
+        if old is not None:
+            while index_pending(self.path):
+                pass
+            connection.execute("DROP INDEX IF EXISTS audit_items_subject")
+            logger.info("audit log %s: subject index moved to its own file", self.path)
 
     def _set_aside_older_layout(self) -> None:
         """A log written in an older layout is kept, renamed, never rewritten or dropped."""
@@ -279,6 +327,16 @@ class AuditLog:
             self._start_checkpointer()
         return connection
 
+    def _lookup(self) -> sqlite3.Connection:
+        """This thread's connection for subject lookups: the log with the subject index
+        attached (never used to write, so the writer's transactions do not lock the index)."""
+        connection = getattr(self._local, "lookup", None)
+        if connection is None:
+            connection = sqlite3.connect(self.path, timeout=30, isolation_level=None)
+            attach_subject_index(connection, self.path)
+            self._local.lookup = connection
+        return connection
+
     def _start_checkpointer(self) -> None:
         if getattr(self, "_checkpointer", None) is not None:
             return
@@ -294,6 +352,7 @@ class AuditLog:
                     ).fetchone()
                     if frames > _WAL_TRUNCATE_FRAMES:
                         connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+                    index_pending(self.path)
                     if time.monotonic() - signed_at >= self._checkpoint_seconds:
                         signed_at = time.monotonic()
                         self.checkpoint()
@@ -414,36 +473,41 @@ class AuditLog:
 
     def subject_time(self, subject_type: str, subject_id: str) -> str | None:
         """Earliest lodgement/filing time seen for a subject (for feedback checks)."""
-        row = (
-            self._connect()
-            .execute(
-                "SELECT min(event_time) FROM audit_items WHERE subject_type = ? AND subject_id = ?",
-                (subject_type, subject_id),
-            )
-            .fetchone()
+        return self.subject_times(subject_type, [subject_id]).get(subject_id)
+
+    def subject_times(self, subject_type: str, subject_ids: Sequence[str]) -> dict[str, str]:
+        """:meth:`subject_time` of several subjects in one look-up (those never scored are
+        left out)."""
+        times: dict[str, str] = {}
+        for subject_id, _seq, _position, event_time in self._subject_rows(
+            subject_type, subject_ids
+        ):
+            if event_time is not None and (
+                subject_id not in times or event_time < times[subject_id]
+            ):
+                times[subject_id] = event_time
+        return times
+
+    def _subject_rows(
+        self, subject_type: str, subject_ids: Sequence[str]
+    ) -> list[tuple[str, int, int, str | None]]:
+        wanted = [(s, subject_key(subject_type, s)) for s in dict.fromkeys(subject_ids)]
+        if not wanted:
+            return []
+        return (
+            self._lookup()
+            .execute(_SUBJECT_ITEMS, (subject_type, orjson.dumps(wanted).decode()))
+            .fetchall()
         )
-        return row[0] if row else None
 
     def subject_items(self, subject_type: str, subject_ids: Sequence[str]) -> dict[str, list[Any]]:
         """Every audited item of these subjects, newest entry first: ``subject_id ->
         [item, ...]`` (each the item as scored: scoring id, item number, channel, selection,
         and ``_seq``, its entry's place in the chain)."""
         connection = self._connect()
-        wanted = sorted(set(subject_ids))
-        rows: list[tuple[str, int, int]] = []
-        for start in range(0, len(wanted), 500):
-            chunk = wanted[start : start + 500]
-            marks = ",".join("?" * len(chunk))
-            rows.extend(
-                connection.execute(
-                    f"SELECT subject_id, seq, position FROM audit_items WHERE subject_type = ? "
-                    f"AND subject_id IN ({marks}) ORDER BY seq DESC, position",
-                    (subject_type, *chunk),
-                ).fetchall()
-            )
         entries: dict[int, list[Any]] = {}
         found: dict[str, list[Any]] = {}
-        for subject_id, seq, position in rows:
+        for subject_id, seq, position, _time in self._subject_rows(subject_type, subject_ids):
             if seq not in entries:
                 (record_json,) = connection.execute(
                     "SELECT record FROM audit WHERE seq = ?", (seq,)

@@ -369,16 +369,20 @@ class PostgresAuditLog:
 
     def subject_time(self, subject_type: str, subject_id: str) -> str | None:
         """Earliest lodgement/filing time seen for a subject, by any replica."""
-        row = (
+        return self.subject_times(subject_type, [subject_id]).get(subject_id)
+
+    def subject_times(self, subject_type: str, subject_ids: Sequence[str]) -> dict[str, str]:
+        """:meth:`subject_time` of several subjects in one query (never scored: left out)."""
+        rows = (
             self._connections.get()
             .execute(
-                f"SELECT min(event_time) FROM {SCHEMA}.audit_items"
-                " WHERE subject_type = %s AND subject_id = %s",
-                (subject_type, subject_id),
+                f"SELECT subject_id, min(event_time) FROM {SCHEMA}.audit_items"
+                " WHERE subject_type = %s AND subject_id = ANY(%s) GROUP BY subject_id",
+                (subject_type, list(dict.fromkeys(subject_ids))),
             )
-            .fetchone()
+            .fetchall()
         )
-        return row[0] if row else None
+        return {subject_id: time for subject_id, time in rows if time is not None}
 
     def subject_items(self, subject_type: str, subject_ids: Sequence[str]) -> dict[str, list[Any]]:
         """Every audited item of these subjects, newest entry first, across replicas (``_seq``

@@ -243,8 +243,7 @@ class CustomsRiskScorer:
     @bentoml.api(route="/feedback")
     def feedback(self, request: FeedbackRequest, /) -> FeedbackResponse:
         """Store control results (durable, idempotent by control_id); they feed the next retrain."""
-        valid: list[dict[str, Any]] = []
-        positions: list[int] = []
+        checked: list[tuple[int, Any, dict[str, Any]]] = []
         rejected: list[dict[str, Any]] = []
         for index, raw in enumerate(request.control_results):
             try:
@@ -252,9 +251,18 @@ class CustomsRiskScorer:
             except ValidationError as error:
                 rejected.append({"index": index, "reasons": reasons_from_error(error)})
                 continue
-            record = result.model_dump(mode="json")
-            subject_time = self.audit.subject_time(record["subject_type"], record["subject_id"])
-            if subject_time is not None and _before(result.controlled_at, subject_time):  # type: ignore[attr-defined]
+            checked.append((index, result, result.model_dump(mode="json")))
+        # The subjects' scoring times in one look-up per subject type, not one per result.
+        times: dict[tuple[str, str], str] = {}
+        for subject_type in {record["subject_type"] for _, _, record in checked}:
+            ids = [r["subject_id"] for _, _, r in checked if r["subject_type"] == subject_type]
+            found = self.audit.subject_times(subject_type, ids)
+            times.update({(subject_type, i): t for i, t in found.items()})
+        valid: list[dict[str, Any]] = []
+        positions: list[int] = []
+        for index, result, record in checked:
+            subject_time = times.get((record["subject_type"], record["subject_id"]))
+            if subject_time is not None and _before(result.controlled_at, subject_time):
                 rejected.append(
                     {
                         "index": index,
@@ -271,6 +279,7 @@ class CustomsRiskScorer:
                 continue
             valid.append(record)
             positions.append(index)
+        rejected.sort(key=lambda rejection: int(rejection["index"]))
         warnings = []
         for record, index, check in zip(
             valid, positions, check_selections(self.audit, valid), strict=True
