@@ -25,6 +25,7 @@ import argparse
 import functools
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -186,8 +187,14 @@ def _run_workers(
     servers = {"crisk": crisk, "mlflow": mlflow}
     baseline_port = free_port()
     if args.baseline_code is not None:
-        # The same service from another checkout (e.g. main) on the same workspace copy.
-        baseline_env = {**env, "PYTHONPATH": str(args.baseline_code.resolve())}
+        # The same service from another checkout (e.g. main) on a copy of the workspace: its
+        # own audit log and feedback store (another version may keep them in another layout).
+        baseline_home = _baseline_home(home, workers)
+        baseline_env = {
+            **server_environment(baseline_home, KEYS),
+            "CRISK_SERVE_WORKERS": str(workers),
+            "PYTHONPATH": str(args.baseline_code.resolve()),
+        }
         servers["crisk_baseline"] = _start(
             serve_command("127.0.0.1", baseline_port),
             baseline_env,
@@ -236,6 +243,15 @@ def _run_workers(
         for process in servers.values():
             _stop(process)
     return results
+
+
+def _baseline_home(home: Path, workers: int) -> Path:
+    """A copy of ``home`` for the baseline checkout's server, without the service's state."""
+    copy = home / "runs" / "benchmark_serving" / f"baseline_home_w{workers}"
+    if copy.exists():
+        shutil.rmtree(copy)
+    shutil.copytree(home, copy, ignore=shutil.ignore_patterns("runs", "audit", "feedback.sqlite*"))
+    return copy
 
 
 def _floors(model: Any, bundle: Any, features: pd.DataFrame) -> dict[str, dict[str, float]]:
