@@ -56,15 +56,28 @@ def floats(records: Columns, name: str) -> np.ndarray:
     return out
 
 
+def _clean_texts(listed: list[Any]) -> bool:
+    """Only non-blank stripped strings and None? (C-level passes: a request's columns are
+    read this way a few dozen times, and a Python test per value cost more than the rest.)"""
+    kinds = set(map(type, listed))
+    if not kinds <= {str, type(None)}:
+        return False
+    present = [v for v in listed if v is not None] if type(None) in kinds else listed
+    return "" not in present and list(map(str.strip, present)) == present
+
+
 def texts(records: Columns, name: str) -> np.ndarray:
     """Object column of stripped strings, None where missing or blank."""
     values = column(records, name)
     out = np.empty(len(values), dtype=object)
-    if values.dtype == object and all(
-        type(v) is str and v and not v[0].isspace() and not v[-1].isspace() for v in values
-    ):
-        out[:] = values  # already clean text (the usual case in a request)
-        return out
+    if values.dtype == object:
+        listed = values.tolist()
+        if _clean_texts(listed):
+            out[:] = values  # already clean text or None (the usual case in a request)
+            return out
+        if set(map(type, listed)) <= {int, type(None)}:  # codes sent as numbers (mode 4)
+            out[:] = [None if v is None else str(v) for v in listed]
+            return out
     for i, v in enumerate(values):
         if v is None or v is _NA or (isinstance(v, float) and v != v):
             out[i] = None

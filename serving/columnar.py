@@ -21,6 +21,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from functools import cache
+from itertools import repeat
 from typing import Any
 
 from data_contracts.definitions import (
@@ -138,9 +139,15 @@ def _transposed(items: list[Any], allowed: frozenset[str]) -> dict[str, Column] 
             return None
         rows = map(dict.values, items)
         return dict(zip(keys[0], map(list, zip(*rows, strict=True)), strict=True))
-    if not all(allowed.issuperset(item) for item in items):
+    given = set().union(*items)
+    if not allowed.issuperset(given):
         return None
-    return {name: [item.get(name) for item in items] for name in allowed}
+    # Clients leave out optional fields item by item: those no item has are all None.
+    n = len(items)
+    return {
+        name: list(map(dict.get, items, repeat(name, n))) if name in given else [None] * n
+        for name in allowed
+    }
 
 
 def _check_for(spec: FieldSpec) -> _Check:
