@@ -33,7 +33,7 @@ def _keyed(values: np.ndarray) -> np.ndarray:
 def _joined(*parts: np.ndarray, separator: str = "|", prefix: str = "") -> np.ndarray:
     return np.array(
         [
-            MISSING_KEY if any(p is None for p in row) else prefix + separator.join(row)
+            MISSING_KEY if None in row else prefix + separator.join(row)
             for row in zip(*parts, strict=True)
         ],
         dtype=object,
