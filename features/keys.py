@@ -27,7 +27,9 @@ MISSING_KEY = "~"
 
 
 def _keyed(values: np.ndarray) -> np.ndarray:
-    return np.array([MISSING_KEY if v is None else v for v in values], dtype=object)
+    keyed = np.empty(len(values), dtype=object)
+    keyed[:] = [MISSING_KEY if v is None else v for v in values.tolist()]
+    return keyed
 
 
 def _joined(*parts: np.ndarray, separator: str = "|", prefix: str = "") -> np.ndarray:

@@ -48,12 +48,12 @@ class _KeyTable:
     def rows(self, keys: list[str]) -> np.ndarray:
         """Row numbers of ``keys`` (new keys get rows, not yet fetched)."""
         index = self.index
-        found = list(map(index.get, keys))
-        if None in found:
+        try:  # every key seen before (the usual case): one C-level pass
+            return np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=len(keys))
+        except KeyError:
             for key in keys:
                 index.setdefault(key, len(index))
-            found = list(map(index.get, keys))
-        return np.array(found, dtype=np.int64)
+            return np.fromiter(map(index.__getitem__, keys), dtype=np.int64, count=len(keys))
 
     def view(self, name: str, width: int) -> tuple[np.ndarray, np.ndarray]:
         """The values and fetch times of view ``name``, with a row for every known key."""
