@@ -56,10 +56,10 @@ def floats(records: Columns, name: str) -> np.ndarray:
     return out
 
 
-def _clean_texts(listed: list[Any]) -> bool:
-    """Only non-blank stripped strings and None? (C-level passes: a request's columns are
-    read this way a few dozen times, and a Python test per value cost more than the rest.)"""
-    kinds = set(map(type, listed))
+def _clean_texts(listed: list[Any], kinds: set[type]) -> bool:
+    """Only non-blank stripped strings and None (``kinds``: the values' types)? C-level passes:
+    a request's columns are read this way a few dozen times, and a Python test per value cost
+    more than the rest."""
     if not kinds <= {str, type(None)}:
         return False
     present = [v for v in listed if v is not None] if type(None) in kinds else listed
@@ -72,10 +72,11 @@ def texts(records: Columns, name: str) -> np.ndarray:
     out = np.empty(len(values), dtype=object)
     if values.dtype == object:
         listed = values.tolist()
-        if _clean_texts(listed):
+        kinds = set(map(type, listed))
+        if _clean_texts(listed, kinds):
             out[:] = values  # already clean text or None (the usual case in a request)
             return out
-        if set(map(type, listed)) <= {int, type(None)}:  # codes sent as numbers (mode 4)
+        if kinds <= {int, type(None)}:  # codes sent as numbers (mode 4)
             out[:] = [None if v is None else str(v) for v in listed]
             return out
     for i, v in enumerate(values):

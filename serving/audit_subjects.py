@@ -4,8 +4,8 @@
 An index on ``(subject_type, subject_id)`` inside the log cost more than everything else the
 writer does: subject ids arrive in no order, so each of an entry's hundred index rows landed on
 a different page of the B-tree, and every commit wrote (and synced) a hundred more pages than
-the entry itself (measured: 39 µs of CPU per scored item with it, 15 µs without, at 300,000
-items; ``docs/benchmarks.md``).
+the entry itself (measured: 46.8 µs of the writer's CPU per scored item with it, 17.6 µs with
+this file, at 300,000 items: ``benchmarks/audit_index.py``).
 
 So the log's writer only appends rows in order, each carrying a 64-bit ``subject_key`` (a hash
 of the subject), and this index maps keys to those rows' ``rowid``:
@@ -25,8 +25,10 @@ The file is derived from the log: deleted, it is rebuilt from the log's rows.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import sqlite3
+from collections.abc import Iterator
 from pathlib import Path
 
 __all__ = [
@@ -64,18 +66,20 @@ def subject_index_path(log_path: Path) -> Path:
     return log_path.with_name(f"{log_path.stem}.subjects.sqlite")
 
 
-def create_subject_index(log_path: Path) -> None:
-    """The index file, empty (everything in the log still to index) if it did not exist, or
-    emptied if it is not this log's (another log in its place, or one restored from an older
-    copy: its mark is past the log's last row, or the log's first entry is not the same)."""
+@contextlib.contextmanager
+def _index_transaction(log_path: Path) -> Iterator[sqlite3.Connection]:
+    """A transaction on the index file with the log attached as ``log`` (only read). Its first
+    statement takes the file's write lock, so two workers at it take turns."""
     db = sqlite3.connect(subject_index_path(log_path), timeout=30, isolation_level=None)
     try:
+        db.create_function(_KEY_FUNCTION, 2, subject_key, deterministic=True)
         db.execute("PRAGMA journal_mode=WAL")
         db.executescript(_SCHEMA)
         db.execute("ATTACH DATABASE ? AS log", (str(log_path),))
         db.execute("BEGIN")
         try:
-            _empty_if_stale(db)
+            db.execute("UPDATE indexed SET up_to = up_to")  # this file's write lock, first
+            yield db
             db.execute("COMMIT")
         except BaseException:
             db.execute("ROLLBACK")
@@ -84,8 +88,15 @@ def create_subject_index(log_path: Path) -> None:
         db.close()
 
 
+def create_subject_index(log_path: Path) -> None:
+    """The index file, empty (everything in the log still to index) if it did not exist, or
+    emptied if it is not this log's (another log in its place, or one restored from an older
+    copy: its mark is past the log's last row, or the log's first entry is not the same)."""
+    with _index_transaction(log_path) as db:
+        _empty_if_stale(db)
+
+
 def _empty_if_stale(db: sqlite3.Connection) -> None:
-    db.execute("UPDATE indexed SET up_to = up_to")  # this file's write lock, first
     up_to, indexed_first = db.execute("SELECT up_to, log_first_hash FROM indexed").fetchone()
     (last,) = db.execute("SELECT coalesce(max(rowid), 0) FROM log.audit_items").fetchone()
     first = db.execute("SELECT hash FROM log.audit WHERE seq = 1").fetchone()
@@ -104,36 +115,23 @@ def attach_subject_index(connection: sqlite3.Connection, log_path: Path) -> None
 def index_pending(log_path: Path, limit: int = 200_000) -> int:
     """Index up to ``limit`` rows written to the log since the mark; returns how many.
 
-    One transaction on the index file: its first statement takes the file's write lock (so two
-    workers indexing at once take turns), the log is only read. Rows of an older log, written
-    before the key existed, are keyed here.
+    One transaction on the index file (:func:`_index_transaction`). Rows of an older log,
+    written before the key existed, are keyed here.
     """
-    db = sqlite3.connect(subject_index_path(log_path), timeout=30, isolation_level=None)
-    try:
-        db.create_function(_KEY_FUNCTION, 2, subject_key, deterministic=True)
-        db.execute("ATTACH DATABASE ? AS log", (str(log_path),))
-        db.execute("BEGIN")
-        try:
-            db.execute("UPDATE indexed SET up_to = up_to")  # this file's write lock, first
-            (start,) = db.execute("SELECT up_to FROM indexed").fetchone()
-            (last,) = db.execute("SELECT coalesce(max(rowid), 0) FROM log.audit_items").fetchone()
-            end = min(int(last), int(start) + limit)
-            if end > start:
-                db.execute(
-                    "INSERT OR IGNORE INTO subjects (subject_key, item)"
-                    f" SELECT coalesce(subject_key, {_KEY_FUNCTION}(subject_type, subject_id)),"
-                    " rowid FROM log.audit_items WHERE rowid > ? AND rowid <= ? ORDER BY 1, 2",
-                    (start, end),
-                )
-                db.execute(
-                    "UPDATE indexed SET up_to = ?, log_first_hash = coalesce(log_first_hash,"
-                    " (SELECT hash FROM log.audit WHERE seq = 1))",
-                    (end,),
-                )
-            db.execute("COMMIT")
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        return max(0, end - int(start))
-    finally:
-        db.close()
+    with _index_transaction(log_path) as db:
+        (start,) = db.execute("SELECT up_to FROM indexed").fetchone()
+        (last,) = db.execute("SELECT coalesce(max(rowid), 0) FROM log.audit_items").fetchone()
+        end = min(int(last), int(start) + limit)
+        if end > start:
+            db.execute(
+                "INSERT OR IGNORE INTO subjects (subject_key, item)"
+                f" SELECT coalesce(subject_key, {_KEY_FUNCTION}(subject_type, subject_id)),"
+                " rowid FROM log.audit_items WHERE rowid > ? AND rowid <= ? ORDER BY 1, 2",
+                (start, end),
+            )
+            db.execute(
+                "UPDATE indexed SET up_to = ?, log_first_hash = coalesce(log_first_hash,"
+                " (SELECT hash FROM log.audit WHERE seq = 1))",
+                (end,),
+            )
+    return max(0, end - int(start))
